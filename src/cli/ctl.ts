@@ -1,0 +1,119 @@
+import type { Command } from 'commander';
+import type { ExplainView, StatusView } from '../interceptor/views.js';
+import { type CtlTarget, call, readSorryFile, resolveTarget } from './ctl-client.js';
+import { formatExplain, formatStatus } from './ctl-format.js';
+import { EXIT, fail, failFrom } from './exit.js';
+
+/**
+ * `switchyard ctl`: the interceptor control program of document 002, over the admin
+ * endpoint. Human tables by default, --json for scripts; on failure one line on stderr and
+ * a non-zero exit (see exit.ts).
+ */
+export function registerCtl(program: Command): void {
+  const ctl = program
+    .command('ctl')
+    .description('control a running interceptor through its admin endpoint')
+    .option('-c, --config <file>', 'site file: gives the admin address and token')
+    .option('--admin <url>', 'admin endpoint, e.g. http://127.0.0.1:8081')
+    .option('--json', 'print JSON');
+
+  const run = (fn: (t: CtlTarget, json: boolean) => Promise<string | undefined>) => async () => {
+    const o = ctl.opts<{ config?: string; admin?: string; json?: boolean }>();
+    try {
+      const out = await fn(resolveTarget(o), Boolean(o.json));
+      if (out !== undefined) process.stdout.write(`${out}\n`);
+    } catch (e) {
+      failFrom(e);
+    }
+  };
+  const ok = (json: boolean, r: unknown, text: string) => (json ? JSON.stringify(r) : text);
+
+  ctl
+    .command('status')
+    .description('every application and server: enabled, health, capacity, LM, referrals')
+    .action(
+      run(async (t, json) => {
+        const s = (await call(t, 'GET', '/status')) as StatusView;
+        return json ? JSON.stringify(s, null, 2) : formatStatus(s);
+      }),
+    );
+
+  for (const verb of ['enable', 'disable'] as const) {
+    ctl
+      .command(`${verb} <kind> <name>`)
+      .description(`${verb} an application ("app NAME") or a server ("server NAME")`)
+      .action(async (kind: string, name: string) => {
+        const path =
+          kind === 'app' || kind === 'application'
+            ? 'applications'
+            : kind === 'server'
+              ? 'servers'
+              : undefined;
+        if (!path) fail(`${verb}: expected "app" or "server", got "${kind}"`, EXIT.usage);
+        await run(async (t, json) => {
+          const r = await call(t, 'POST', `/${path}/${encodeURIComponent(name)}/${verb}`);
+          return ok(json, r, `${kind} ${name} ${verb}d`);
+        })();
+      });
+  }
+
+  ctl
+    .command('capacity <server> <n>')
+    .description('set the static capacity (1..10) of a server')
+    .action(async (server: string, n: string) => {
+      const capacity = Number(n);
+      if (!Number.isFinite(capacity) || capacity < 1 || capacity > 10) {
+        fail(`capacity: expected a number from 1 to 10, got "${n}"`, EXIT.usage);
+      }
+      await run(async (t, json) => {
+        const r = await call(t, 'PUT', `/servers/${encodeURIComponent(server)}/capacity`, { capacity });
+        return ok(json, r, `capacity of ${server} set to ${capacity}`);
+      })();
+    });
+
+  ctl
+    .command('sorry <app> <file>')
+    .description("set an application's sorry page from an HTML file")
+    .action(async (app: string, file: string) => {
+      await run(async (t, json) => {
+        const html = readSorryFile(file);
+        const r = await call(t, 'PUT', `/applications/${encodeURIComponent(app)}/sorry`, { html });
+        return ok(json, r, `sorry page of ${app} set from ${file}`);
+      })();
+    });
+
+  ctl
+    .command('explain <url>')
+    .description('which application a URL matches, each server with its share, and what a request gets now')
+    .option('--host <host>', 'Host header to assume')
+    .option('--secure', 'as if the request came over TLS')
+    .action(async (url: string, o: { host?: string; secure?: boolean }) => {
+      let path = url;
+      let host = o.host ?? '';
+      if (/^https?:\/\//i.test(url)) {
+        const u = new URL(url);
+        path = u.pathname + u.search;
+        host ||= u.host;
+      }
+      await run(async (t, json) => {
+        const q = new URLSearchParams({ url: path, host, ...(o.secure ? { secure: '1' } : {}) });
+        const e = (await call(t, 'GET', `/explain?${q}`)) as ExplainView;
+        return json ? JSON.stringify(e, null, 2) : formatExplain(e);
+      })();
+    });
+
+  ctl
+    .command('reset')
+    .description('drop every operator override and go back to the site file')
+    .action(run(async (t, json) => ok(json, await call(t, 'POST', '/reset'), 'overrides dropped')));
+  ctl
+    .command('reload')
+    .description('read the site file again (an invalid file is refused and the old one stays)')
+    .action(run(async (t, json) => ok(json, await call(t, 'POST', '/reload'), 'site file reloaded')));
+  ctl
+    .command('shutdown')
+    .description('stop the interceptor')
+    .action(
+      run(async (t, json) => ok(json, await call(t, 'POST', '/shutdown'), 'interceptor shutting down')),
+    );
+}

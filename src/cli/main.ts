@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerCtl } from './ctl.js';
+import { registerDemoServer } from './demo-server.js';
+import { registerInterceptor } from './interceptor.js';
+import { registerQuickstart } from './quickstart.js';
+
+/**
+ * The `switchyard` command. Each subcommand lives in a file of its own and registers itself
+ * here; a command that fails prints one line and exits non-zero (see exit.ts).
+ */
+const program = new Command('switchyard')
+  .description('Switchyard: a web traffic manager')
+  .version('0.1.0')
+  .showHelpAfterError(false);
+
+registerInterceptor(program);
+registerCtl(program);
+registerDemoServer(program);
+registerQuickstart(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,391 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+/**
+ * The site file: one YAML file describes the whole site. This schema validates it, gives
+ * its TypeScript type and, through `npm run docs:config`, writes docs/config.md. Unknown
+ * keys are errors. Defaults are named constants so code and docs agree.
+ *
+ * Static keys (where the interceptor listens, its admin address) need a restart; everything
+ * else reloads live (SIGHUP or `switchyard ctl reload`).
+ */
+
+export const DEFAULTS = {
+  admin: '127.0.0.1:8081',
+  obsolescenceTime: '20m',
+  referralHalfLife: '1s',
+  referralsPerUnit: 4,
+  retryAfter: 10,
+  maxConcurrent: 1000,
+  maxUrlLength: 8192,
+  maxHeaderBytes: 16384,
+  headersTimeout: '10s',
+  requestTimeout: '30s',
+  keepAliveTimeout: '5s',
+  checkInterval: '2s',
+  checkTimeout: '1s',
+  checkPath: '/',
+  rise: 2,
+  fall: 3,
+  capacity: 1,
+  redirectStatus: 302,
+  affinityCookie: 'sy_server',
+} as const;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const name = (what: string) =>
+  z
+    .string()
+    .regex(NAME_RE, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)')
+    .meta({ description: `Name of the ${what}, unique in the site file.` });
+
+const hostPort = z
+  .string()
+  .refine((v) => parseHostPort(v) !== undefined, 'expected host:port, e.g. 127.0.0.1:8080 or [::1]:8080')
+  .meta({ description: 'host:port to listen on.' });
+
+/** Splits "host:port" ("[v6]:port" for IPv6). */
+export function parseHostPort(v: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(v);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2]!, port };
+}
+
+const httpUrl = (description: string) =>
+  z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (
+          (u.protocol === 'http:' || u.protocol === 'https:') &&
+          !u.username &&
+          !u.password &&
+          !u.search &&
+          !u.hash
+        );
+      } catch {
+        return false;
+      }
+    }, 'expected an http:// or https:// URL without credentials, query or fragment')
+    .meta({ description });
+
+const cidr = z
+  .string()
+  .refine((v) => {
+    const [addr, bits, ...rest] = v.split('/');
+    if (rest.length > 0 || !addr) return false;
+    const family = isIP(addr);
+    if (family === 0) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+  }, 'expected an IP address or CIDR block, e.g. 10.0.0.0/8')
+  .meta({ description: 'An address or CIDR block.' });
+
+const tls = z
+  .strictObject({
+    cert: z.string().min(1).meta({ description: 'PEM certificate chain file, relative to the site file.' }),
+    key: z.string().min(1).meta({ description: 'PEM private key file, relative to the site file.' }),
+  })
+  .meta({ description: 'Serve TLS on this address. Both files are read again on reload.' });
+
+const listenEntry = z.union([
+  hostPort,
+  z
+    .strictObject({ address: hostPort, tls: tls.optional() })
+    .meta({ description: 'An address, optionally with TLS.' }),
+]);
+
+const healthCheck = z
+  .strictObject({
+    path: z
+      .string()
+      .startsWith('/', 'expected a path starting with "/"')
+      .optional()
+      .meta({ description: `Path to GET. Default "${DEFAULTS.checkPath}".` }),
+    interval: duration('Time between checks.').optional(),
+    timeout: duration('How long a check may take.').optional(),
+    rise: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({ description: 'Successes in a row that bring a server back.' }),
+    fall: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({ description: 'Failures in a row that take a server out.' }),
+  })
+  .meta({ description: 'Health checks. A check passes on a 2xx or 3xx answer within the timeout.' });
+
+const server = z
+  .strictObject({
+    name: name('server'),
+    url: httpUrl('Base URL for browsers and for checks (shorthand for public and internal).').optional(),
+    public: z
+      .strictObject({
+        http: httpUrl('Base http:// URL browsers are sent to.').optional(),
+        https: httpUrl('Base https:// URL browsers are sent to.').optional(),
+      })
+      .optional()
+      .meta({ description: 'Addresses browsers are redirected to.' }),
+    internal: httpUrl('Base URL the interceptor checks the server at (e.g. a private address).').optional(),
+    capacity: z
+      .number()
+      .min(1)
+      .max(10)
+      .default(DEFAULTS.capacity)
+      .meta({ description: 'Static capacity 1..10 (C = 1,000..10,000): the relative power of the server.' }),
+    enabled: z.boolean().default(true).meta({ description: 'Whether the server takes new users.' }),
+    healthCheck: z
+      .union([z.literal(false), healthCheck])
+      .optional()
+      .meta({ description: 'Overrides the checks for this server; false turns them off.' }),
+  })
+  .meta({ description: 'One server: one URL. A server listening on several endpoints is several servers.' });
+
+const application = z
+  .strictObject({
+    name: name('application'),
+    match: z
+      .strictObject({
+        host: z
+          .union([z.string(), z.array(z.string()).min(1)])
+          .optional()
+          .meta({ description: 'Host name(s) to match, exact or "*.example.com". Default: any host.' }),
+        pathPrefix: z
+          .string()
+          .startsWith('/', 'expected a path starting with "/"')
+          .default('/')
+          .meta({ description: 'Path prefix; the longest matching prefix wins.' }),
+      })
+      .meta({ description: 'Which requests belong to this application.' }),
+    servers: z
+      .array(z.string())
+      .min(1)
+      .meta({ description: 'Names of the servers that serve this application.' }),
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'A disabled application answers with its sorry page.' }),
+    sorryPage: z
+      .string()
+      .optional()
+      .meta({ description: 'HTML file sent with 503 when the application is off or no server can serve.' }),
+    maxConcurrent: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULTS.maxConcurrent)
+      .meta({ description: "Requests handled at once (the documents' thread count); past it, 503 at once." }),
+    redirectStatus: z
+      .union([z.literal(302), z.literal(303), z.literal(307)])
+      .default(DEFAULTS.redirectStatus)
+      .meta({
+        description: 'Status for GET and HEAD. Other methods always get 307 so the body is sent again.',
+      }),
+    secure: z.boolean().default(false).meta({ description: 'Send users only to https endpoints.' }),
+    affinity: z.enum(['none', 'cookie']).default('none').meta({
+      description: 'cookie: a returning browser goes back to its server while it is up and enabled.',
+    }),
+    affinityCookie: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default(DEFAULTS.affinityCookie)
+      .meta({ description: 'Name of the affinity cookie.' }),
+    stateful: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Pages that hold state and are never moved ("/cart/*").' }),
+    movable: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Only these pages may be moved to another server.' }),
+    fixed: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'These pages may not be moved to another server.' }),
+    healthCheck: z
+      .strictObject({
+        path: z
+          .string()
+          .startsWith('/', 'expected a path starting with "/"')
+          .meta({ description: 'Path to GET.' }),
+      })
+      .optional()
+      .meta({ description: "Check path for this application's servers, unless a server sets its own." }),
+  })
+  .meta({ description: 'An application: a set of pages served by a set of servers.' });
+
+const interceptor = z
+  .strictObject({
+    listen: z.union([listenEntry, z.array(listenEntry).min(1)]).meta({
+      description:
+        'Where browsers connect: host:port, or a list, each optionally with TLS. Restart to change.',
+    }),
+    admin: hostPort
+      .default(DEFAULTS.admin)
+      .meta({ description: 'Admin endpoint for ctl and /metrics. Restart to change.' }),
+    adminTokenFile: z
+      .string()
+      .optional()
+      .meta({ description: 'File holding the admin token, when SWITCHYARD_TOKEN is not set.' }),
+    trustedProxies: z
+      .array(cidr)
+      .default([])
+      .meta({ description: 'Proxies whose X-Forwarded-Proto and Forwarded headers are believed.' }),
+    obsolescenceTime: duration(
+      'T: after this long without an update a dynamic load value is ignored.',
+    ).prefault(DEFAULTS.obsolescenceTime),
+    referralHalfLife: duration("How long a referral's weight on its server lasts (half-life).").prefault(
+      DEFAULTS.referralHalfLife,
+    ),
+    referralsPerUnit: z.number().positive().default(DEFAULTS.referralsPerUnit).meta({
+      description: 'Recent referrals above its share, per capacity unit, that take a weight to its floor.',
+    }),
+    retryAfter: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULTS.retryAfter)
+      .meta({ description: 'Seconds in the Retry-After header of a 503.' }),
+    accessLogSample: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({ description: 'Share of requests written to the log (0 = none, 1 = all).' }),
+    maxUrlLength: z
+      .number()
+      .int()
+      .min(64)
+      .default(DEFAULTS.maxUrlLength)
+      .meta({ description: 'Longer targets get 414.' }),
+    maxHeaderBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(DEFAULTS.maxHeaderBytes)
+      .meta({ description: 'Larger headers get 431. Restart to change.' }),
+    headersTimeout: duration('Time a client has to send its headers.').prefault(DEFAULTS.headersTimeout),
+    requestTimeout: duration('Time a client has to send its whole request.').prefault(
+      DEFAULTS.requestTimeout,
+    ),
+    keepAliveTimeout: duration('Idle time before a kept-alive connection is closed.').prefault(
+      DEFAULTS.keepAliveTimeout,
+    ),
+    healthCheck: z
+      .strictObject({
+        interval: duration('Time between checks.').prefault(DEFAULTS.checkInterval),
+        timeout: duration('How long a check may take.').prefault(DEFAULTS.checkTimeout),
+        rise: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(DEFAULTS.rise)
+          .meta({ description: 'Successes to come back.' }),
+        fall: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(DEFAULTS.fall)
+          .meta({ description: 'Failures to go out.' }),
+        enabled: z
+          .boolean()
+          .default(true)
+          .meta({ description: 'Whether the interceptor checks servers itself.' }),
+      })
+      .prefault({})
+      .meta({ description: 'Defaults for the checks the interceptor makes itself.' }),
+  })
+  .meta({ description: 'The front door.' });
+
+export const siteSchema = z
+  .strictObject({
+    interceptor,
+    servers: z.array(server).min(1).meta({ description: 'Every server of the site.' }),
+    applications: z.array(application).min(1).meta({ description: 'Every application of the site.' }),
+  })
+  .superRefine((site, ctx) => {
+    const names = new Map<string, number>();
+    site.servers.forEach((s, i) => {
+      if (names.has(s.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', i, 'name'],
+          message: `duplicate server name "${s.name}"`,
+        });
+      names.set(s.name, i);
+      if (!s.url && !s.public?.http && !s.public?.https)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', i],
+          message: 'expected "url" or "public" with an http or https URL',
+        });
+      if (s.public?.http && !s.public.http.startsWith('http:'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', i, 'public', 'http'],
+          message: 'expected an http:// URL',
+        });
+      if (s.public?.https && !s.public.https.startsWith('https:'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', i, 'public', 'https'],
+          message: 'expected an https:// URL',
+        });
+    });
+    const apps = new Set<string>();
+    site.applications.forEach((a, i) => {
+      if (apps.has(a.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['applications', i, 'name'],
+          message: `duplicate application name "${a.name}"`,
+        });
+      apps.add(a.name);
+      a.servers.forEach((s, j) => {
+        if (!names.has(s))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['applications', i, 'servers', j],
+            message: `unknown server "${s}" (expected one of ${[...names.keys()].join(', ')})`,
+          });
+      });
+      const lists = (['stateful', 'movable', 'fixed'] as const).filter((k) => a[k] !== undefined);
+      if (lists.length > 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['applications', i, lists[1]!],
+          message: `use only one of stateful, movable, fixed`,
+        });
+      for (const k of lists)
+        a[k]!.forEach((p, j) => {
+          if (
+            !p.startsWith('/') ||
+            (p.includes('*') && !(p.endsWith('/*') && p.indexOf('*') === p.length - 1))
+          )
+            ctx.addIssue({
+              code: 'custom',
+              path: ['applications', i, k, j],
+              message: 'expected a path ("/checkout") or a path ending in "/*" ("/cart/*")',
+            });
+        });
+    });
+  });
+
+export type SiteInput = z.input<typeof siteSchema>;
+export type Site = z.output<typeof siteSchema>;
+export type ServerConfig = Site['servers'][number];
+export type ApplicationConfig = Site['applications'][number];
+export type InterceptorConfig = Site['interceptor'];

@@ -1,0 +1,202 @@
+import { type DynamicLoad, loadMetric } from './load-metric.js';
+import type { Random } from './random.js';
+import {
+  bump,
+  countAt,
+  type DecayedCount,
+  MAX_FACTOR,
+  newCount,
+  type ReferralParams,
+  referralFactor,
+} from './referrals.js';
+import { WeightedPicker } from './weighted-picker.js';
+
+/**
+ * The servers one application can send a request to, and the choice among them.
+ *
+ * The interval picker holds each server's LM (0 when it cannot serve). The referral factor
+ * (see referrals.ts) changes with every pick for every server, so it is not stored in the
+ * picker: a candidate drawn by LM is accepted with probability factor / MAX_FACTOR and
+ * drawn again otherwise (rejection sampling). The result is exactly LM × factor, each draw
+ * O(log n), about two draws a pick.
+ *
+ * Two lanes share the servers: one over all of them and one over those with an https
+ * endpoint, so a request that arrived over TLS is never sent to plain http.
+ *
+ * @example
+ * const pool = new ServerPool([{ C: 1000, https: false }, { C: 3000, https: false }], params, 0);
+ * pool.pick(0, Math.random, {}); // 1 about three times in four
+ */
+
+export interface PoolMember {
+  /** Static capacity C (1,000..10,000). */
+  C: number;
+  /** Has an https endpoint. */
+  https: boolean;
+  /** Enabled by the operator and healthy. Defaults to true. */
+  available?: boolean;
+  dynamic?: DynamicLoad;
+}
+
+export interface PoolParams {
+  /** Obsolescence time T of the dynamic load value, ms. */
+  obsolescence: number;
+  referral: ReferralParams;
+}
+
+export interface PickOptions {
+  /** Only servers with an https endpoint. */
+  secureOnly?: boolean;
+  /** A server to return to when it can be picked (affinity). */
+  prefer?: number;
+  /** A server that must not be picked (the one a request was redirected from). */
+  exclude?: number;
+}
+
+export interface WeightBreakdown {
+  LM: number;
+  /** Recent referrals (decayed) in the lane asked about. */
+  referrals: number;
+  /** The referral factor applied to LM. */
+  factor: number;
+  /** Share of the next pick, 0..1. */
+  share: number;
+}
+
+/** Draws before giving up on the factor and taking the LM-only draw. */
+const MAX_DRAWS = 32;
+
+interface Member {
+  C: number;
+  https: boolean;
+  available: boolean;
+  dynamic: DynamicLoad | undefined;
+}
+
+interface Lane {
+  picker: WeightedPicker;
+  picks: DecayedCount;
+  referrals: DecayedCount[];
+}
+
+export class ServerPool {
+  private readonly members: Member[];
+  private readonly lanes: [Lane, Lane];
+
+  constructor(
+    members: readonly PoolMember[],
+    private readonly params: PoolParams,
+    now: number,
+  ) {
+    this.members = members.map((m) => ({
+      C: m.C,
+      https: m.https,
+      available: m.available ?? true,
+      dynamic: m.dynamic,
+    }));
+    const lane = (): Lane => ({
+      picker: new WeightedPicker(new Float64Array(this.members.length)),
+      picks: newCount(now),
+      referrals: this.members.map(() => newCount(now)),
+    });
+    this.lanes = [lane(), lane()];
+    this.refresh(now);
+  }
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  /** The figures behind server i's chance of the next pick, without changing anything. */
+  breakdown(i: number, now: number, secureOnly = false): WeightBreakdown {
+    const m = this.members[i]!;
+    const lane = this.lanes[secureOnly ? 1 : 0];
+    const LM = loadMetric(m.C, m.dynamic, this.params.obsolescence, now);
+    const referrals = countAt(lane.referrals[i]!, now, this.params.referral.halfLife);
+    const factor = this.factor(lane, i, now);
+    let total = 0;
+    for (let j = 0; j < this.members.length; j++) total += lane.picker.weight(j) * this.factor(lane, j, now);
+    const share = total > 0 ? (lane.picker.weight(i) * factor) / total : 0;
+    return { LM, referrals, factor, share };
+  }
+
+  /**
+   * Picks a server, counts the referral against it and returns its index, or -1 when none
+   * can serve.
+   */
+  pick(now: number, random: Random, opts: PickOptions): number {
+    const lane = this.lanes[opts.secureOnly ? 1 : 0];
+    const picker = lane.picker;
+    const { prefer, exclude } = opts;
+    let chosen = -1;
+    if (prefer !== undefined && prefer !== exclude && picker.weight(prefer) > 0) {
+      chosen = prefer;
+    } else if (exclude !== undefined && picker.weight(exclude) > 0) {
+      const saved = picker.weight(exclude);
+      picker.set(exclude, 0);
+      chosen = this.draw(lane, now, random);
+      picker.set(exclude, saved);
+    } else {
+      chosen = this.draw(lane, now, random);
+    }
+    if (chosen >= 0) {
+      const halfLife = this.params.referral.halfLife;
+      bump(lane.referrals[chosen]!, now, halfLife);
+      bump(lane.picks, now, halfLife);
+    }
+    return chosen;
+  }
+
+  setAvailable(i: number, available: boolean, now: number): void {
+    this.members[i]!.available = available;
+    this.update(i, now);
+  }
+
+  isAvailable(i: number): boolean {
+    return this.members[i]!.available;
+  }
+
+  setCapacity(i: number, C: number, now: number): void {
+    this.members[i]!.C = C;
+    this.update(i, now);
+  }
+
+  setDynamic(i: number, dynamic: DynamicLoad | undefined, now: number): void {
+    this.members[i]!.dynamic = dynamic;
+    this.update(i, now);
+  }
+
+  /**
+   * Recomputes every LM. Dynamic values age continuously, so a component that feeds them
+   * calls this every tick (O(n)); with static capacities only it is never needed.
+   */
+  refresh(now: number): void {
+    for (let i = 0; i < this.members.length; i++) this.update(i, now);
+  }
+
+  private draw(lane: Lane, now: number, random: Random): number {
+    let candidate = -1;
+    for (let d = 0; d < MAX_DRAWS; d++) {
+      candidate = lane.picker.pick(random());
+      if (candidate < 0) return -1;
+      if (random() * MAX_FACTOR < this.factor(lane, candidate, now)) return candidate;
+    }
+    return candidate;
+  }
+
+  private factor(lane: Lane, i: number, now: number): number {
+    const total = lane.picker.total();
+    if (!(total > 0)) return 1;
+    const halfLife = this.params.referral.halfLife;
+    const expected = (countAt(lane.picks, now, halfLife) * lane.picker.weight(i)) / total;
+    const actual = countAt(lane.referrals[i]!, now, halfLife);
+    return referralFactor(actual, expected, this.members[i]!.C, this.params.referral);
+  }
+
+  private update(i: number, now: number): void {
+    const m = this.members[i]!;
+    const LM = m.available ? loadMetric(m.C, m.dynamic, this.params.obsolescence, now) : 0;
+    this.lanes[0].picker.set(i, LM);
+    this.lanes[1].picker.set(i, m.https ? LM : 0);
+  }
+}

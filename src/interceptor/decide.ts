@@ -1,0 +1,142 @@
+import type { Random } from '../core/random.js';
+import type { ErrorCode } from '../errors.js';
+import { hostOf } from './matcher.js';
+import type { AppState, SiteState } from './site-state.js';
+
+/**
+ * What to answer one request: the FIG. 2 flow as a function, testable without sockets.
+ * It moves the referral counters of the chosen server (that is what a pick is), nothing else.
+ *
+ * @example
+ * const d = decide(state, { method: 'GET', url: '/x', host: 'shop.example', secure: false }, now, Math.random);
+ * if (d.kind === 'redirect') res.writeHead(d.status, { location: d.location });
+ */
+
+export interface RequestFacts {
+  method: string;
+  /** The request target as received (origin-form or absolute-form). */
+  url: string;
+  /** The Host header. */
+  host: string | undefined;
+  /** Arrived over TLS, directly or through a trusted proxy. */
+  secure: boolean;
+  /** The Cookie header, for affinity. */
+  cookie?: string | undefined;
+}
+
+export type Decision =
+  | {
+      kind: 'redirect';
+      status: number;
+      location: string;
+      app: AppState;
+      server: number;
+      /** Set-Cookie value for affinity, when one must be sent. */
+      setCookie: string | undefined;
+    }
+  | { kind: 'sorry'; app: AppState; reason: 'disabled' | 'no-server' }
+  | { kind: 'error'; code: ErrorCode; app: AppState | undefined };
+
+/** The path and query of a target, with absolute-form reduced to origin-form. */
+export interface Target {
+  host: string;
+  /** Path and query, origin-form, safe to put in a header. */
+  pathAndQuery: string;
+  path: string;
+}
+
+/**
+ * Splits and sanitises a request target. Absolute-form ("http://host/x") is accepted only
+ * for the host the Host header names; anything else is refused (undefined).
+ */
+export function parseTarget(url: string, hostHeader: string | undefined): Target | undefined {
+  let host = hostOf(hostHeader);
+  let pq = url;
+  if (url.charCodeAt(0) !== 47) {
+    // Not origin-form: absolute-form for our own host, or nothing.
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return undefined;
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname.toLowerCase() !== host)
+      return undefined;
+    host = u.hostname.toLowerCase();
+    pq = u.pathname + u.search;
+  }
+  pq = safePath(pq);
+  const q = pq.indexOf('?');
+  return { host, pathAndQuery: pq, path: q < 0 ? pq : pq.slice(0, q) };
+}
+
+/**
+ * Percent-encodes every byte that may not stand in a Location header's path (controls,
+ * space, non-ASCII, and a second leading slash that would make "//evil.example" a
+ * scheme-relative URL should a base ever be empty). The fast path allocates nothing.
+ */
+export function safePath(pq: string): string {
+  if (!/[^\x21-\x7e]|^\/\//.test(pq)) return pq;
+  let out = '';
+  for (const ch of pq) {
+    const c = ch.codePointAt(0)!;
+    if (c > 0x20 && c < 0x7f) out += ch;
+    else
+      out += encodeURIComponent(ch === ' ' ? ' ' : ch).replace(
+        /[!'()*]/g,
+        (x) => `%${x.charCodeAt(0).toString(16)}`,
+      );
+  }
+  if (out.startsWith('//')) out = `/%2F${out.slice(2)}`;
+  return out;
+}
+
+/** The affinity cookie's value when it names one of the app's servers. */
+export function cookieServer(cookie: string | undefined, name: string, app: AppState): number | undefined {
+  if (!cookie) return undefined;
+  const key = `${name}=`;
+  let at = cookie.indexOf(key);
+  while (at > 0 && cookie.charCodeAt(at - 1) !== 32 && cookie.charCodeAt(at - 1) !== 59) {
+    at = cookie.indexOf(key, at + 1);
+  }
+  if (at < 0) return undefined;
+  const start = at + key.length;
+  let end = cookie.indexOf(';', start);
+  if (end < 0) end = cookie.length;
+  return app.serverIndex.get(cookie.slice(start, end).trim());
+}
+
+export function decide(state: SiteState, req: RequestFacts, now: number, random: Random): Decision {
+  const target = parseTarget(req.url, req.host);
+  if (!target) return { kind: 'error', code: 'SY_ERR_BAD_REQUEST', app: undefined };
+  const app = state.matcher.match(target.host, target.path);
+  if (!app) return { kind: 'error', code: 'SY_ERR_NO_APPLICATION', app: undefined };
+  return decideForApp(app, target, req, now, random);
+}
+
+export function decideForApp(
+  app: AppState,
+  target: Target,
+  req: RequestFacts,
+  now: number,
+  random: Random,
+): Decision {
+  if (!app.enabled) return { kind: 'sorry', app, reason: 'disabled' };
+  const cfg = app.config;
+  const secure = req.secure || cfg.secure;
+  const affinity = cfg.affinity === 'cookie';
+  const prefer = affinity ? cookieServer(req.cookie, cfg.affinityCookie, app) : undefined;
+  const server = app.pool.pick(now, random, { secureOnly: secure, prefer });
+  if (server < 0) return { kind: 'sorry', app, reason: 'no-server' };
+  app.servers[server]!.referrals++;
+  const base = app.bases[server]!;
+  const origin = secure ? base[1]! : (base[0] ?? base[1]!);
+  const isGet = req.method === 'GET' || req.method === 'HEAD';
+  const status = isGet ? cfg.redirectStatus : 307;
+  let setCookie: string | undefined;
+  if (affinity && prefer !== server) {
+    const name = app.servers[server]!.name;
+    setCookie = `${cfg.affinityCookie}=${name}; Path=${app.cookiePath}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+  }
+  return { kind: 'redirect', status, location: origin + target.pathAndQuery, app, server, setCookie };
+}

@@ -1,0 +1,301 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { type AddressInfo, BlockList, type Socket } from 'node:net';
+import { type LoadedSite, loadSite } from '../config/load.js';
+import type { Clock, Random } from '../core/random.js';
+import { SwitchyardError } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { createAdminServer } from './admin.js';
+import { ensureToken } from './admin-token.js';
+import { createHandler } from './handler.js';
+import { HealthChecker } from './health-checker.js';
+import { createInterceptorMetrics } from './metrics.js';
+import { emptyOverrides, overrideApp, overrideServer } from './overrides.js';
+import { SiteState } from './site-state.js';
+import { explainView, statusView } from './views.js';
+
+/**
+ * The interceptor component: listeners, admin endpoint, checks and reload around the
+ * handler. Everything it decides comes from decide.ts and the core.
+ *
+ * @example
+ * const ic = await startInterceptor({ configFile: 'site.yaml' });
+ * console.log(ic.urls); // ['http://127.0.0.1:8080']
+ * await ic.close();
+ */
+
+export interface InterceptorOptions {
+  configFile: string;
+  clock?: Clock;
+  random?: Random;
+  log?: Logger;
+  /** Called when an operator asks for shutdown; default: close and exit 0. */
+  onShutdown?: () => void;
+}
+
+export interface Interceptor {
+  urls: string[];
+  adminUrl: string;
+  reload(): { ok: true } | { ok: false; error: string };
+  close(): Promise<void>;
+}
+
+export async function startInterceptor(opts: InterceptorOptions): Promise<Interceptor> {
+  const clock = opts.clock ?? (() => performance.now());
+  const random = opts.random ?? Math.random;
+  const log = opts.log ?? createLogger('interceptor');
+  const metrics = createInterceptorMetrics();
+  const overrides = emptyOverrides();
+
+  let loaded: LoadedSite = loadSite(opts.configFile);
+  const { token: initialToken, source: tokenSource } = ensureToken(
+    opts.configFile,
+    loaded.site.interceptor.adminTokenFile,
+  );
+  let token = initialToken;
+  let state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, undefined, clock());
+  let trusted = blockList(loaded.site.interceptor.trustedProxies);
+
+  const refreshGauges = () => {
+    metrics.serverUp.reset();
+    metrics.serverEnabled.reset();
+    for (const s of state.servers.values()) {
+      metrics.serverUp.labels(s.name).set(s.health.up ? 1 : 0);
+      metrics.serverEnabled.labels(s.name).set(s.enabled ? 1 : 0);
+    }
+  };
+  const rebuild = () => {
+    state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, state, clock());
+    trusted = blockList(loaded.site.interceptor.trustedProxies);
+    checker.sync();
+    refreshGauges();
+  };
+  const checker = new HealthChecker(() => state, clock, log, refreshGauges);
+
+  const handler = createHandler({
+    state: () => state,
+    clock,
+    random,
+    metrics,
+    log,
+    trustedProxies: () => trusted,
+  });
+  const ic = loaded.site.interceptor;
+  const serverOptions = {
+    maxHeaderSize: ic.maxHeaderBytes,
+    headersTimeout: ic.headersTimeout,
+    requestTimeout: ic.requestTimeout,
+    keepAliveTimeout: ic.keepAliveTimeout,
+  };
+  const listeners: Array<Server | HttpsServer> = [];
+  const sockets = new Set<Socket>();
+  for (const spec of loaded.listen) {
+    const server = spec.tls
+      ? createHttpsServer({ ...serverOptions, cert: spec.tls.cert, key: spec.tls.key }, handler)
+      : createHttpServer(serverOptions, handler);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      metrics.refusals.labels(tooLarge ? 'header-too-large' : 'client-error').inc();
+      if (socket.writable && !socket.destroyed) {
+        socket.end(
+          tooLarge
+            ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+            : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+              ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+              : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+        );
+      }
+      socket.destroy();
+    });
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    await listen(server, spec.host, spec.port);
+    listeners.push(server);
+  }
+  const urls = listeners.map((s, i) => {
+    const a = s.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `${loaded.listen[i]!.tls ? 'https' : 'http'}://${host}:${a.port}`;
+  });
+
+  const notFound = (kind: string, name: string) =>
+    new SwitchyardError('SY_ERR_NOT_FOUND', `no ${kind} named "${name}"`);
+  const findServer = (name: string) => {
+    const s = state.servers.get(name);
+    if (!s) throw notFound('server', name);
+    return s;
+  };
+  const findApp = (name: string) => {
+    const a = state.apps.find((x) => x.name === name);
+    if (!a) throw notFound('application', name);
+    return a;
+  };
+
+  const reload = (): { ok: true } | { ok: false; error: string } => {
+    let next: LoadedSite;
+    try {
+      next = loadSite(opts.configFile);
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      metrics.reloads.labels('refused').inc();
+      log.error(
+        { file: opts.configFile, error },
+        'reload refused: the site file is invalid; the running configuration stays',
+      );
+      return { ok: false, error };
+    }
+    const restartNeeded = staticChanges(loaded, next);
+    if (restartNeeded.length > 0) {
+      log.warn({ keys: restartNeeded }, `reload: ${restartNeeded.join(', ')} changed; restart to apply`);
+    }
+    // TLS certificates are read again on every reload.
+    loaded.listen.forEach((spec, i) => {
+      const nextTls = next.listen[i]?.tls;
+      if (spec.tls && nextTls)
+        (listeners[i] as HttpsServer).setSecureContext({ cert: nextTls.cert, key: nextTls.key });
+    });
+    loaded = { ...next, listen: loaded.listen, admin: loaded.admin };
+    try {
+      token = ensureToken(opts.configFile, loaded.site.interceptor.adminTokenFile).token;
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, 'reload: admin token unchanged');
+    }
+    rebuild();
+    metrics.reloads.labels('applied').inc();
+    log.info({ file: opts.configFile }, 'reload applied');
+    return { ok: true };
+  };
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      checker.stop();
+      const all = [...listeners, admin];
+      for (const s of all) s.close();
+      for (const s of all) s.closeIdleConnections();
+      // Give in-flight responses a moment, then cut what is left.
+      const deadline = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+        admin.closeAllConnections();
+      }, 2000);
+      await Promise.all(all.map((s) => (s.listening ? once(s, 'close') : undefined)));
+      clearTimeout(deadline);
+      log.info('interceptor stopped');
+    })();
+    return closing;
+  };
+
+  const now = () => clock();
+  const admin = createAdminServer(
+    {
+      status: () => statusView(state, overrides, now()),
+      explain: (url, host, secure) => explainView(state, url, host, secure, now()),
+      setAppEnabled: (name, enabled) => {
+        findApp(name).enabled = enabled;
+        overrideApp(overrides, name, { enabled });
+        log.info(
+          { application: name, enabled },
+          `operator ${enabled ? 'enabled' : 'disabled'} application ${name}`,
+        );
+      },
+      setServerEnabled: (name, enabled) => {
+        const s = findServer(name);
+        s.enabled = enabled;
+        overrideServer(overrides, name, { enabled });
+        state.updateAvailability(s, now());
+        refreshGauges();
+        log.info({ server: name, enabled }, `operator ${enabled ? 'enabled' : 'disabled'} server ${name}`);
+      },
+      setCapacity: (name, capacity) => {
+        state.setCapacity(findServer(name), capacity, now());
+        overrideServer(overrides, name, { capacity });
+        log.info({ server: name, capacity }, `operator set capacity of ${name} to ${capacity}`);
+      },
+      setSorryPage: (name, html) => {
+        findApp(name).sorryPage = html;
+        overrideApp(overrides, name, { sorryPage: html });
+        log.info({ application: name, bytes: html.length }, `operator set the sorry page of ${name}`);
+      },
+      reload,
+      reset: () => {
+        overrides.apps.clear();
+        overrides.servers.clear();
+        rebuild();
+        log.info('operator dropped all overrides');
+      },
+      shutdown: () => {
+        log.info('shutdown requested through the admin endpoint');
+        if (opts.onShutdown) opts.onShutdown();
+        else void close().then(() => process.exit(0));
+      },
+    },
+    () => token,
+    metrics,
+    log,
+  );
+  await listen(admin, loaded.admin.host, loaded.admin.port);
+  const a = admin.address() as AddressInfo;
+  const adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+
+  checker.sync();
+  refreshGauges();
+  log.info(
+    {
+      listen: urls,
+      admin: adminUrl,
+      applications: state.apps.length,
+      servers: state.servers.size,
+      token: undefined,
+      tokenSource,
+    },
+    `interceptor listening on ${urls.join(', ')}; admin on ${adminUrl}; ${state.apps.length} application(s), ${state.servers.size} server(s)`,
+  );
+  return { urls, adminUrl, reload, close };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      reject(
+        new SwitchyardError(
+          'SY_ERR_CONFIG',
+          e.code === 'EADDRINUSE'
+            ? `cannot listen on ${host}:${port}: the address is already in use`
+            : `cannot listen on ${host}:${port}: ${e.message}`,
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function blockList(entries: readonly string[]): BlockList | undefined {
+  if (entries.length === 0) return undefined;
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr, bits] = e.split('/');
+    const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr!, family);
+    else list.addSubnet(addr!, Number(bits), family);
+  }
+  return list;
+}
+
+/** Keys that only a restart applies. */
+function staticChanges(a: LoadedSite, b: LoadedSite): string[] {
+  const out: string[] = [];
+  const addrs = (l: LoadedSite) => JSON.stringify(l.listen.map((x) => [x.host, x.port, Boolean(x.tls)]));
+  if (addrs(a) !== addrs(b)) out.push('interceptor.listen');
+  if (a.site.interceptor.admin !== b.site.interceptor.admin) out.push('interceptor.admin');
+  for (const k of ['maxHeaderBytes', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'] as const) {
+    if (a.site.interceptor[k] !== b.site.interceptor[k]) out.push(`interceptor.${k}`);
+  }
+  return out;
+}

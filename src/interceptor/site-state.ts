@@ -1,0 +1,164 @@
+import type { ServerAddresses } from '../config/load.js';
+import type { ApplicationConfig, ServerConfig, Site } from '../config/schema.js';
+import { type Health, type HealthThresholds, initialHealth } from '../core/health.js';
+import { staticCapacity } from '../core/load-metric.js';
+import { compilePageRules, type PageRules } from '../core/page-rules.js';
+import { ServerPool } from '../core/server-pool.js';
+import { Matcher } from './matcher.js';
+import type { Overrides } from './overrides.js';
+
+/**
+ * The runtime view of the site: every application and server with its live state (enabled,
+ * health, capacity, referrals), built from the site file plus the operator's overrides.
+ * A reload builds a new SiteState and swaps the reference; health carries over for servers
+ * whose check address did not change, so a reload never sends users to a dead server.
+ */
+
+export interface CheckSpec extends HealthThresholds {
+  url: string;
+  interval: number;
+  timeout: number;
+}
+
+export interface ServerState {
+  name: string;
+  config: ServerConfig;
+  addresses: ServerAddresses;
+  enabled: boolean;
+  capacity: number;
+  health: Health;
+  /** null when this server is not checked. */
+  check: CheckSpec | null;
+  /** Every pool the server is in, to update when its availability changes. */
+  memberships: Array<{ app: AppState; index: number }>;
+  /** Referrals made to this server since start (for status). */
+  referrals: number;
+}
+
+export interface AppState {
+  name: string;
+  config: ApplicationConfig;
+  enabled: boolean;
+  sorryPage: Buffer | undefined;
+  servers: ServerState[];
+  serverIndex: Map<string, number>;
+  pool: ServerPool;
+  pageRules: PageRules;
+  /** Requests of this application being handled now. */
+  inFlight: number;
+  /** Redirect base per server: [http, https] with the same index as `servers`. */
+  bases: Array<[string | undefined, string | undefined]>;
+  /** Cookie path for affinity. */
+  cookiePath: string;
+}
+
+export class SiteState {
+  readonly apps: AppState[];
+  readonly servers: Map<string, ServerState>;
+  readonly matcher: Matcher<AppState>;
+
+  constructor(
+    readonly site: Site,
+    addresses: Map<string, ServerAddresses>,
+    sorryPages: Map<string, Buffer>,
+    overrides: Overrides,
+    previous: SiteState | undefined,
+    now: number,
+  ) {
+    const ic = site.interceptor;
+    this.servers = new Map();
+    for (const cfg of site.servers) {
+      const addr = addresses.get(cfg.name)!;
+      const o = overrides.servers.get(cfg.name);
+      const check = checkSpec(site, cfg, addr);
+      const old = previous?.servers.get(cfg.name);
+      const sameTarget = old !== undefined && old.check?.url === check?.url;
+      this.servers.set(cfg.name, {
+        name: cfg.name,
+        config: cfg,
+        addresses: addr,
+        enabled: o?.enabled ?? cfg.enabled,
+        capacity: o?.capacity ?? cfg.capacity,
+        // A server that is no longer checked is trusted again; one still checked at the same
+        // address keeps what the checks found.
+        health: sameTarget && check ? old.health : initialHealth(),
+        check,
+        memberships: [],
+        referrals: old?.referrals ?? 0,
+      });
+    }
+    const params = {
+      obsolescence: ic.obsolescenceTime,
+      referral: { halfLife: ic.referralHalfLife, perUnit: ic.referralsPerUnit },
+    };
+    this.apps = site.applications.map((cfg) => {
+      const o = overrides.apps.get(cfg.name);
+      const servers = cfg.servers.map((n) => this.servers.get(n)!);
+      const pool = new ServerPool(
+        servers.map((s) => ({
+          C: staticCapacity(s.capacity),
+          https: s.addresses.publicHttps !== undefined,
+          available: s.enabled && s.health.up,
+        })),
+        params,
+        now,
+      );
+      const pages = cfg.stateful
+        ? { mode: 'stateful' as const, pages: cfg.stateful }
+        : cfg.movable
+          ? { mode: 'movable' as const, pages: cfg.movable }
+          : { mode: 'fixed' as const, pages: cfg.fixed ?? [] };
+      const app: AppState = {
+        name: cfg.name,
+        config: cfg,
+        enabled: o?.enabled ?? cfg.enabled,
+        sorryPage: o?.sorryPage ?? sorryPages.get(cfg.name),
+        servers,
+        serverIndex: new Map(servers.map((s, i) => [s.name, i])),
+        pool,
+        pageRules: compilePageRules(pages),
+        inFlight: 0,
+        bases: servers.map((s) => [s.addresses.publicHttp, s.addresses.publicHttps]),
+        cookiePath: cfg.match.pathPrefix,
+      };
+      servers.forEach((s, index) => {
+        s.memberships.push({ app, index });
+      });
+      return app;
+    });
+    this.matcher = new Matcher(
+      this.apps.map((app) => {
+        const h = app.config.match.host;
+        const hosts = h === undefined ? [] : (Array.isArray(h) ? h : [h]).map((x) => x.toLowerCase());
+        return { hosts, pathPrefix: app.config.match.pathPrefix, value: app };
+      }),
+    );
+  }
+
+  /** Re-derives a server's availability in every pool after its health or flag changed. */
+  updateAvailability(server: ServerState, now: number): void {
+    const available = server.enabled && server.health.up;
+    for (const m of server.memberships) m.app.pool.setAvailable(m.index, available, now);
+  }
+
+  setCapacity(server: ServerState, capacity: number, now: number): void {
+    server.capacity = capacity;
+    for (const m of server.memberships) m.app.pool.setCapacity(m.index, staticCapacity(capacity), now);
+  }
+}
+
+function checkSpec(site: Site, cfg: ServerConfig, addr: ServerAddresses): CheckSpec | null {
+  const defaults = site.interceptor.healthCheck;
+  if (!defaults.enabled || cfg.healthCheck === false) return null;
+  const own = cfg.healthCheck;
+  const appPath = site.applications.find((a) => a.servers.includes(cfg.name) && a.healthCheck)?.healthCheck
+    ?.path;
+  const path = own?.path ?? appPath ?? '/';
+  return {
+    url: addr.internal + path,
+    interval: own?.interval ?? defaults.interval,
+    timeout: own?.timeout ?? defaults.timeout,
+    rise: own?.rise ?? defaults.rise,
+    fall: own?.fall ?? defaults.fall,
+  };
+}

@@ -1,0 +1,174 @@
+import { mayMove } from '../core/page-rules.js';
+import { parseTarget } from './decide.js';
+import type { Overrides } from './overrides.js';
+import type { AppState, ServerState, SiteState } from './site-state.js';
+
+/**
+ * What `ctl status` and `ctl explain` show. Both only read: explain computes what a request
+ * would get without picking, so asking never moves a counter.
+ */
+
+export interface ServerView {
+  name: string;
+  enabled: boolean;
+  health: 'up' | 'down' | 'unchecked';
+  healthError?: string;
+  capacity: number;
+  LM: number;
+  referrals: number;
+  url: { http?: string; https?: string; internal: string };
+  overrides: string[];
+}
+
+export interface AppView {
+  name: string;
+  enabled: boolean;
+  inFlight: number;
+  maxConcurrent: number;
+  servers: Array<{ name: string; share: number }>;
+  overrides: string[];
+}
+
+export interface StatusView {
+  applications: AppView[];
+  servers: ServerView[];
+}
+
+export function statusView(state: SiteState, overrides: Overrides, now: number): StatusView {
+  const servers = [...state.servers.values()].map((s) => serverView(s, overrides, now));
+  const applications = state.apps.map((a) => ({
+    name: a.name,
+    enabled: a.enabled,
+    inFlight: a.inFlight,
+    maxConcurrent: a.config.maxConcurrent,
+    servers: a.servers.map((s, i) => ({ name: s.name, share: round(a.pool.breakdown(i, now).share) })),
+    overrides: Object.keys(overrides.apps.get(a.name) ?? {}),
+  }));
+  return { applications, servers };
+}
+
+function serverView(s: ServerState, overrides: Overrides, now: number): ServerView {
+  const m = s.memberships[0];
+  const LM = m ? m.app.pool.breakdown(m.index, now).LM : s.capacity * 1000;
+  return {
+    name: s.name,
+    enabled: s.enabled,
+    health: s.check ? (s.health.up ? 'up' : 'down') : 'unchecked',
+    ...(s.health.lastError ? { healthError: s.health.lastError } : {}),
+    capacity: s.capacity,
+    LM: Math.round(LM),
+    referrals: s.referrals,
+    url: { http: s.addresses.publicHttp, https: s.addresses.publicHttps, internal: s.addresses.internal },
+    overrides: Object.keys(overrides.servers.get(s.name) ?? {}),
+  };
+}
+
+export interface ExplainView {
+  url: string;
+  host: string;
+  application: string | null;
+  why: string;
+  secure: boolean;
+  movable?: boolean;
+  servers: Array<{
+    name: string;
+    enabled: boolean;
+    health: string;
+    capacity: number;
+    LM: number;
+    referrals: number;
+    factor: number;
+    share: number;
+    excluded?: string;
+  }>;
+  outcome: string;
+}
+
+export function explainView(
+  state: SiteState,
+  url: string,
+  host: string,
+  secure: boolean,
+  now: number,
+): ExplainView {
+  const target = parseTarget(url, host);
+  const base = { url, host, secure, servers: [] };
+  if (!target)
+    return {
+      ...base,
+      application: null,
+      why: 'the target is malformed or names another host',
+      outcome: '400 Bad Request',
+    };
+  const app = state.matcher.match(target.host, target.path);
+  if (!app) {
+    return {
+      ...base,
+      application: null,
+      why: `no application matches host "${target.host}" and path "${target.path}"`,
+      outcome: '404 Not Found',
+    };
+  }
+  const wantSecure = secure || app.config.secure;
+  const servers = app.servers.map((s, i) => {
+    const b = app.pool.breakdown(i, now, wantSecure);
+    return {
+      name: s.name,
+      enabled: s.enabled,
+      health: s.check ? (s.health.up ? 'up' : `down (${s.health.lastError ?? 'checks fail'})`) : 'unchecked',
+      capacity: s.capacity,
+      LM: Math.round(b.LM),
+      referrals: round(b.referrals),
+      factor: round(b.factor),
+      share: round(b.share),
+      ...excludedWhy(s, app, i, wantSecure),
+    };
+  });
+  return {
+    ...base,
+    secure: wantSecure,
+    application: app.name,
+    why: matchWhy(app, target.host),
+    movable: mayMove(app.pageRules, target.path),
+    servers,
+    outcome: outcome(app, servers, target.pathAndQuery, wantSecure),
+  };
+}
+
+function excludedWhy(s: ServerState, app: AppState, i: number, secure: boolean): { excluded?: string } {
+  if (!s.enabled) return { excluded: 'disabled by the operator' };
+  if (!s.health.up) return { excluded: `failing its checks: ${s.health.lastError ?? 'no answer'}` };
+  if (secure && app.bases[i]![1] === undefined)
+    return { excluded: 'no https address and the request is secure' };
+  return {};
+}
+
+function matchWhy(app: AppState, host: string): string {
+  const h = app.config.match.host;
+  const hostPart = h === undefined ? 'any host' : `host "${host}" (rule ${JSON.stringify(h)})`;
+  return `longest matching path prefix "${app.config.match.pathPrefix}" for ${hostPart}`;
+}
+
+function outcome(
+  app: AppState,
+  servers: Array<{ name: string; share: number }>,
+  pq: string,
+  secure: boolean,
+): string {
+  if (!app.enabled)
+    return `503 with ${app.sorryPage ? 'its sorry page' : 'the built-in sorry page'}: the application is disabled`;
+  const live = servers.filter((s) => s.share > 0);
+  if (live.length === 0) {
+    return `503 ${app.sorryPage ? 'with its sorry page' : 'Service Unavailable'}: no server can take it`;
+  }
+  const parts = live.map((s) => {
+    const i = app.serverIndex.get(s.name)!;
+    const base = secure ? app.bases[i]![1] : (app.bases[i]![0] ?? app.bases[i]![1]);
+    return `${base}${pq} (${(s.share * 100).toFixed(1)}%)`;
+  });
+  return `${app.config.redirectStatus} (307 for other methods than GET and HEAD) to one of: ${parts.join(', ')}`;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}
