@@ -57,6 +57,15 @@ export function registerQuickstart(program: Command): void {
         ]);
       }
       start(['interceptor', '--config', opts.config]);
+      const front = site.listen
+        .map(
+          (l) => `${l.tls ? 'https' : 'http'}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}/`,
+        )
+        .join(', ');
+      log.info(
+        `quick start: point a browser or curl at ${front}; ` +
+          `\`npx switchyard ctl status --config ${opts.config}\` shows the servers; Ctrl-C stops everything`,
+      );
       let stopping = false;
       const stop = () => {
         if (stopping) return;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { SwitchyardError } from '../errors.js';
 import { parseHostPort, type Site, siteSchema } from './schema.js';
@@ -52,10 +52,11 @@ export function loadSite(file: string): LoadedSite {
 
 /** As loadSite, from text; relative file names resolve against `dir`. */
 export function parseSite(text: string, file: string, dir: string): LoadedSite {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const where = e.linePos ? ` (line ${e.linePos[0].line})` : '';
+    const where = ` (line ${lines.linePos(e.pos[0]).line})`;
     throw new SwitchyardError(
       'SY_ERR_CONFIG',
       `${file}${where}: not valid YAML: ${e.message.split('\n')[0]}`,

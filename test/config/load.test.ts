@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseSite } from '../../src/config/load.js';
+import { SwitchyardError } from '../../src/errors.js';
+
+const GOOD = `
+interceptor: { listen: 127.0.0.1:8080 }
+servers:
+  - { name: web-a, url: http://127.0.0.1:9001, capacity: 1 }
+  - { name: web-b, url: http://127.0.0.1:9002, capacity: 3 }
+applications:
+  - { name: shop, match: { pathPrefix: / }, servers: [web-a, web-b], stateful: ["/cart/*", "/checkout"] }
+`;
+
+/** The error message parseSite gives for `text`, which must be refused. */
+function refused(text: string): string {
+  try {
+    parseSite(text, 'site.yaml', '.');
+  } catch (e) {
+    assert.ok(e instanceof SwitchyardError);
+    assert.equal(e.code, 'SY_ERR_CONFIG');
+    return e.message;
+  }
+  assert.fail('the site file was accepted');
+}
+
+test('the example site file loads with its defaults filled in', () => {
+  const l = parseSite(GOOD, 'site.yaml', '.');
+  assert.equal(l.site.interceptor.admin, '127.0.0.1:8081');
+  assert.equal(l.site.interceptor.obsolescenceTime, 20 * 60_000);
+  assert.equal(l.site.applications[0]!.redirectStatus, 302);
+  assert.deepEqual(l.listen, [{ host: '127.0.0.1', port: 8080 }]);
+  assert.deepEqual(l.addresses.get('web-b'), {
+    publicHttp: 'http://127.0.0.1:9002',
+    publicHttps: undefined,
+    internal: 'http://127.0.0.1:9002',
+  });
+});
+
+test('an unknown key is an error naming its path', () => {
+  const m = refused(GOOD.replace('capacity: 3 }', 'capacity: 3, weight: 2 }'));
+  assert.match(m, /^site\.yaml: servers\[1\]: unknown key "weight"$/);
+});
+
+test('an unknown server in an application names the list entry and the known servers', () => {
+  const m = refused(GOOD.replace('[web-a, web-b]', '[web-a, web-c]'));
+  assert.match(m, /applications\[0\]\.servers\[1\]: unknown server "web-c" \(expected one of web-a, web-b\)/);
+});
+
+test('wrong types, ranges and formats say what was expected', () => {
+  assert.match(refused(GOOD.replace('capacity: 3', 'capacity: 11')), /servers\[1\]\.capacity: .*10/);
+  assert.match(
+    refused(GOOD.replace('listen: 127.0.0.1:8080', 'listen: nowhere')),
+    /interceptor\.listen: .*host:port/,
+  );
+  assert.match(
+    refused(GOOD.replace('listen: 127.0.0.1:8080', 'listen: 127.0.0.1:8080, headersTimeout: soon')),
+    /interceptor\.headersTimeout: expected a duration/,
+  );
+  assert.match(
+    refused(GOOD.replace('http://127.0.0.1:9001', 'http://user:pw@127.0.0.1:9001')),
+    /servers\[0\]\.url: expected an http:\/\/ or https:\/\/ URL without credentials/,
+  );
+  assert.match(refused(GOOD.replace('"/cart/*"', '"/c*rt"')), /applications\[0\]\.stateful\[0\]/);
+});
+
+test('a missing required key and duplicate names are reported', () => {
+  assert.match(refused(GOOD.replace(/servers:\n(.*\n){2}/, '')), /servers: required/);
+  assert.match(
+    refused(GOOD.replace('name: web-b', 'name: web-a')),
+    /servers\[1\]\.name: duplicate server name "web-a"/,
+  );
+});
+
+test('not YAML at all gives the line; a secure application needs an https server', () => {
+  assert.match(refused('interceptor: [unclosed\n'), /^site\.yaml \(line \d+\): not valid YAML/);
+  assert.match(
+    refused(GOOD.replace('stateful:', 'secure: true, stateful:')),
+    /applications\[0\]\.secure: no server of "shop" has an https address/,
+  );
+});
+
+test('a file it names that cannot be read is reported with its key', () => {
+  const m = refused(GOOD.replace('stateful:', 'sorryPage: ./no-such-sorry.html, stateful:'));
+  assert.match(m, /applications\[0\]\.sorryPage: cannot read "\.\/no-such-sorry\.html"/);
+});
