@@ -1,0 +1,53 @@
+import type { LoadLevelName } from './thresholds.js';
+
+/**
+ * Whether an application is swamped (document 002, section V): so loaded that moving users
+ * around only adds work. Then the manager puts every available server back in rotation and
+ * stops all server-side redirecting until the load falls. Three signs, any one suffices:
+ *
+ * - `overloaded`: more than `outShare` of its servers are heavily loaded or worse (the
+ *   document's example is "more than a third"; with two servers that would swamp the site
+ *   as soon as one is busy, so the default is a half: see docs/decisions.md);
+ * - `all-heavy`: every server is heavily loaded, however few there are;
+ * - `thrashing`: its servers changed load level more than `thrashFlips` times within
+ *   `thrashWindow` ms: users are being sent back and forth.
+ *
+ * @example
+ * swampedReason(['heavy', 'heavy', 'normal'], [], DEFAULT_SWAMP_PARAMS, 0); // 'overloaded'
+ */
+
+export interface SwampParams {
+  outShare: number;
+  thrashFlips: number;
+  thrashWindow: number;
+}
+
+export const DEFAULT_SWAMP_PARAMS: SwampParams = { outShare: 0.5, thrashFlips: 8, thrashWindow: 60_000 };
+
+export type SwampReason = 'all-heavy' | 'overloaded' | 'thrashing';
+
+/**
+ * Why the application is swamped, or undefined. `levels` are its servers' load levels
+ * (failed or disabled servers left out); `flips` the clock readings of their level changes.
+ */
+export function swampedReason(
+  levels: readonly LoadLevelName[],
+  flips: readonly number[],
+  p: SwampParams,
+  now: number,
+): SwampReason | undefined {
+  if (levels.length > 0) {
+    const heavy = levels.filter((l) => l !== 'normal').length;
+    if (heavy === levels.length) return 'all-heavy';
+    if (heavy / levels.length > p.outShare) return 'overloaded';
+  }
+  let recent = 0;
+  for (const t of flips) if (now - t <= p.thrashWindow) recent++;
+  if (recent > p.thrashFlips) return 'thrashing';
+  return undefined;
+}
+
+/** Drops flips older than the window, so the list stays short. Returns a new array. */
+export function recentFlips(flips: readonly number[], p: SwampParams, now: number): number[] {
+  return flips.filter((t) => now - t <= p.thrashWindow);
+}
