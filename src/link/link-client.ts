@@ -1,0 +1,174 @@
+import WebSocket from 'ws';
+import { type BackoffParams, backoffDelay, DEFAULT_BACKOFF } from '../core/backoff.js';
+import type { Random } from '../core/random.js';
+import type { Logger } from '../log/logger.js';
+import { componentMac, managerMac, newNonce, type Role, verifyMac } from '../protocol/handshake.js';
+import { encodeMessage, MAX_MESSAGE_BYTES, type Message, parseMessage } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { CLOSE_REFUSED } from './link-server.js';
+
+/**
+ * A component's end of its link to the manager: dials, answers the challenge, checks that
+ * the manager knows the secret too, then passes validated messages on. When the link drops
+ * (or goes silent for three heartbeats) it dials again after a growing, jittered delay; a
+ * component keeps working meanwhile on what it last knew.
+ *
+ * @example
+ * const link = new LinkClient({ url: 'ws://127.0.0.1:7070/link', role: 'agent', id: 'host-1',
+ *   secret, log, onWelcome: (w) => replayFrom(w.stored), onMessage: (m) => handle(m) });
+ * link.start();
+ */
+
+export interface LinkClientOptions {
+  url: string;
+  role: Role;
+  id: string;
+  secret: string;
+  log: Logger;
+  backoff?: BackoffParams;
+  random?: Random;
+  /** Ping interval until the manager's welcome says its own, ms. */
+  heartbeat?: number;
+  onWelcome(w: { stored: number }): void;
+  onMessage(m: Message): void;
+  onDown?(reason: string): void;
+}
+
+export class LinkClient {
+  private ws: WebSocket | undefined;
+  private ready = false;
+  private stopped = false;
+  private failures = 0;
+  private lastSeen = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private beat: NodeJS.Timeout | undefined;
+  private heartbeat: number;
+  private lastError: string | undefined;
+
+  constructor(private readonly o: LinkClientOptions) {
+    this.heartbeat = o.heartbeat ?? 1000;
+  }
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.dial();
+  }
+
+  /** Sends when connected; false when not (the caller keeps what must not be lost). */
+  send(m: Message): boolean {
+    if (!this.ready || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encodeMessage(m));
+    return true;
+  }
+
+  close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    clearInterval(this.beat);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'component stopping');
+      setTimeout(() => ws.terminate(), 1000).unref();
+    });
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.o.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 5000 });
+    this.ws = ws;
+    const nonce = newNonce();
+    let challenge: string | undefined;
+    let refused: string | undefined;
+
+    ws.on('message', (data: Buffer) => {
+      this.lastSeen = Date.now();
+      const parsed = parseMessage(data);
+      if (!parsed.ok) {
+        this.o.log.warn({ error: parsed.error }, `message from the manager refused: ${parsed.error}`);
+        return;
+      }
+      const m = parsed.message;
+      if (!this.ready) {
+        if (m.type === 'challenge' && challenge === undefined) {
+          challenge = m.nonce;
+          const mac = componentMac(this.o.secret, m.nonce, nonce, this.o.role, this.o.id);
+          ws.send(
+            encodeMessage({
+              v: PROTOCOL_VERSION,
+              type: 'auth',
+              role: this.o.role,
+              id: this.o.id,
+              nonce,
+              mac,
+            }),
+          );
+        } else if (m.type === 'welcome' && challenge !== undefined) {
+          const want = managerMac(this.o.secret, challenge, nonce, this.o.role, this.o.id);
+          if (!verifyMac(m.mac, want)) {
+            refused = 'the manager does not know the shared secret';
+            ws.close(CLOSE_REFUSED, 'manager failed authentication');
+            return;
+          }
+          this.ready = true;
+          this.failures = 0;
+          this.heartbeat = m.heartbeat;
+          this.startBeat(ws);
+          this.o.log.info({ url: this.o.url }, `connected to the manager at ${this.o.url}`);
+          this.o.onWelcome({ stored: m.stored });
+        } else if (m.type === 'refused') {
+          refused = m.reason;
+        }
+        return;
+      }
+      this.o.onMessage(m);
+    });
+    ws.on('pong', () => {
+      this.lastSeen = Date.now();
+    });
+    ws.on('error', (e: Error) => {
+      // 'close' follows; the reason is logged there, once.
+      this.lastError = e.message;
+    });
+    ws.on('close', (code: number) => {
+      clearInterval(this.beat);
+      const was = this.ready;
+      this.ready = false;
+      if (this.stopped) return;
+      const reason =
+        code === CLOSE_REFUSED
+          ? `refused by the manager: ${refused ?? 'authentication failed'}`
+          : (this.lastError ?? `connection closed (${code})`);
+      this.lastError = undefined;
+      const delay = backoffDelay(
+        this.failures++,
+        this.o.backoff ?? DEFAULT_BACKOFF,
+        this.o.random ?? Math.random,
+      );
+      const log =
+        was || this.failures === 1 ? this.o.log.warn.bind(this.o.log) : this.o.log.debug.bind(this.o.log);
+      log(
+        { url: this.o.url, reason, retryInMs: Math.round(delay) },
+        `link to the manager at ${this.o.url} is down (${reason}); trying again in ${Math.round(delay)} ms`,
+      );
+      if (was) this.o.onDown?.(reason);
+      this.retry = setTimeout(() => this.dial(), delay);
+    });
+  }
+
+  private startBeat(ws: WebSocket): void {
+    clearInterval(this.beat);
+    this.lastSeen = Date.now();
+    this.beat = setInterval(() => {
+      const silent = Date.now() - this.lastSeen;
+      if (silent > 3 * this.heartbeat) ws.terminate();
+      else ws.ping();
+    }, this.heartbeat);
+    this.beat.unref();
+  }
+}

@@ -1,0 +1,201 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from '../log/logger.js';
+import {
+  type Auth,
+  authSchema,
+  componentMac,
+  managerMac,
+  newNonce,
+  type Role,
+  verifyMac,
+} from '../protocol/handshake.js';
+import { encodeMessage, MAX_MESSAGE_BYTES, type Message, parseMessage } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+
+/**
+ * The manager's end of the links: every component dials in and keeps one WebSocket open, and
+ * the manager sends its commands back over it, so a component behind a one-way firewall
+ * works (document 002 section VIII). A connection must answer the challenge with the site's
+ * shared secret within `authTimeout` before anything else is read. After that each message
+ * is validated; an invalid one is refused, logged and counted, and the link stays up.
+ *
+ * Heartbeats: a component silent for one `heartbeat` is pinged; one silent for three is
+ * marked lost and cut, and its figures start to age.
+ *
+ * @example
+ * const links = startLinkServer({ server, secret: () => s, heartbeat: 1000, storedSeq: () => 0,
+ *   log, handlers: { open: (l) => {}, message: (l, m) => {}, close: (l, why) => {} } });
+ */
+
+export interface ServerLink {
+  readonly role: Role;
+  readonly id: string;
+  readonly remote: string;
+  send(m: Message): boolean;
+  close(reason: string): void;
+}
+
+export interface LinkHandlers {
+  open(link: ServerLink): void;
+  message(link: ServerLink, m: Message): void;
+  close(link: ServerLink, why: string): void;
+}
+
+export interface LinkServerOptions {
+  server: Server;
+  path?: string;
+  secret: () => string;
+  heartbeat: number;
+  authTimeout?: number;
+  /** Highest sequence number already stored for a component: its replay starts after it. */
+  storedSeq(role: Role, id: string): number;
+  log: Logger;
+  handlers: LinkHandlers;
+  /** Counts refusals by reason, for /metrics. */
+  refused?(reason: 'auth' | 'invalid' | 'timeout'): void;
+}
+
+export interface LinkServer {
+  links(): ServerLink[];
+  close(): void;
+}
+
+/** Close codes a component reads to tell a refusal from a network failure. */
+export const CLOSE_REFUSED = 4401;
+export const CLOSE_REPLACED = 4409;
+
+export function startLinkServer(opts: LinkServerOptions): LinkServer {
+  const wss = new WebSocketServer({
+    server: opts.server,
+    path: opts.path ?? '/link',
+    maxPayload: MAX_MESSAGE_BYTES,
+  });
+  const live = new Map<string, { link: ServerLink; ws: WebSocket; lastSeen: number }>();
+  const authTimeout = opts.authTimeout ?? 5000;
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const nonce = newNonce();
+    let entry: { link: ServerLink; ws: WebSocket; lastSeen: number } | undefined;
+    const refuse = (reason: string, kind: 'auth' | 'timeout') => {
+      opts.refused?.(kind);
+      opts.log.warn({ remote, reason }, `link refused from ${remote}: ${reason}`);
+      ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'refused', reason }));
+      ws.close(CLOSE_REFUSED, 'refused');
+    };
+    const timer = setTimeout(() => refuse('no answer to the challenge in time', 'timeout'), authTimeout);
+    ws.send(encodeMessage({ v: PROTOCOL_VERSION, type: 'challenge', nonce }));
+
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        opts.refused?.('invalid');
+        opts.log.warn({ remote }, 'link message refused: binary frames are not part of the protocol');
+        return;
+      }
+      if (!entry) {
+        clearTimeout(timer);
+        const auth = parseAuth(data);
+        if (typeof auth === 'string') return refuse(auth, 'auth');
+        const want = componentMac(opts.secret(), nonce, auth.nonce, auth.role, auth.id);
+        if (!verifyMac(auth.mac, want)) return refuse('wrong shared secret', 'auth');
+        const key = `${auth.role}/${auth.id}`;
+        const old = live.get(key);
+        if (old) old.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
+        const link: ServerLink = {
+          role: auth.role,
+          id: auth.id,
+          remote,
+          send: (m) => {
+            if (ws.readyState !== ws.OPEN) return false;
+            ws.send(encodeMessage(m));
+            return true;
+          },
+          close: (reason) => ws.close(1000, reason.slice(0, 100)),
+        };
+        entry = { link, ws, lastSeen: Date.now() };
+        live.set(key, entry);
+        ws.send(
+          encodeMessage({
+            v: PROTOCOL_VERSION,
+            type: 'welcome',
+            mac: managerMac(opts.secret(), nonce, auth.nonce, auth.role, auth.id),
+            stored: opts.storedSeq(auth.role, auth.id),
+            heartbeat: opts.heartbeat,
+          }),
+        );
+        opts.log.info(
+          { role: auth.role, id: auth.id, remote },
+          `${auth.role} ${auth.id} connected from ${remote}`,
+        );
+        opts.handlers.open(link);
+        return;
+      }
+      entry.lastSeen = Date.now();
+      const parsed = parseMessage(data);
+      if (!parsed.ok) {
+        opts.refused?.('invalid');
+        opts.log.warn(
+          { role: entry.link.role, id: entry.link.id, error: parsed.error },
+          `message from ${entry.link.role} ${entry.link.id} refused: ${parsed.error}`,
+        );
+        return;
+      }
+      opts.handlers.message(entry.link, parsed.message);
+    });
+    ws.on('pong', () => {
+      if (entry) entry.lastSeen = Date.now();
+    });
+    ws.on('error', (e) =>
+      opts.log.warn({ remote, err: e.message }, `link error from ${remote}: ${e.message}`),
+    );
+    ws.on('close', (code: number, reason: Buffer) => {
+      clearTimeout(timer);
+      if (!entry) return;
+      const key = `${entry.link.role}/${entry.link.id}`;
+      if (live.get(key)?.ws === ws) live.delete(key);
+      const why = code === CLOSE_REPLACED ? 'replaced' : reason.toString() || `closed (${code})`;
+      opts.handlers.close(entry.link, why);
+    });
+  });
+
+  const tick = setInterval(() => {
+    const now = Date.now();
+    for (const e of live.values()) {
+      const silent = now - e.lastSeen;
+      if (silent > 3 * opts.heartbeat) {
+        opts.log.warn(
+          { role: e.link.role, id: e.link.id, silentMs: silent },
+          `${e.link.role} ${e.link.id} is lost: no answer for ${silent} ms`,
+        );
+        e.ws.terminate();
+      } else if (silent > opts.heartbeat) {
+        e.ws.ping();
+      }
+    }
+  }, opts.heartbeat).unref();
+
+  return {
+    links: () => [...live.values()].map((e) => e.link),
+    close() {
+      clearInterval(tick);
+      for (const e of live.values()) e.ws.close(1001, 'manager stopping');
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+    },
+  };
+}
+
+function parseAuth(data: Buffer): Auth | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(data.toString('utf8'));
+  } catch {
+    return 'the first message is not JSON';
+  }
+  if (typeof json === 'object' && json !== null && 'v' in json && json.v !== PROTOCOL_VERSION)
+    return `protocol version ${String(json.v)}; the manager speaks ${PROTOCOL_VERSION}`;
+  const r = authSchema.safeParse(json);
+  if (!r.success) return 'the first message must answer the challenge';
+  return r.data;
+}

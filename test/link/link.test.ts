@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { LinkClient } from '../../src/link/link-client.js';
+import { type LinkHandlers, type ServerLink, startLinkServer } from '../../src/link/link-server.js';
+import type { Logger } from '../../src/log/logger.js';
+import type { Message } from '../../src/protocol/messages.js';
+import { eventually } from '../helpers.js';
+
+/** A logger that keeps every line, so tests can read what an operator would. */
+function recordingLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const put = (a: unknown, b?: unknown) => {
+    lines.push(typeof a === 'string' ? a : String(b));
+  };
+  return { lines, info: put, warn: put, error: put, debug: put } as unknown as Logger & { lines: string[] };
+}
+
+async function manager(opts: { secret?: string; authTimeout?: number; port?: number } = {}) {
+  const http: Server = createServer();
+  await new Promise<void>((r) => http.listen(opts.port ?? 0, '127.0.0.1', r));
+  const log = recordingLog();
+  const refused: string[] = [];
+  const got: Array<{ id: string; m: Message }> = [];
+  const opened: ServerLink[] = [];
+  const closed: string[] = [];
+  const handlers: LinkHandlers = {
+    open: (l) => opened.push(l),
+    message: (l, m) => got.push({ id: l.id, m }),
+    close: (l, why) => closed.push(`${l.id}: ${why}`),
+  };
+  const links = startLinkServer({
+    server: http,
+    secret: () => opts.secret ?? 'site-secret',
+    heartbeat: 200,
+    authTimeout: opts.authTimeout ?? 2000,
+    storedSeq: () => 17,
+    log,
+    handlers,
+    refused: (r) => refused.push(r),
+  });
+  const port = (http.address() as AddressInfo).port;
+  return {
+    url: `ws://127.0.0.1:${port}/link`,
+    port,
+    log,
+    refused,
+    got,
+    opened,
+    closed,
+    links,
+    async stop() {
+      links.close();
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    },
+  };
+}
+
+function client(url: string, secret = 'site-secret', id = 'host-1') {
+  const log = recordingLog();
+  const welcomes: number[] = [];
+  const got: Message[] = [];
+  const c = new LinkClient({
+    url,
+    role: 'agent',
+    id,
+    secret,
+    log,
+    heartbeat: 200,
+    backoff: { initial: 50, factor: 2, maxAttempts: 3, jitter: 0 },
+    onWelcome: (w) => welcomes.push(w.stored),
+    onMessage: (m) => got.push(m),
+  });
+  c.start();
+  return { c, log, welcomes, got };
+}
+
+test('a component that knows the secret is welcomed, told what is stored, and messages flow both ways', async (t) => {
+  const m = await manager();
+  const a = client(m.url);
+  t.after(async () => {
+    await a.c.close();
+    await m.stop();
+  });
+  await eventually(() => a.c.connected, 'the agent to connect');
+  assert.deepEqual(a.welcomes, [17]);
+  assert.equal(m.opened[0]!.role, 'agent');
+  assert.equal(m.opened[0]!.id, 'host-1');
+  assert.ok(a.c.send({ v: 1, type: 'batch', seq: 18, records: [], events: [], samples: [] }));
+  await eventually(() => m.got.length === 1, 'the batch to arrive');
+  assert.ok(m.opened[0]!.send({ v: 1, type: 'ack', seq: 18 }));
+  await eventually(() => a.got.length === 1, 'the ack to arrive');
+  assert.deepEqual(a.got[0], { v: 1, type: 'ack', seq: 18 });
+});
+
+test('a wrong secret is refused, said so on both sides, and never reaches the handlers', async (t) => {
+  const m = await manager();
+  const a = client(m.url, 'wrong');
+  t.after(async () => {
+    await a.c.close();
+    await m.stop();
+  });
+  await eventually(() => m.refused.includes('auth'), 'the refusal');
+  await eventually(
+    () => a.log.lines.some((l) => l.includes('refused by the manager: wrong shared secret')),
+    'the agent to say why',
+  );
+  assert.equal(a.c.connected, false);
+  assert.equal(m.opened.length, 0);
+  assert.ok(!a.log.lines.join('\n').includes('site-secret'));
+});
+
+test('a manager that does not know the secret gets nothing from the component', async (t) => {
+  const m = await manager({ secret: 'rogue' });
+  const a = client(m.url, 'site-secret');
+  t.after(async () => {
+    await a.c.close();
+    await m.stop();
+  });
+  await eventually(() => m.refused.length > 0, 'the manager to refuse the MAC');
+  assert.equal(a.c.connected, false);
+  assert.equal(a.c.send({ v: 1, type: 'ack', seq: 1 }), false);
+});
+
+test('garbage first, or silence, is refused; invalid messages after the handshake are counted, the link stays', async (t) => {
+  const m = await manager({ authTimeout: 300 });
+  t.after(() => m.stop());
+  const raw = new WebSocket(m.url);
+  const closed = new Promise<number>((r) => raw.once('close', (code) => r(code)));
+  raw.once('message', () => raw.send('{"hello": "there"}'));
+  assert.equal(await closed, 4401);
+  const silent = new WebSocket(m.url);
+  const silentClosed = new Promise<number>((r) => silent.once('close', (code) => r(code)));
+  assert.equal(await silentClosed, 4401);
+  assert.deepEqual(m.refused.slice(0, 2).sort(), ['auth', 'timeout']);
+
+  const a = client(m.url);
+  t.after(() => a.c.close());
+  await eventually(() => a.c.connected, 'the agent to connect');
+  const ws = (a.c as unknown as { ws: WebSocket }).ws;
+  ws.send('{"v":1,"type":"batch","seq":0}');
+  ws.send('not json');
+  assert.ok(a.c.send({ v: 1, type: 'ack', seq: 3 }));
+  await eventually(() => m.got.length === 1, 'the valid message after the bad ones');
+  assert.equal(m.refused.filter((r) => r === 'invalid').length, 2);
+  assert.ok(m.log.lines.some((l) => /refused: seq: /.test(l)));
+});
+
+test('the component dials again after the manager restarts, and is welcomed again', async (t) => {
+  let m = await manager();
+  const a = client(m.url);
+  t.after(() => a.c.close());
+  await eventually(() => a.c.connected, 'the first connection');
+  const port = m.port;
+  await m.stop();
+  await eventually(() => !a.c.connected, 'the link to drop');
+  m = await manager({ port });
+  t.after(() => m.stop());
+  await eventually(() => a.welcomes.length === 2, 'the second welcome', 5000);
+  assert.ok(a.log.lines.some((l) => l.includes('is down')));
+});
