@@ -14,8 +14,14 @@ test('slots fill first, the rest wait in arrival order, and each wait is exact',
   const a = ticket(await q.enter());
   const b = ticket(await q.enter());
   const order: string[] = [];
-  const c = q.enter().then((x) => (order.push('c'), ticket(x)));
-  const d = q.enter().then((x) => (order.push('d'), ticket(x)));
+  const c = q.enter().then((x) => {
+    order.push('c');
+    return ticket(x);
+  });
+  const d = q.enter().then((x) => {
+    order.push('d');
+    return ticket(x);
+  });
   assert.equal(q.length, 2);
   assert.equal(q.inService, 2);
   clock.advance(30);
