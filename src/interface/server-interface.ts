@@ -1,0 +1,240 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { QueueFigures } from '../core/load-value.js';
+import { compilePageRules, mayMove, type PageRules, type PageRulesSpec } from '../core/page-rules.js';
+import type { Clock } from '../core/random.js';
+import { ALL_FIELDS, FIELD_BITS } from '../protocol/local.js';
+import type { RequestRecord } from '../protocol/messages.js';
+import { addMark, makeMark, readMark, stripMark } from '../protocol/redirect-mark.js';
+import { type Admission, RequestQueue } from './request-queue.js';
+
+/**
+ * The web server interface of document 002 section IV, for today's servers: one
+ * implementation used as middleware inside a Node server and by the sidecar in front of any
+ * other. For every request it:
+ *
+ * 1. strips a redirect mark (so the application never sees it) and remembers whether the
+ *    request was already moved once;
+ * 2. when told to redirect and the page may move (page rules) and it was not moved already,
+ *    answers with a redirect to the target, same path and query, plus a fresh mark;
+ * 3. otherwise waits for a slot of the explicit queue (503 with Retry-After when the queue is
+ *    full or the wait too long), lets the server answer, and frees the slot;
+ * 4. reports the request (the Table 3 fields the mask selects) to `report`.
+ *
+ * @example
+ * const iface = new ServerInterface({ server: 'web-a', slots: 8, secret });
+ * http.createServer(iface.wrap((req, res) => res.end('hello'))).listen(9001);
+ */
+
+export interface InterfaceOptions {
+  /** The server's name in the site file. */
+  server: string;
+  /** Requests inside the server at once (its maxConcurrent). */
+  slots: number;
+  /** Requests that may wait for a slot. Default 1000. */
+  maxWaiting?: number;
+  /** Longest wait for a slot, ms. Default 10 s. */
+  queueTimeout?: number;
+  /** Which pages may be moved to another server. Default: all. */
+  pages?: PageRulesSpec;
+  /** The site's shared secret, for redirect marks. */
+  secret: string;
+  /** Where each request's record goes (the agent channel). */
+  report?: (r: RequestRecord) => void;
+  /** Seconds in Retry-After of a 503. Default 5. */
+  retryAfter?: number;
+  /** Monotonic ms; default performance.now. */
+  clock?: Clock;
+  /** Wall-clock ms for records and marks; default Date.now. */
+  wallClock?: () => number;
+}
+
+type Next = (err?: unknown) => void;
+
+export class ServerInterface {
+  readonly queue: RequestQueue;
+  private rules: PageRules;
+  private target: string | undefined;
+  private mask = ALL_FIELDS;
+  private readonly clock: Clock;
+  private readonly wall: () => number;
+  /** Requests redirected away since the last figures(). */
+  private redirected = 0;
+
+  constructor(private readonly o: InterfaceOptions) {
+    this.clock = o.clock ?? (() => performance.now());
+    this.wall = o.wallClock ?? Date.now;
+    this.queue = new RequestQueue(
+      { slots: o.slots, maxWaiting: o.maxWaiting ?? 1000, timeout: o.queueTimeout ?? 10_000 },
+      this.clock,
+    );
+    this.rules = compilePageRules(o.pages ?? { mode: 'fixed', pages: [] });
+  }
+
+  get server(): string {
+    return this.o.server;
+  }
+
+  /** Where users are being sent, or undefined when the server serves everyone. */
+  get redirectTarget(): string | undefined {
+    return this.target;
+  }
+
+  redirectTo(target: string | undefined): void {
+    this.target = target?.replace(/\/+$/, '');
+  }
+
+  setRules(spec: PageRulesSpec): void {
+    this.rules = compilePageRules(spec);
+  }
+
+  setMask(mask: number): void {
+    this.mask = mask;
+  }
+
+  figures(): QueueFigures & { refused: number; redirected: number } {
+    const f = { ...this.queue.figures(), redirected: this.redirected };
+    this.redirected = 0;
+    return f;
+  }
+
+  /** Wraps a plain node:http handler. */
+  wrap(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): (req: IncomingMessage, res: ServerResponse) => void {
+    return (req, res) =>
+      this.handle(req, res, (err) => {
+        if (err) {
+          res.statusCode = 500;
+          res.end();
+          return;
+        }
+        handler(req, res);
+      });
+  }
+
+  /** Express / connect style middleware. */
+  middleware(): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+    return (req, res, next) => this.handle(req, res, next);
+  }
+
+  close(): void {
+    this.queue.close();
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    const arrivedWall = this.wall();
+    const { pathAndQuery, mark } = stripMark(req.url ?? '/');
+    if (mark !== undefined) req.url = pathAndQuery;
+    const moved = mark !== undefined && readMark(this.o.secret, mark, arrivedWall) !== undefined;
+    const q = pathAndQuery.indexOf('?');
+    const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
+
+    if (this.target !== undefined && !moved && mayMove(this.rules, path)) {
+      const location =
+        this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
+      const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
+      res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
+      res.end();
+      this.redirected++;
+      this.record(req, res, arrivedWall, 0, 0, status, location);
+      return;
+    }
+
+    const start = this.clock();
+    void this.queue.enter().then((a: Admission) => {
+      if (!a.ok) {
+        const wait = this.clock() - start;
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(503, {
+            'retry-after': String(this.o.retryAfter ?? 5),
+            'content-type': 'text/plain; charset=utf-8',
+            'cache-control': 'no-store',
+          });
+          res.end(
+            a.reason === 'closed' ? 'the server is stopping\n' : 'the server is too busy; try again soon\n',
+          );
+        }
+        this.record(req, res, arrivedWall, wait, 0, 503, undefined);
+        return;
+      }
+      const t = a.ticket;
+      const bytesBefore = req.socket.bytesWritten;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        const now = this.clock();
+        this.queue.leave(t, res.statusCode);
+        this.record(
+          req,
+          res,
+          arrivedWall,
+          t.started - t.arrived,
+          now - t.started,
+          res.statusCode,
+          undefined,
+          bytesBefore,
+        );
+      };
+      res.once('finish', finish);
+      res.once('close', finish);
+      // The client may have gone while it waited, and its 'close' has passed: free the slot now.
+      if (req.socket.destroyed) {
+        finish();
+        return;
+      }
+      next();
+    });
+  }
+
+  private record(
+    req: IncomingMessage,
+    res: ServerResponse,
+    start: number,
+    queueWait: number,
+    serviceTime: number,
+    status: number,
+    redirectedTo: string | undefined,
+    bytesBefore = 0,
+  ): void {
+    const report = this.o.report;
+    if (!report) return;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const r: RequestRecord = {
+      server: this.o.server,
+      start,
+      method: (req.method ?? '').slice(0, 16),
+      path: (q < 0 ? url : url.slice(0, q)).slice(0, 2048),
+      status,
+      queueWait,
+      serviceTime,
+    };
+    const m = this.mask;
+    if (m & FIELD_BITS.client) r.client = `${req.socket.remoteAddress}:${req.socket.remotePort}`.slice(0, 64);
+    if (m & FIELD_BITS.query && q >= 0) r.query = url.slice(q + 1, q + 2049);
+    if (m & FIELD_BITS.protocol)
+      r.protocol = `${(req.socket as TLSSocket).encrypted ? 'HTTPS' : 'HTTP'}/${req.httpVersion}`.slice(
+        0,
+        16,
+      );
+    if (m & FIELD_BITS.bytes) {
+      // Headers given to writeHead() are not readable afterwards, so fall back to what the
+      // socket wrote (headers included) when no content-length was set.
+      const len = Number(res.getHeader('content-length'));
+      r.bytes = Number.isFinite(len) && len >= 0 ? len : Math.max(0, req.socket.bytesWritten - bytesBefore);
+    }
+    if (m & FIELD_BITS.contentType) {
+      const ct = res.getHeader('content-type');
+      if (typeof ct === 'string') r.contentType = ct.slice(0, 128);
+    }
+    if (m & FIELD_BITS.userAgent && req.headers['user-agent'])
+      r.userAgent = req.headers['user-agent'].slice(0, 512);
+    if (m & FIELD_BITS.referrer && req.headers.referer) r.referrer = req.headers.referer.slice(0, 2048);
+    if (m & FIELD_BITS.cookies) r.cookies = req.headers.cookie !== undefined;
+    if (m & FIELD_BITS.redirectedTo && redirectedTo) r.redirectedTo = redirectedTo.slice(0, 2048);
+    if (m & FIELD_BITS.aborted) r.aborted = !res.writableFinished;
+    report(r);
+  }
+}

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { ServerInterface } from '../../src/interface/server-interface.js';
+import { FIELD_BITS } from '../../src/protocol/local.js';
+import type { RequestRecord } from '../../src/protocol/messages.js';
+import { makeMark } from '../../src/protocol/redirect-mark.js';
+import { eventually, httpRequest } from '../helpers.js';
+
+const SECRET = 'site-secret';
+
+/** A real server with the interface in it; its handler answers after `hold` resolves. */
+async function serve(opts: {
+  slots: number;
+  maxWaiting?: number;
+  queueTimeout?: number;
+  stateful?: string[];
+}) {
+  const records: RequestRecord[] = [];
+  const seen: string[] = [];
+  const release: Array<() => void> = [];
+  let holding = false;
+  const iface = new ServerInterface({
+    server: 'web-a',
+    slots: opts.slots,
+    maxWaiting: opts.maxWaiting,
+    queueTimeout: opts.queueTimeout,
+    pages: { mode: 'stateful', pages: opts.stateful ?? [] },
+    secret: SECRET,
+    report: (r) => records.push(r),
+  });
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    seen.push(req.url ?? '');
+    const answer = () => {
+      res.setHeader('content-type', 'text/plain');
+      res.writeHead(200, { 'content-length': '3' });
+      res.end('ok\n');
+    };
+    if (holding) release.push(answer);
+    else answer();
+  };
+  const server: Server = createServer(iface.wrap(handler));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    iface,
+    url,
+    records,
+    seen,
+    hold(on: boolean) {
+      holding = on;
+      if (!on) for (const r of release.splice(0)) r();
+    },
+    held: () => release.length,
+    async close() {
+      iface.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('requests beyond the slots wait in order; waits and service times are exact; records carry Table 3 fields', async (t) => {
+  const s = await serve({ slots: 1 });
+  t.after(() => s.close());
+  s.hold(true);
+  const first = httpRequest(`${s.url}/a?x=1`, { headers: { 'user-agent': 'ua-test', cookie: 'k=v' } });
+  await eventually(() => s.held() === 1, 'the first request to be inside');
+  const second = httpRequest(`${s.url}/b`);
+  await eventually(() => s.iface.queue.length === 1, 'the second to wait');
+  const mid = s.iface.figures();
+  assert.equal(mid.queueLength, 1);
+  assert.equal(mid.busy, 1);
+  s.hold(false);
+  assert.equal((await first).status, 200);
+  assert.equal((await second).status, 200);
+  assert.deepEqual(s.seen, ['/a?x=1', '/b']);
+  await eventually(() => s.records.length === 2, 'both records');
+  const [a, b] = s.records;
+  assert.equal(a!.path, '/a');
+  assert.equal(a!.query, 'x=1');
+  assert.equal(a!.userAgent, 'ua-test');
+  assert.equal(a!.cookies, true);
+  assert.equal(a!.status, 200);
+  assert.equal(a!.bytes, 3);
+  assert.equal(a!.contentType, 'text/plain');
+  assert.equal(a!.aborted, false);
+  assert.equal(a!.protocol, 'HTTP/1.1');
+  assert.ok(b!.queueWait > 0, 'the second request waited');
+  const f = s.iface.figures();
+  assert.equal(f.requests, 2);
+  assert.ok(f.queueDelay > 0);
+});
+
+test('a full queue answers 503 with Retry-After at once', async (t) => {
+  const s = await serve({ slots: 1, maxWaiting: 0 });
+  t.after(() => {
+    s.hold(false);
+    return s.close();
+  });
+  s.hold(true);
+  const first = httpRequest(`${s.url}/a`);
+  await eventually(() => s.held() === 1, 'the first request to be inside');
+  const refused = await httpRequest(`${s.url}/b`);
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers['retry-after'], '5');
+  s.hold(false);
+  assert.equal((await first).status, 200);
+});
+
+test('told to redirect, stateless pages go to the target with a mark; stateful pages stay; POST gets 307', async (t) => {
+  const s = await serve({ slots: 4, stateful: ['/cart/*'] });
+  t.after(() => s.close());
+  s.iface.redirectTo('http://127.0.0.1:1/');
+  const moved = await httpRequest(`${s.url}/page?x=1`);
+  assert.equal(moved.status, 302);
+  assert.match(
+    String(moved.headers.location),
+    /^http:\/\/127\.0\.0\.1:1\/page\?x=1&sy_from=web-a~\d+~[\w-]{22}$/,
+  );
+  const post = await httpRequest(`${s.url}/form`, { method: 'POST', body: 'a=1' });
+  assert.equal(post.status, 307);
+  const cart = await httpRequest(`${s.url}/cart/42`);
+  assert.equal(cart.status, 200);
+  assert.deepEqual(s.seen, ['/cart/42']);
+  await eventually(() => s.records.length === 3, 'three records');
+  assert.match(s.records[0]!.redirectedTo ?? '', /^http:\/\/127\.0\.0\.1:1\/page/);
+  assert.equal(s.iface.figures().redirected, 2);
+  s.iface.redirectTo(undefined);
+  assert.equal((await httpRequest(`${s.url}/page`)).status, 200);
+});
+
+test('a request that was moved once is served, never bounced; the application never sees the mark', async (t) => {
+  const s = await serve({ slots: 4 });
+  t.after(() => s.close());
+  s.iface.redirectTo('http://127.0.0.1:1');
+  const mark = makeMark(SECRET, 'web-b', Date.now());
+  const r = await httpRequest(`${s.url}/page?x=1&sy_from=${mark}`);
+  assert.equal(r.status, 200);
+  // A forged mark is stripped too, but does not stop the redirect.
+  const forged = await httpRequest(`${s.url}/page?sy_from=web-b~9999999999~AAAAAAAAAAAAAAAAAAAAAA`);
+  assert.equal(forged.status, 302);
+  assert.deepEqual(s.seen, ['/page?x=1']);
+});
+
+test('the field mask chooses which optional fields a record carries', async (t) => {
+  const s = await serve({ slots: 4 });
+  t.after(() => s.close());
+  s.iface.setMask(FIELD_BITS.userAgent);
+  await httpRequest(`${s.url}/a?q=1`, { headers: { 'user-agent': 'x' } });
+  await eventually(() => s.records.length === 1, 'the record');
+  assert.deepEqual(Object.keys(s.records[0]!).sort(), [
+    'method',
+    'path',
+    'queueWait',
+    'server',
+    'serviceTime',
+    'start',
+    'status',
+    'userAgent',
+  ]);
+});
