@@ -37,7 +37,10 @@ export const fromInterfaceSchema = z.discriminatedUnion('t', [
     t: z.literal('figures'),
     id,
     figures: queueFiguresSchema,
+    /** Requests refused by the queue (full, or waited too long) in the interval. */
     refused: z.number().int().min(0),
+    /** Requests redirected away in the interval. */
+    redirected: z.number().int().min(0),
   }),
   z.strictObject({ t: z.literal('overflow'), dropped: z.number().int().min(1) }),
   z.strictObject({

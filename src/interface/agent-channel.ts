@@ -1,0 +1,148 @@
+import { connect, type Socket } from 'node:net';
+import { createInterface as readLines } from 'node:readline';
+import { type BackoffParams, backoffDelay } from '../core/backoff.js';
+import type { Logger } from '../log/logger.js';
+import { type FromInterface, parseLine, type ToInterface, toInterfaceSchema } from '../protocol/local.js';
+import type { RequestRecord } from '../protocol/messages.js';
+import type { ServerInterface } from './server-interface.js';
+
+/**
+ * The interface's end of the local channel to its agent: a Unix socket, one JSON object per
+ * line. Records go out through a bounded buffer: when the agent reads slower than the
+ * server serves (or is not there), records are dropped and counted, and an overflow line
+ * says how many once there is room again. Serving is never slowed or blocked by the channel.
+ * Commands come back on the same socket and act on the interface at once.
+ *
+ * @example
+ * const ch = new AgentChannel({ path: '/run/switchyard/agent.sock', iface, log });
+ * ch.start(); // iface's records now go to ch.report
+ */
+
+export interface AgentChannelOptions {
+  path: string;
+  iface: ServerInterface;
+  log: Logger;
+  /** Bytes that may wait in the socket's buffer before records are dropped. Default 1 MiB. */
+  maxBuffer?: number;
+  backoff?: BackoffParams;
+}
+
+const RECONNECT: BackoffParams = { initial: 200, factor: 2, maxAttempts: 6, jitter: 0.25 };
+
+export class AgentChannel {
+  private socket: Socket | undefined;
+  private ready = false;
+  private stopped = false;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+  /** Records dropped since the last overflow line was sent. */
+  private pendingDrops = 0;
+  /** Records dropped since start. */
+  dropped = 0;
+
+  constructor(private readonly o: AgentChannelOptions) {}
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.dial();
+  }
+
+  /** Sends one record, or drops and counts it; never waits. */
+  readonly report = (r: RequestRecord): void => {
+    const s = this.socket;
+    if (!this.ready || !s || s.writableLength > (this.o.maxBuffer ?? 1024 * 1024)) {
+      this.pendingDrops++;
+      this.dropped++;
+      return;
+    }
+    if (this.pendingDrops > 0) {
+      this.write({ t: 'overflow', dropped: this.pendingDrops });
+      this.pendingDrops = 0;
+    }
+    this.write({ t: 'r', r });
+  };
+
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.socket?.end();
+    this.socket?.destroy();
+  }
+
+  private write(m: FromInterface): void {
+    this.socket!.write(`${JSON.stringify(m)}\n`);
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const s = connect(this.o.path);
+    this.socket = s;
+    s.on('connect', () => {
+      this.ready = true;
+      this.failures = 0;
+      this.write({ t: 'hello', server: this.o.iface.server, pid: process.pid });
+      this.o.log.info({ path: this.o.path }, `interface ${this.o.iface.server} connected to its agent`);
+    });
+    const lines = readLines({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on('line', (line) => {
+      const p = parseLine(toInterfaceSchema, line);
+      if (!p.ok) {
+        this.o.log.warn({ error: p.error }, `command from the agent refused: ${p.error}`);
+        return;
+      }
+      this.write(this.run(p.value));
+    });
+    // Dial failures and resets end in 'close', which retries; readline re-emits them too.
+    s.on('error', () => {});
+    lines.on('error', () => {});
+    s.on('close', () => {
+      const was = this.ready;
+      this.ready = false;
+      lines.close();
+      if (this.stopped) return;
+      const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);
+      if (was || this.failures === 1)
+        this.o.log.warn(
+          { path: this.o.path, retryInMs: Math.round(delay) },
+          `interface ${this.o.iface.server}: no agent at ${this.o.path}; records are dropped until it is back`,
+        );
+      this.retry = setTimeout(() => this.dial(), delay);
+      this.retry.unref();
+    });
+  }
+
+  private run(c: ToInterface): FromInterface {
+    const iface = this.o.iface;
+    switch (c.op) {
+      case 'figures': {
+        const { refused, redirected, ...figures } = iface.figures();
+        return { t: 'figures', id: c.id, figures, refused, redirected };
+      }
+      case 'redirect':
+        iface.redirectTo(c.target);
+        this.o.log.info(
+          { target: c.target },
+          `interface ${iface.server}: redirecting stateless pages to ${c.target}`,
+        );
+        return { t: 'result', id: c.id, ok: true };
+      case 'cancel-redirect':
+        iface.redirectTo(undefined);
+        this.o.log.info(`interface ${iface.server}: redirect cancelled`);
+        return { t: 'result', id: c.id, ok: true };
+      case 'set-rules':
+        iface.setRules({ mode: c.mode, pages: c.pages });
+        return { t: 'result', id: c.id, ok: true };
+      case 'set-mask':
+        iface.setMask(c.mask);
+        return { t: 'result', id: c.id, ok: true };
+      case 'echo':
+        return { t: 'result', id: c.id, ok: true, data: c.text };
+      case 'pid':
+        return { t: 'result', id: c.id, ok: true, data: process.pid };
+    }
+  }
+}

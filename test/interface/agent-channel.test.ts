@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { AgentChannel } from '../../src/interface/agent-channel.js';
+import { ServerInterface } from '../../src/interface/server-interface.js';
+import type { Logger } from '../../src/log/logger.js';
+import type { RequestRecord } from '../../src/protocol/messages.js';
+import { eventually } from '../helpers.js';
+
+const quiet = { info() {}, warn() {}, debug() {}, error() {} } as unknown as Logger;
+
+/** A stand-in agent: a real Unix socket that keeps every line it gets. */
+async function agentSocket(path: string) {
+  const lines: Array<Record<string, unknown>> = [];
+  let peer: Socket | undefined;
+  const server: Server = createServer((s) => {
+    peer = s;
+    createInterface({ input: s }).on('line', (l) => lines.push(JSON.parse(l)));
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    lines,
+    send: (o: unknown) => peer!.write(`${JSON.stringify(o)}\n`),
+    close: () => {
+      peer?.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+const record = (path: string): RequestRecord => ({
+  server: 'web-a',
+  start: 0,
+  method: 'GET',
+  path,
+  status: 200,
+  queueWait: 0,
+  serviceTime: 1,
+});
+
+test('the interface says hello, streams records, and obeys commands from its agent', async (t) => {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}.sock`);
+  const agent = await agentSocket(path);
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({ path, iface, log: quiet });
+  t.after(async () => {
+    ch.close();
+    await agent.close();
+  });
+  ch.start();
+  await eventually(() => agent.lines.length === 1, 'the hello');
+  assert.deepEqual(agent.lines[0], { t: 'hello', server: 'web-a', pid: process.pid });
+  ch.report(record('/a'));
+  await eventually(() => agent.lines.length === 2, 'the record');
+  assert.equal((agent.lines[1]!.r as RequestRecord).path, '/a');
+
+  agent.send({ op: 'redirect', id: 1, target: 'http://127.0.0.1:8080' });
+  agent.send({ op: 'echo', id: 2, text: 'ping' });
+  agent.send({ op: 'figures', id: 3 });
+  agent.send({ op: 'launch', id: 4 });
+  agent.send({ op: 'cancel-redirect', id: 5 });
+  await eventually(() => agent.lines.length === 6, 'four answers (the bad command gets none)');
+  assert.deepEqual(agent.lines[2], { t: 'result', id: 1, ok: true });
+  assert.deepEqual(agent.lines[3], { t: 'result', id: 2, ok: true, data: 'ping' });
+  assert.equal(agent.lines[4]!.t, 'figures');
+  assert.equal((agent.lines[4]!.figures as { slots: number }).slots, 2);
+  assert.equal(iface.redirectTarget, undefined);
+});
+
+test('with no agent, records are dropped and counted, and an overflow line says so when it is back', async (t) => {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-b.sock`);
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({
+    path,
+    iface,
+    log: quiet,
+    backoff: { initial: 20, factor: 1, maxAttempts: 1, jitter: 0 },
+  });
+  t.after(() => ch.close());
+  ch.start();
+  for (let i = 0; i < 5; i++) ch.report(record(`/${i}`));
+  assert.equal(ch.dropped, 5);
+  const agent = await agentSocket(path);
+  t.after(() => agent.close());
+  await eventually(() => ch.connected, 'the channel to find the agent');
+  ch.report(record('/after'));
+  await eventually(() => agent.lines.length === 3, 'hello, overflow and the record');
+  assert.deepEqual(agent.lines[1], { t: 'overflow', dropped: 5 });
+  assert.equal((agent.lines[2]!.r as RequestRecord).path, '/after');
+});
