@@ -4,6 +4,7 @@ import { registerCtl } from './ctl.js';
 import { registerDemoServer } from './demo-server.js';
 import { registerInterceptor } from './interceptor.js';
 import { registerQuickstart } from './quickstart.js';
+import { registerSidecar } from './sidecar.js';
 
 /**
  * The `switchyard` command. Each subcommand lives in a file of its own and registers itself
@@ -18,5 +19,6 @@ registerInterceptor(program);
 registerCtl(program);
 registerDemoServer(program);
 registerQuickstart(program);
+registerSidecar(program);
 
 await program.parseAsync(process.argv);

@@ -60,6 +60,7 @@ export class ServerInterface {
   private readonly wall: () => number;
   /** Requests redirected away since the last figures(). */
   private redirected = 0;
+  private report: ((r: RequestRecord) => void) | undefined;
 
   constructor(private readonly o: InterfaceOptions) {
     this.clock = o.clock ?? (() => performance.now());
@@ -69,6 +70,7 @@ export class ServerInterface {
       this.clock,
     );
     this.rules = compilePageRules(o.pages ?? { mode: 'fixed', pages: [] });
+    this.report = o.report;
   }
 
   get server(): string {
@@ -86,6 +88,11 @@ export class ServerInterface {
 
   setRules(spec: PageRulesSpec): void {
     this.rules = compilePageRules(spec);
+  }
+
+  /** Where records go from now on (the agent channel, once it exists). */
+  reportTo(report: ((r: RequestRecord) => void) | undefined): void {
+    this.report = report;
   }
 
   setMask(mask: number): void {
@@ -198,7 +205,7 @@ export class ServerInterface {
     redirectedTo: string | undefined,
     bytesBefore = 0,
   ): void {
-    const report = this.o.report;
+    const report = this.report;
     if (!report) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');

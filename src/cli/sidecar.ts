@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseHostPort } from '../config/schema.js';
+import { startSidecar } from '../interface/sidecar.js';
+import { createLogger } from '../log/logger.js';
+import { EXIT, fail, failFrom } from './exit.js';
+
+interface SidecarFlags {
+  listen: string;
+  server: string;
+  name: string;
+  slots: string;
+  maxWaiting: string;
+  queueTimeout: string;
+  agentSocket?: string;
+  secretFile?: string;
+  stateful?: string;
+}
+
+/**
+ * `switchyard sidecar --listen 127.0.0.1:9001 --server http://127.0.0.1:8001 --name web-a`:
+ * the interface in front of a server that cannot load Node middleware. The site's shared
+ * secret (for redirect marks) comes from SWITCHYARD_SECRET or --secret-file.
+ */
+export function registerSidecar(program: Command): void {
+  program
+    .command('sidecar')
+    .description('run the interface in front of a web server (queue, records to the agent, redirecting)')
+    .requiredOption('--listen <host:port>', 'where browsers and the interceptor reach this server')
+    .requiredOption('--server <url>', 'the web server behind, e.g. http://127.0.0.1:8001')
+    .requiredOption('--name <name>', "the server's name in the site file")
+    .option('--slots <n>', 'requests inside the server at once', '8')
+    .option('--max-waiting <n>', 'requests that may wait for a slot', '1000')
+    .option('--queue-timeout <ms>', 'longest wait for a slot', '10000')
+    .option('--agent-socket <path>', "the host agent's Unix socket")
+    .option('--secret-file <file>', 'file holding the site secret (else SWITCHYARD_SECRET)')
+    .option('--stateful <pages>', 'comma-separated pages never moved, e.g. "/cart/*,/checkout"')
+    .action(async (f: SidecarFlags) => {
+      const listen = parseHostPort(f.listen);
+      if (!listen) fail(`sidecar: --listen must be host:port, got "${f.listen}"`, EXIT.usage);
+      let upstream: URL;
+      try {
+        upstream = new URL(f.server);
+        if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') throw new Error();
+      } catch {
+        fail(`sidecar: --server must be an http:// or https:// URL, got "${f.server}"`, EXIT.usage);
+      }
+      const slots = whole('--slots', f.slots, 1);
+      const maxWaiting = whole('--max-waiting', f.maxWaiting, 0);
+      const queueTimeout = whole('--queue-timeout', f.queueTimeout, 0);
+      let secret = process.env.SWITCHYARD_SECRET?.trim();
+      if (f.secretFile) {
+        try {
+          secret = readFileSync(f.secretFile, 'utf8').trim();
+        } catch (e) {
+          fail(`sidecar: cannot read --secret-file "${f.secretFile}": ${(e as Error).message}`, EXIT.usage);
+        }
+      }
+      if (!secret) fail('sidecar: no site secret: set SWITCHYARD_SECRET or pass --secret-file', EXIT.usage);
+      const log = createLogger('sidecar');
+      let sc: Awaited<ReturnType<typeof startSidecar>>;
+      try {
+        sc = await startSidecar({
+          listen,
+          upstream: upstream.origin,
+          iface: {
+            server: f.name,
+            slots,
+            maxWaiting,
+            queueTimeout,
+            secret,
+            pages: { mode: 'stateful', pages: f.stateful ? f.stateful.split(',').filter(Boolean) : [] },
+          },
+          agentSocket: f.agentSocket,
+          log,
+        });
+      } catch (e) {
+        failFrom(e);
+      }
+      log.info(
+        { url: sc.url, upstream: upstream.origin, server: f.name, slots },
+        `sidecar for ${f.name} listening on ${sc.url}, in front of ${upstream.origin} (${slots} slots)`,
+      );
+      const stop = (signal: string) => {
+        log.info({ signal }, `${signal} received: stopping`);
+        void sc.close().then(() => process.exit(EXIT.ok));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}
+
+function whole(flag: string, text: string, min: number): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    fail(`sidecar: ${flag} must be a whole number >= ${min}, got ${text}`, EXIT.usage);
+  return n;
+}
