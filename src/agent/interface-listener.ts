@@ -1,0 +1,178 @@
+import { existsSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createInterface as readLines } from 'node:readline';
+import type { QueueFigures } from '../core/load-value.js';
+import type { Logger } from '../log/logger.js';
+import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
+import type { RequestRecord } from '../protocol/messages.js';
+
+/**
+ * The agent's end of the local channel: a Unix socket every interface on the host dials.
+ * An interface says which server it serves; then its request records stream in, and the
+ * agent sends it commands and asks for its queue figures. Every line is validated; a bad
+ * one is dropped, counted and logged, and never ends the session.
+ *
+ * @example
+ * const l = new InterfaceListener({ path, log, onRecord: (r) => batch(r), onOverflow: (s, n) => event(s, n) });
+ * await l.start();
+ * await l.session('web-a')?.command({ op: 'redirect', target: 'http://127.0.0.1:8080' });
+ */
+
+export type InterfaceFigures = { figures: QueueFigures; refused: number; redirected: number };
+
+export interface InterfaceSession {
+  server: string;
+  pid: number;
+  /** Sends a command; resolves with the interface's answer, rejects after `timeout`. */
+  command(
+    c: DistributiveOmit<ToInterface, 'id'>,
+    timeout?: number,
+  ): Promise<{ ok: boolean; data?: unknown; error?: string }>;
+  figures(timeout?: number): Promise<InterfaceFigures>;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export interface InterfaceListenerOptions {
+  path: string;
+  log: Logger;
+  onRecord(r: RequestRecord): void;
+  onOverflow(server: string, dropped: number): void;
+  onHello?(s: InterfaceSession): void;
+  onGone?(server: string): void;
+}
+
+interface Pending {
+  resolve(m: FromInterface): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class InterfaceListener {
+  private server: Server | undefined;
+  private readonly sessions = new Map<string, InterfaceSession>();
+  private readonly sockets = new Set<Socket>();
+  /** Lines refused since start. */
+  invalid = 0;
+
+  constructor(private readonly o: InterfaceListenerOptions) {}
+
+  session(server: string): InterfaceSession | undefined {
+    return this.sessions.get(server);
+  }
+
+  servers(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  async start(): Promise<void> {
+    // A socket file left by an agent that died would make listen fail.
+    if (existsSync(this.o.path)) unlinkSync(this.o.path);
+    const server = createServer((s) => this.accept(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    if (!server) return Promise.resolve();
+    return new Promise((r) => server.close(() => r()));
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    let name: string | undefined;
+    let mine: InterfaceSession | undefined;
+    let nextId = 1;
+    const pending = new Map<number, Pending>();
+    const send = (c: ToInterface) => socket.write(`${JSON.stringify(c)}\n`);
+    const ask = (c: DistributiveOmit<ToInterface, 'id'>, timeout = 2000) =>
+      new Promise<FromInterface>((resolve, reject) => {
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`interface ${name} did not answer "${c.op}" within ${timeout} ms`));
+        }, timeout);
+        pending.set(id, { resolve, reject, timer });
+        send({ ...c, id } as ToInterface);
+      });
+
+    const lines = readLines({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on('error', () => {});
+    socket.on('error', () => {});
+    lines.on('line', (line) => {
+      const p = parseLine(fromInterfaceSchema, line);
+      if (!p.ok) {
+        this.invalid++;
+        this.o.log.warn(
+          { server: name, error: p.error },
+          `line from interface ${name ?? '(unnamed)'} refused: ${p.error}`,
+        );
+        return;
+      }
+      const m = p.value;
+      if (m.t === 'hello') {
+        name = m.server;
+        const session: InterfaceSession = {
+          server: m.server,
+          pid: m.pid,
+          command: async (c, timeout) => {
+            const r = await ask(c, timeout);
+            return r.t === 'result'
+              ? { ok: r.ok, data: r.data, error: r.error }
+              : { ok: false, error: 'unexpected answer' };
+          },
+          figures: async (timeout) => {
+            const r = await ask({ op: 'figures' }, timeout);
+            if (r.t !== 'figures') throw new Error('unexpected answer to figures');
+            return { figures: r.figures, refused: r.refused, redirected: r.redirected };
+          },
+        };
+        mine = session;
+        this.sessions.set(m.server, session);
+        this.o.log.info(
+          { server: m.server, pid: m.pid },
+          `interface of ${m.server} connected (pid ${m.pid})`,
+        );
+        this.o.onHello?.(session);
+        return;
+      }
+      if (name === undefined) {
+        this.invalid++;
+        return;
+      }
+      if (m.t === 'r') {
+        if (m.r.server === name) this.o.onRecord(m.r);
+        else this.invalid++;
+      } else if (m.t === 'overflow') this.o.onOverflow(name, m.dropped);
+      else {
+        const p2 = pending.get(m.id);
+        if (p2) {
+          pending.delete(m.id);
+          clearTimeout(p2.timer);
+          p2.resolve(m);
+        }
+      }
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      for (const p of pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error(`interface ${name} went away`));
+      }
+      // A reconnected interface may already have a newer session under the same name.
+      if (name !== undefined && mine !== undefined && this.sessions.get(name) === mine) {
+        this.sessions.delete(name);
+        this.o.log.warn({ server: name }, `interface of ${name} disconnected`);
+        this.o.onGone?.(name);
+      }
+    });
+  }
+}
