@@ -1,0 +1,224 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { HostFacts, RequestRecord, Sample, SwitchyardEvent } from '../../protocol/messages.js';
+
+/**
+ * The manager's store on SQLite (WAL): the managed objects (components and the last
+ * sequence number stored from each, hosts), the logs (request records, metric samples,
+ * events, host facts logged only when they change: document 002 Tables 3-6), and the
+ * operator's overrides. Synchronous; the manager runs it in a worker thread (store-worker.ts)
+ * so heavy ingest never delays the fast figures.
+ *
+ * A batch is stored in one transaction together with its sender's new sequence number, so
+ * a manager killed mid-batch has stored all of it or none, and a replayed batch (a number
+ * not above the stored one) is acknowledged without being stored again.
+ *
+ * @example
+ * const s = new SqliteStore('./switchyard-data/switchyard.db');
+ * s.ingest('agent', 'host-1', 1, { records, events: [], samples: [] }, Date.now()); // { stored: 1, duplicate: false }
+ */
+
+export interface BatchInput {
+  records: RequestRecord[];
+  events: SwitchyardEvent[];
+  samples: Sample[];
+}
+
+export interface StoredOverrides {
+  applications: Record<string, { enabled?: boolean; sorryPage?: string }>;
+  servers: Record<string, { enabled?: boolean; capacity?: number }>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS components (
+  role TEXT NOT NULL, id TEXT NOT NULL, stored_seq INTEGER NOT NULL DEFAULT 0, last_seen INTEGER,
+  PRIMARY KEY (role, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hosts (
+  id TEXT PRIMARY KEY, facts TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS host_facts_log (
+  host_id TEXT NOT NULL, facts TEXT NOT NULL, logged_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+  id INTEGER PRIMARY KEY, component TEXT NOT NULL, server TEXT NOT NULL, start INTEGER NOT NULL,
+  method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, queue_wait REAL NOT NULL,
+  service_time REAL NOT NULL, client TEXT, query TEXT, protocol TEXT, bytes INTEGER, content_type TEXT,
+  user_agent TEXT, referrer TEXT, cookies INTEGER, redirected_to TEXT, aborted INTEGER,
+  logged_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS records_server_start ON records (server, start);
+CREATE INDEX IF NOT EXISTS records_logged ON records (logged_at);
+CREATE TABLE IF NOT EXISTS samples (
+  component TEXT NOT NULL, metric TEXT NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,
+  value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS samples_metric ON samples (component, metric, stop);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY, source TEXT NOT NULL, code TEXT NOT NULL, level TEXT NOT NULL,
+  text TEXT NOT NULL, at INTEGER NOT NULL, logged_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE TABLE IF NOT EXISTS overrides (
+  kind TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID;
+`;
+
+export class SqliteStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+  private readonly ingestTx;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.stmts = {
+      seq: db.prepare('SELECT stored_seq AS seq FROM components WHERE role = ? AND id = ?'),
+      allSeqs: db.prepare('SELECT role, id, stored_seq AS seq FROM components'),
+      setSeq: db.prepare(
+        `INSERT INTO components (role, id, stored_seq, last_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT (role, id) DO UPDATE SET stored_seq = excluded.stored_seq, last_seen = excluded.last_seen`,
+      ),
+      record: db.prepare(
+        `INSERT INTO records (component, server, start, method, path, status, queue_wait, service_time, client,
+           query, protocol, bytes, content_type, user_agent, referrer, cookies, redirected_to, aborted, logged_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      sample: db.prepare(
+        'INSERT INTO samples (component, metric, start, stop, value) VALUES (?, ?, ?, ?, ?)',
+      ),
+      event: db.prepare(
+        'INSERT INTO events (source, code, level, text, at, logged_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      host: db.prepare('SELECT facts FROM hosts WHERE id = ?'),
+      setHost: db.prepare(
+        `INSERT INTO hosts (id, facts, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at`,
+      ),
+      logHost: db.prepare('INSERT INTO host_facts_log (host_id, facts, logged_at) VALUES (?, ?, ?)'),
+      overrides: db.prepare('SELECT kind, name, value FROM overrides'),
+      setOverride: db.prepare(
+        `INSERT INTO overrides (kind, name, value) VALUES (?, ?, ?)
+         ON CONFLICT (kind, name) DO UPDATE SET value = excluded.value`,
+      ),
+      resetOverrides: db.prepare('DELETE FROM overrides'),
+      count: (table: 'records' | 'events' | 'samples' | 'host_facts_log') =>
+        db.prepare(`SELECT count(*) AS n FROM ${table}`),
+    };
+    this.ingestTx = db.transaction(
+      (
+        role: string,
+        id: string,
+        seq: number,
+        b: BatchInput,
+        now: number,
+      ): { stored: number; duplicate: boolean } => {
+        const have = (this.stmts.seq.get(role, id) as { seq: number } | undefined)?.seq ?? 0;
+        if (seq <= have) return { stored: have, duplicate: true };
+        const component = `${role}:${id}`;
+        for (const r of b.records) {
+          this.stmts.record.run(
+            component,
+            r.server,
+            Math.round(r.start),
+            r.method,
+            r.path,
+            r.status,
+            r.queueWait,
+            r.serviceTime,
+            r.client ?? null,
+            r.query ?? null,
+            r.protocol ?? null,
+            r.bytes ?? null,
+            r.contentType ?? null,
+            r.userAgent ?? null,
+            r.referrer ?? null,
+            r.cookies === undefined ? null : Number(r.cookies),
+            r.redirectedTo ?? null,
+            r.aborted === undefined ? null : Number(r.aborted),
+            now,
+          );
+        }
+        for (const s of b.samples) {
+          this.stmts.sample.run(
+            s.component,
+            s.metric,
+            Math.round(now - s.startAge),
+            Math.round(now - s.stopAge),
+            s.value,
+          );
+        }
+        for (const e of b.events) {
+          this.stmts.event.run(e.source, e.code, e.level, e.text, Math.round(now - e.age), now);
+        }
+        this.stmts.setSeq.run(role, id, seq, now);
+        return { stored: seq, duplicate: false };
+      },
+    );
+  }
+
+  /** Stores a batch once; `now` is the manager's wall clock (ages become times with it). */
+  ingest(
+    role: string,
+    id: string,
+    seq: number,
+    b: BatchInput,
+    now: number,
+  ): { stored: number; duplicate: boolean } {
+    return this.ingestTx(role, id, seq, b, now);
+  }
+
+  /** Every component's last stored sequence number, "role/id" → seq. */
+  storedSeqs(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.stmts.allSeqs.all() as Array<{ role: string; id: string; seq: number }>)
+      out.set(`${r.role}/${r.id}`, r.seq);
+    return out;
+  }
+
+  /** Keeps a host's facts; logs them (Table 4) only when they changed. True when they did. */
+  hostFacts(id: string, facts: HostFacts, now: number): boolean {
+    const text = JSON.stringify(facts);
+    const old = this.stmts.host.get(id) as { facts: string } | undefined;
+    if (old?.facts === text) return false;
+    this.db.transaction(() => {
+      this.stmts.setHost.run(id, text, now);
+      this.stmts.logHost.run(id, text, now);
+    })();
+    return true;
+  }
+
+  overrides(): StoredOverrides {
+    const out: StoredOverrides = { applications: {}, servers: {} };
+    for (const r of this.stmts.overrides.all() as Array<{ kind: string; name: string; value: string }>) {
+      const v = JSON.parse(r.value);
+      if (r.kind === 'application') out.applications[r.name] = v;
+      else if (r.kind === 'server') out.servers[r.name] = v;
+    }
+    return out;
+  }
+
+  setOverride(kind: 'application' | 'server', name: string, value: Record<string, unknown>): void {
+    this.stmts.setOverride.run(kind, name, JSON.stringify(value));
+  }
+
+  resetOverrides(): void {
+    this.stmts.resetOverrides.run();
+  }
+
+  /** Deletes records, samples and events logged before `before` (wall ms). Returns rows deleted. */
+  prune(before: number): number {
+    let n = 0;
+    n += this.db.prepare('DELETE FROM records WHERE logged_at < ?').run(before).changes;
+    n += this.db.prepare('DELETE FROM samples WHERE stop < ?').run(before).changes;
+    n += this.db.prepare('DELETE FROM events WHERE logged_at < ?').run(before).changes;
+    return n;
+  }
+
+  count(table: 'records' | 'events' | 'samples' | 'host_facts_log'): number {
+    return (this.stmts.count(table).get() as { n: number }).n;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

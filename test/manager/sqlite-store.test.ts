@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SqliteStore } from '../../src/manager/store/sqlite-store.js';
+import type { RequestRecord } from '../../src/protocol/messages.js';
+import { tempDir } from '../helpers.js';
+
+const rec = (path: string): RequestRecord => ({
+  server: 'web-a',
+  start: 1_800_000_000_000,
+  method: 'GET',
+  path,
+  status: 200,
+  queueWait: 1.5,
+  serviceTime: 20,
+  userAgent: 'ua',
+  cookies: false,
+});
+const batch = (n: number) => ({
+  records: Array.from({ length: n }, (_, i) => rec(`/${i}`)),
+  events: [{ source: 'web-a', code: 'server.up', text: 'up', age: 10, level: 'info' as const }],
+  samples: [{ component: 'host-1', metric: 'cpu', startAge: 1000, stopAge: 0, value: 0.5 }],
+});
+
+test('a real SQLite file: batches are stored once, in order, and numbers survive a reopen', () => {
+  const file = join(tempDir(), 'data', 'switchyard.db');
+  let s = new SqliteStore(file);
+  assert.deepEqual(s.ingest('agent', 'host-1', 1, batch(3), 1000), { stored: 1, duplicate: false });
+  assert.deepEqual(s.ingest('agent', 'host-1', 2, batch(2), 1000), { stored: 2, duplicate: false });
+  // A replay after a reconnect: acknowledged, not stored again.
+  assert.deepEqual(s.ingest('agent', 'host-1', 2, batch(2), 1000), { stored: 2, duplicate: true });
+  assert.deepEqual(s.ingest('agent', 'host-1', 1, batch(3), 1000), { stored: 2, duplicate: true });
+  assert.equal(s.count('records'), 5);
+  assert.equal(s.count('events'), 2);
+  assert.equal(s.count('samples'), 2);
+  s.close();
+  s = new SqliteStore(file);
+  assert.equal(s.storedSeqs().get('agent/host-1'), 2);
+  assert.equal(s.count('records'), 5);
+  s.close();
+});
+
+test('a batch that fails half way stores nothing, and its number is not taken', () => {
+  const s = new SqliteStore(':memory:');
+  const bad = batch(2);
+  (bad.records[1] as { path: unknown }).path = undefined; // NOT NULL fails on the second row
+  assert.throws(() => s.ingest('agent', 'h', 1, bad, 0));
+  assert.equal(s.count('records'), 0);
+  assert.equal(s.storedSeqs().get('agent/h'), undefined);
+  assert.equal(s.ingest('agent', 'h', 1, batch(1), 0).duplicate, false);
+  s.close();
+});
+
+test('host facts are logged only when they change; overrides are kept and reset', () => {
+  const s = new SqliteStore(':memory:');
+  const facts = {
+    hostname: 'h',
+    os: 'Linux',
+    release: '6',
+    arch: 'x64',
+    cpus: 2,
+    memoryMb: 24000,
+    interfaces: [],
+    disks: [],
+  };
+  assert.equal(s.hostFacts('h', facts, 1), true);
+  assert.equal(s.hostFacts('h', facts, 2), false);
+  assert.equal(s.hostFacts('h', { ...facts, cpus: 4 }, 3), true);
+  assert.equal(s.count('host_facts_log'), 2);
+  s.setOverride('server', 'web-a', { enabled: false });
+  s.setOverride('application', 'shop', { enabled: true, sorryPage: '<p>x</p>' });
+  assert.deepEqual(s.overrides(), {
+    applications: { shop: { enabled: true, sorryPage: '<p>x</p>' } },
+    servers: { 'web-a': { enabled: false } },
+  });
+  s.resetOverrides();
+  assert.deepEqual(s.overrides(), { applications: {}, servers: {} });
+  s.close();
+});
+
+test('retention deletes old rows only', () => {
+  const s = new SqliteStore(':memory:');
+  s.ingest('agent', 'h', 1, batch(2), 1000);
+  s.ingest('agent', 'h', 2, batch(3), 5000);
+  assert.equal(s.prune(2000), 2 + 1 + 1);
+  assert.equal(s.count('records'), 3);
+  s.close();
+});
