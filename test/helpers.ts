@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { type Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -43,7 +44,14 @@ export interface Answer {
 /** One plain HTTP request that does not follow redirects. */
 export function httpRequest(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; path?: string } = {},
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    path?: string;
+    /** A keep-alive agent for many requests; default none (one connection per request). */
+    agent?: Agent;
+  } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -53,8 +61,14 @@ export function httpRequest(
         port: u.port,
         method: opts.method ?? 'GET',
         path: opts.path ?? u.pathname + u.search,
-        headers: opts.headers,
-        agent: false,
+        // Node sends no Content-Length with a DELETE body; the server would read it as a
+        // second request. A caller that frames the body itself is left alone.
+        headers:
+          opts.body === undefined ||
+          Object.keys(opts.headers ?? {}).some((h) => /^(content-length|transfer-encoding)$/i.test(h))
+            ? opts.headers
+            : { ...opts.headers, 'content-length': String(Buffer.byteLength(opts.body)) },
+        agent: opts.agent ?? false,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -125,5 +139,181 @@ export function runCli(
       stderr += c.toString();
     });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The token the interceptor tests give both the interceptor and ctl (SWITCHYARD_TOKEN). */
+export const TEST_TOKEN = 'switchyard-test-token';
+
+export interface RunningInterceptor extends RunningProcess {
+  /** Every listener as logged, in the order of the site file (http://… or https://…). */
+  urls: string[];
+  /** The first listener. */
+  url: string;
+  /** Port of the first listener. */
+  port: number;
+  adminUrl: string;
+  token: string;
+  /** One authenticated admin call; resolves to the status and the parsed JSON (text if not JSON). */
+  admin<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }>;
+  /** The /metrics text. */
+  metrics(): Promise<string>;
+}
+
+/**
+ * Starts `switchyard interceptor --config FILE` and waits for its first log line, which names
+ * the listeners and the admin endpoint. The site file should listen on port 0. SWITCHYARD_TOKEN
+ * is TEST_TOKEN unless `env` says otherwise. The caller stops it (t.after(() => ic.stop())).
+ */
+export async function startInterceptorCli(
+  siteFile: string,
+  env: Record<string, string> = {},
+): Promise<RunningInterceptor> {
+  const token = env.SWITCHYARD_TOKEN ?? TEST_TOKEN;
+  const proc = startCli(['interceptor', '--config', siteFile], { SWITCHYARD_TOKEN: token, ...env });
+  const found = await eventually(
+    () => {
+      const m = /interceptor listening on (.+?); admin on (http:\/\/[^;\s"]+);/.exec(proc.output());
+      if (m) return m;
+      if (proc.child.exitCode !== null) return new Error(`the interceptor exited: ${proc.output()}`);
+      return undefined;
+    },
+    'the interceptor to start',
+    10_000,
+  ).catch(async (e: unknown) => {
+    await proc.stop('SIGKILL');
+    throw e;
+  });
+  if (found instanceof Error) throw found;
+  const urls = found[1]!.split(', ');
+  const adminUrl = found[2]!;
+  return {
+    ...proc,
+    urls,
+    url: urls[0]!,
+    port: Number(new URL(urls[0]!).port),
+    adminUrl,
+    token,
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const res = await fetch(adminUrl + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json: unknown = text;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      return { status: res.status, json: json as T };
+    },
+    async metrics() {
+      const res = await fetch(`${adminUrl}/metrics`);
+      return res.text();
+    },
+  };
+}
+
+/**
+ * The value of one Prometheus sample in /metrics text, 0 when absent.
+ *
+ * @example
+ * metricValue(text, 'switchyard_interceptor_refusals_total', { reason: 'uri-too-long' });
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
+export interface RawAnswer {
+  /** Everything the server sent, as latin1 (one character per byte). */
+  raw: string;
+  /** Status code of the first response, 0 when nothing parseable came back. */
+  status: number;
+  /** Header lines of the first response, exactly as sent. */
+  headerLines: string[];
+  /** Lower-cased header name → values, of the first response. */
+  headers: Map<string, string[]>;
+  body: string;
+}
+
+/** Splits the first HTTP response out of raw bytes (read as latin1). */
+export function parseRawResponse(raw: string): RawAnswer {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = end < 0 ? raw : raw.slice(0, end);
+  const [statusLine = '', ...headerLines] = head.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  const headers = new Map<string, string[]>();
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  let body = end < 0 ? '' : raw.slice(end + 4);
+  if (headers.get('transfer-encoding')?.includes('chunked')) body = unchunk(body);
+  return { raw, status: m ? Number(m[1]) : 0, headerLines: end < 0 ? [] : headerLines, headers, body };
+}
+
+/** The data of a chunked body (chunk extensions and trailers ignored). */
+function unchunk(text: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const eol = text.indexOf('\r\n', at);
+    if (eol < 0) return out;
+    const size = Number.parseInt(text.slice(at, eol), 16);
+    if (!(size > 0)) return out;
+    out += text.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+}
+
+/**
+ * Sends raw bytes to 127.0.0.1:port and collects what comes back until the server closes the
+ * connection (send `Connection: close` for a well-formed request). A reset after data counts
+ * as a close. Fails at the deadline with what arrived so far.
+ */
+export function rawRequest(
+  port: number,
+  data: string | Buffer,
+  deadlineMs = 5000,
+): Promise<RawAnswer & { closedAfterMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(
+          `no close within ${deadlineMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`,
+        ),
+      );
+    }, deadlineMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') {
+        clearTimeout(timer);
+        reject(e);
+      }
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({
+        ...parseRawResponse(Buffer.concat(chunks).toString('latin1')),
+        closedAfterMs: Date.now() - started,
+      });
+    });
   });
 }

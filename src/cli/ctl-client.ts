@@ -79,8 +79,17 @@ export async function call(
           : 'no admin token: set SWITCHYARD_TOKEN or pass --config so ctl can find it',
       );
     }
-    if (res.status === 404) throw new SwitchyardError('SY_ERR_NOT_FOUND', err?.message ?? 'not found');
-    throw new SwitchyardError('SY_ERR_BAD_REQUEST', err?.message ?? `the interceptor answered ${res.status}`);
+    // ctl prints one line: a refused reload lists one problem per line, so join them.
+    const message = (text: string) => text.split('\n').filter(Boolean).join('; ');
+    // A site file the interceptor refused to reload is an invalid site file: exit 2.
+    if (err?.code === 'SY_ERR_CONFIG')
+      throw new SwitchyardError('SY_ERR_CONFIG', message(err.message ?? 'the site file is invalid'));
+    if (res.status === 404)
+      throw new SwitchyardError('SY_ERR_NOT_FOUND', message(err?.message ?? 'not found'));
+    throw new SwitchyardError(
+      'SY_ERR_BAD_REQUEST',
+      message(err?.message ?? `the interceptor answered ${res.status}`),
+    );
   }
   return json;
 }

@@ -15,7 +15,11 @@ export function registerCtl(program: Command): void {
     .description('control a running interceptor through its admin endpoint')
     .option('-c, --config <file>', 'site file: gives the admin address and token')
     .option('--admin <url>', 'admin endpoint, e.g. http://127.0.0.1:8081')
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    // Commander's own usage errors (unknown command, missing argument) get the same one-line
+    // form and exit code (2) as ours; its subcommands inherit both settings.
+    .configureOutput({ outputError: (str, write) => write(`switchyard: ${str.replace(/^error: /, '')}`) })
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
   const run = (fn: (t: CtlTarget, json: boolean) => Promise<string | undefined>) => async () => {
     const o = ctl.opts<{ config?: string; admin?: string; json?: boolean }>();

@@ -317,6 +317,13 @@ export const siteSchema = z
     applications: z.array(application).min(1).meta({ description: 'Every application of the site.' }),
   })
   .superRefine((site, ctx) => {
+    const ic = site.interceptor;
+    if (ic.requestTimeout > 0 && ic.headersTimeout > ic.requestTimeout)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interceptor', 'headersTimeout'],
+        message: `must not be longer than requestTimeout (${ic.requestTimeout} ms)`,
+      });
     const names = new Map<string, number>();
     site.servers.forEach((s, i) => {
       if (names.has(s.name))

@@ -71,24 +71,35 @@ export function parseTarget(url: string, hostHeader: string | undefined): Target
 }
 
 /**
- * Percent-encodes every byte that may not stand in a Location header's path (controls,
- * space, non-ASCII, and a second leading slash that would make "//evil.example" a
- * scheme-relative URL should a base ever be empty). The fast path allocates nothing.
+ * Percent-encodes everything that may not stand in a Location header's path or that is not
+ * valid in a URI: controls, space, `"<>\\^`{|}`, `#`, non-ASCII (as UTF-8; Node's parser already refuses raw non-ASCII
+ * bytes, so only in-process callers pass it), and a second leading slash that would make
+ * "//evil.example" a scheme-relative URL should a base ever be empty. The fast path
+ * allocates nothing.
  */
 export function safePath(pq: string): string {
-  if (!/[^\x21-\x7e]|^\/\//.test(pq)) return pq;
+  if (!UNSAFE.test(pq)) return pq;
   let out = '';
   for (const ch of pq) {
     const c = ch.codePointAt(0)!;
-    if (c > 0x20 && c < 0x7f) out += ch;
-    else
-      out += encodeURIComponent(ch === ' ' ? ' ' : ch).replace(
-        /[!'()*]/g,
-        (x) => `%${x.charCodeAt(0).toString(16)}`,
-      );
+    if (c > 0x20 && c < 0x7f && !UNSAFE_ASCII.includes(ch)) out += ch;
+    else if (c < 0x80) out += `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    else out += encodeWide(ch);
   }
   if (out.startsWith('//')) out = `/%2F${out.slice(2)}`;
   return out;
+}
+
+const UNSAFE_ASCII = '"<>\\^`{|}#';
+const UNSAFE = /[^\x21-\x7e]|["<>\\^`{|}#]|^\/\//;
+
+/** A non-ASCII character as UTF-8, or U+FFFD for a lone surrogate (which encodeURIComponent refuses). */
+function encodeWide(ch: string): string {
+  try {
+    return encodeURIComponent(ch);
+  } catch {
+    return '%EF%BF%BD';
+  }
 }
 
 /** The affinity cookie's value when it names one of the app's servers. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BlockList } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Counter } from 'prom-client';
 import type { Clock, Random } from '../core/random.js';
@@ -23,6 +23,11 @@ export interface HandlerContext {
   log: Logger;
   trustedProxies: () => BlockList | undefined;
 }
+
+/** Refusal bodies, made once: a refusal must stay cheap when someone floods us with them. */
+const REFUSAL_BODIES = new Map<RefusalReason, Buffer>(
+  REFUSAL_REASONS.map((r) => [r, Buffer.from(`${ERROR_CODES[reasonCode(r)].text}\n`)]),
+);
 
 const BUILTIN_SORRY = Buffer.from(
   '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title></head>' +
@@ -59,8 +64,10 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       'cache-control': 'no-store',
     };
     if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+    const body = REFUSAL_BODIES.get(reason)!;
+    headers['content-length'] = String(body.length);
     res.writeHead(status, headers);
-    res.end(`${ERROR_CODES[reasonCode(reason)].text}\n`);
+    res.end(body);
   };
 
   return (req, res) => {
@@ -113,13 +120,33 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     }
     // A response that could not be flushed at once (slow client, large sorry page) keeps a
     // slot of the application's concurrency limit until it is done.
-    if (!res.writableFinished) {
-      app.inFlight++;
-      res.once('close', () => {
-        app.inFlight--;
-      });
-    }
+    if (!res.writableFinished) hold(app, req, res);
   };
+}
+
+// Responses queued behind others on a pipelining connection never get a 'close' of their
+// own when the client goes away, so the connection's close releases them too; without it
+// their slots would be lost for good and the application would answer 503 forever.
+const held = new WeakMap<Socket, Set<() => void>>();
+
+function hold(app: AppState, req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let releases = held.get(socket);
+  if (!releases) {
+    const set = new Set<() => void>();
+    held.set(socket, set);
+    socket.once('close', () => {
+      for (const release of set) release();
+    });
+    releases = set;
+  }
+  const mine = releases;
+  const release = () => {
+    if (mine.delete(release)) app.inFlight--;
+  };
+  mine.add(release);
+  app.inFlight++;
+  res.once('close', release);
 }
 
 function sendSorry(

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { type AddressInfo, BlockList, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { type LoadedSite, loadSite } from '../config/load.js';
 import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
@@ -87,6 +88,10 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     headersTimeout: ic.headersTimeout,
     requestTimeout: ic.requestTimeout,
     keepAliveTimeout: ic.keepAliveTimeout,
+    // Node enforces both time-outs only when it sweeps its connections, every 30 s by default,
+    // so a slow client would keep its socket up to 30 s past them: sweep often enough that
+    // they hold to within a quarter of the shorter one.
+    connectionsCheckingInterval: checkingInterval(ic.headersTimeout, ic.requestTimeout),
   };
   const listeners: Array<Server | HttpsServer> = [];
   const sockets = new Set<Socket>();
@@ -151,12 +156,23 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     if (restartNeeded.length > 0) {
       log.warn({ keys: restartNeeded }, `reload: ${restartNeeded.join(', ')} changed; restart to apply`);
     }
-    // TLS certificates are read again on every reload.
-    loaded.listen.forEach((spec, i) => {
-      const nextTls = next.listen[i]?.tls;
-      if (spec.tls && nextTls)
-        (listeners[i] as HttpsServer).setSecureContext({ cert: nextTls.cert, key: nextTls.key });
-    });
+    // TLS certificates are read again on every reload. All are checked before any is used,
+    // so an unreadable or mismatched pair refuses the reload instead of ending the process.
+    const contexts: Array<[HttpsServer, { cert: Buffer; key: Buffer }]> = [];
+    try {
+      loaded.listen.forEach((spec, i) => {
+        const nextTls = next.listen[i]?.tls;
+        if (!spec.tls || !nextTls) return;
+        createSecureContext({ cert: nextTls.cert, key: nextTls.key });
+        contexts.push([listeners[i] as HttpsServer, { cert: nextTls.cert, key: nextTls.key }]);
+      });
+    } catch (e) {
+      const error = `${opts.configFile}: TLS certificate or key not usable: ${(e as Error).message}`;
+      metrics.reloads.labels('refused').inc();
+      log.error({ file: opts.configFile, error }, 'reload refused: the running configuration stays');
+      return { ok: false, error };
+    }
+    for (const [server, pair] of contexts) server.setSecureContext(pair);
     loaded = { ...next, listen: loaded.listen, admin: loaded.admin };
     try {
       token = ensureToken(opts.configFile, loaded.site.interceptor.adminTokenFile).token;
@@ -286,6 +302,12 @@ function blockList(entries: readonly string[]): BlockList | undefined {
     else list.addSubnet(addr!, Number(bits), family);
   }
   return list;
+}
+
+/** How often Node sweeps for timed-out requests: a quarter of the shorter time-out, 50 ms..30 s. */
+function checkingInterval(headersTimeout: number, requestTimeout: number): number {
+  const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0), 120_000);
+  return Math.min(30_000, Math.max(50, Math.floor(shortest / 4)));
 }
 
 /** Keys that only a restart applies. */

@@ -62,6 +62,15 @@ test('wrong types, ranges and formats say what was expected', () => {
     /servers\[0\]\.url: expected an http:\/\/ or https:\/\/ URL without credentials/,
   );
   assert.match(refused(GOOD.replace('"/cart/*"', '"/c*rt"')), /applications\[0\]\.stateful\[0\]/);
+  assert.match(
+    refused(
+      GOOD.replace(
+        'listen: 127.0.0.1:8080',
+        'listen: 127.0.0.1:8080, headersTimeout: 5s, requestTimeout: 2s',
+      ),
+    ),
+    /interceptor\.headersTimeout: must not be longer than requestTimeout \(2000 ms\)/,
+  );
 });
 
 test('a missing required key and duplicate names are reported', () => {

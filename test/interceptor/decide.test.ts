@@ -176,6 +176,9 @@ test('hostile targets: absolute-form for another host is refused; control bytes 
   assert.equal(safePath('/caf\u00e9'), '/caf%C3%A9');
   assert.equal(safePath('//evil.example/x'), '/%2Fevil.example/x');
   assert.equal(safePath('/plain?q=1'), '/plain?q=1');
+  // Characters that cannot inject a header but are not valid in a URI are encoded too.
+  assert.equal(safePath('/a"<>{}|^`#\\b'), '/a%22%3C%3E%7B%7D%7C%5E%60%23%5Cb');
+  assert.equal(safePath('/x\ud800y'), '/x%EF%BF%BDy');
   const st = state();
   const d = decide(st, req('//evil.example/'), 0, seededRandom(1));
   assert.ok(
