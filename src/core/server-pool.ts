@@ -1,7 +1,6 @@
 import { type DynamicLoad, loadMetric } from './load-metric.js';
 import type { Random } from './random.js';
 import {
-  bump,
   countAt,
   type DecayedCount,
   MAX_FACTOR,
@@ -82,6 +81,9 @@ interface Lane {
 export class ServerPool {
   private readonly members: Member[];
   private readonly lanes: [Lane, Lane];
+  /** The last candidate draw() read the referral count of, and that count (see pick). */
+  private drawn = -1;
+  private drawnCount = 0;
 
   constructor(
     members: readonly PoolMember[],
@@ -128,21 +130,29 @@ export class ServerPool {
     const lane = this.lanes[opts.secureOnly ? 1 : 0];
     const picker = lane.picker;
     const { prefer, exclude } = opts;
+    const halfLife = this.params.referral.halfLife;
+    // Decayed counts cost a power each, the most expensive step of a pick: the pool's count is
+    // read once here for every candidate and for the bump, and a drawn server's own count is
+    // kept by draw() for its bump. The values are the ones bump() would compute.
+    const picks = countAt(lane.picks, now, halfLife);
+    this.drawn = -1;
     let chosen = -1;
     if (prefer !== undefined && prefer !== exclude && picker.weight(prefer) > 0) {
       chosen = prefer;
     } else if (exclude !== undefined && picker.weight(exclude) > 0) {
       const saved = picker.weight(exclude);
       picker.set(exclude, 0);
-      chosen = this.draw(lane, now, random);
+      chosen = this.draw(lane, now, random, picks);
       picker.set(exclude, saved);
     } else {
-      chosen = this.draw(lane, now, random);
+      chosen = this.draw(lane, now, random, picks);
     }
     if (chosen >= 0) {
-      const halfLife = this.params.referral.halfLife;
-      bump(lane.referrals[chosen]!, now, halfLife);
-      bump(lane.picks, now, halfLife);
+      const referrals = lane.referrals[chosen]!;
+      referrals.value = (this.drawn === chosen ? this.drawnCount : countAt(referrals, now, halfLife)) + 1;
+      referrals.at = now;
+      lane.picks.value = picks + 1;
+      lane.picks.at = now;
     }
     return chosen;
   }
@@ -174,22 +184,37 @@ export class ServerPool {
     for (let i = 0; i < this.members.length; i++) this.update(i, now);
   }
 
-  private draw(lane: Lane, now: number, random: Random): number {
+  /** `picks`: the lane's decayed pick count at `now`. */
+  private draw(lane: Lane, now: number, random: Random, picks: number): number {
+    const total = lane.picker.total();
     let candidate = -1;
     for (let d = 0; d < MAX_DRAWS; d++) {
       candidate = lane.picker.pick(random());
       if (candidate < 0) return -1;
-      if (random() * MAX_FACTOR < this.factor(lane, candidate, now)) return candidate;
+      const actual = countAt(lane.referrals[candidate]!, now, this.params.referral.halfLife);
+      this.drawn = candidate;
+      this.drawnCount = actual;
+      const factor = this.factorOf(candidate, lane.picker.weight(candidate), total, picks, actual);
+      if (random() * MAX_FACTOR < factor) return candidate;
     }
     return candidate;
   }
 
   private factor(lane: Lane, i: number, now: number): number {
-    const total = lane.picker.total();
-    if (!(total > 0)) return 1;
     const halfLife = this.params.referral.halfLife;
-    const expected = (countAt(lane.picks, now, halfLife) * lane.picker.weight(i)) / total;
-    const actual = countAt(lane.referrals[i]!, now, halfLife);
+    return this.factorOf(
+      i,
+      lane.picker.weight(i),
+      lane.picker.total(),
+      countAt(lane.picks, now, halfLife),
+      countAt(lane.referrals[i]!, now, halfLife),
+    );
+  }
+
+  /** Server i's referral factor from its LM, the lane's total LM and the decayed counts. */
+  private factorOf(i: number, LM: number, total: number, picks: number, actual: number): number {
+    if (!(total > 0)) return 1;
+    const expected = (picks * LM) / total;
     return referralFactor(actual, expected, this.members[i]!.C, this.params.referral);
   }
 

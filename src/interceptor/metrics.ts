@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Tally } from './tally.js';
 
 /**
  * The interceptor's Prometheus metrics. Labelled children are looked up once and cached by
@@ -6,18 +7,27 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
  */
 export function createInterceptorMetrics() {
   const registry = new Registry();
+  // The two per-request counters are tallied as plain numbers and folded in when read.
+  const requestTally = new Tally<'application' | 'server' | 'status'>();
+  const pickTally = new Tally<'server'>();
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_interceptor_process_' });
   const requests = new Counter({
     name: 'switchyard_interceptor_requests_total',
     help: 'Requests answered, by application, server chosen ("-" when none) and status.',
     labelNames: ['application', 'server', 'status'] as const,
     registers: [registry],
+    collect() {
+      requestTally.flushInto(this);
+    },
   });
   const picks = new Counter({
     name: 'switchyard_interceptor_picks_total',
     help: 'Referrals to each server.',
     labelNames: ['server'] as const,
     registers: [registry],
+    collect() {
+      pickTally.flushInto(this);
+    },
   });
   const refusals = new Counter({
     name: 'switchyard_interceptor_refusals_total',
@@ -49,7 +59,18 @@ export function createInterceptorMetrics() {
     labelNames: ['status'] as const,
     registers: [registry],
   });
-  return { registry, requests, picks, refusals, serverUp, serverEnabled, reloads, adminRequests };
+  return {
+    registry,
+    requests,
+    requestTally,
+    picks,
+    pickTally,
+    refusals,
+    serverUp,
+    serverEnabled,
+    reloads,
+    adminRequests,
+  };
 }
 
 export type InterceptorMetrics = ReturnType<typeof createInterceptorMetrics>;

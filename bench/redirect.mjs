@@ -1,0 +1,582 @@
+// Redirect throughput: the interceptor against the cheapest redirect Node can give.
+//
+// Two servers answer every request with a 302: bench/bare-302.mjs (a fixed Location, nothing
+// else) and the interceptor (a site file with 10 servers of capacities 1..10 and one
+// application over all of them, health checks off, so no server needs to exist). Each server
+// runs alone on core 0 and wrk on core 1, with the same keep-alive load (-t1 -c32). After a
+// short warm-up of each, measured runs alternate bare / interceptor, so drift on the machine
+// hits both alike, and the median requests/s of each is kept. CPU time per request comes from
+// /proc/<pid>/stat (utime + stime) read before and after each measured run. The CPU time that
+// other processes took on the two cores during a run is reported too: on a shared machine it
+// explains most of the spread between runs.
+//
+// The goal: the interceptor keeps at least 85% of the bare server's throughput.
+//
+// Usage: npm run bench:redirect                 (builds first)
+//        node bench/redirect.mjs [--duration S] [--rounds N] [--retries N] [--quick] [--json]
+//          --duration S  seconds per measured run (default 10)
+//          --rounds N    measured runs of each server (default 3)
+//          --retries N   times a run is repeated when other processes took more than 5% of
+//                        the two cores during it (default 2); the least disturbed is kept
+//          --quick       a smoke run: 2 s runs, 1 s warm-up
+//          --json        print one JSON object instead of the table
+// Needs Linux (/proc), taskset (util-linux) and wrk; wrk is installed with apt-get when missing.
+// Exit status: 0 when the benchmark ran (whether or not the goal is met), 1 when it could not.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const GOAL = 0.85;
+const THREADS = 1;
+const CONNECTIONS = 32;
+const SERVERS = 10;
+const LOCATION = 'http://127.0.0.1:9101/';
+/** Time limits, ms: every wait below is bounded by one of these. */
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 4_000;
+const PROBE_TIMEOUT_MS = 5_000;
+const APT_TIMEOUT_MS = 600_000;
+/** Share of the two cores other processes may take during a run before the figures are flagged. */
+const OTHER_LOAD_WARN = 0.05;
+/** wrk is killed when it runs this much longer than asked. */
+const WRK_GRACE_MS = 30_000;
+
+class BenchError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+function usage() {
+  return 'usage: node bench/redirect.mjs [--duration SECONDS] [--rounds N] [--retries N] [--quick] [--json]';
+}
+
+function parseArgs(argv) {
+  const opts = { duration: 10, warmup: 3, rounds: 3, retries: 2, json: false };
+  let duration;
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (name) => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined) throw new BenchError(`${name} needs a value\n${usage()}`);
+      return v;
+    };
+    if (a === '--json') opts.json = true;
+    else if (a === '--quick') quick = true;
+    else if (a === '--duration' || a.startsWith('--duration=')) {
+      duration = Number(value('--duration').replace(/s$/, ''));
+      if (!Number.isInteger(duration) || duration < 1 || duration > 600)
+        throw new BenchError('--duration: expected whole seconds from 1 to 600');
+    } else if (a === '--rounds' || a.startsWith('--rounds=')) {
+      opts.rounds = Number(value('--rounds'));
+      if (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)
+        throw new BenchError('--rounds: expected a whole number from 1 to 50');
+    } else if (a === '--retries' || a.startsWith('--retries=')) {
+      opts.retries = Number(value('--retries'));
+      if (!Number.isInteger(opts.retries) || opts.retries < 0 || opts.retries > 10)
+        throw new BenchError('--retries: expected a whole number from 0 to 10');
+    } else if (a === '--help' || a === '-h') {
+      console.log(usage());
+      process.exit(0);
+    } else throw new BenchError(`unknown argument "${a}"\n${usage()}`);
+  }
+  if (quick) {
+    opts.duration = 2;
+    opts.warmup = 1;
+  }
+  if (duration !== undefined) {
+    opts.duration = duration;
+    opts.warmup = Math.min(opts.warmup, duration);
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+function has(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore', timeout: 5000 });
+  return r.status === 0;
+}
+
+function ensureTools(log) {
+  if (process.platform !== 'linux') throw new BenchError('needs Linux (/proc/<pid>/stat and taskset)');
+  if (!has('taskset'))
+    throw new BenchError('taskset not found: it comes with util-linux (apt-get install util-linux)');
+  if (!has('wrk')) {
+    log('wrk not found: installing it with apt-get ...');
+    const r = spawnSync(
+      'sh',
+      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: APT_TIMEOUT_MS, encoding: 'utf8' },
+    );
+    if (r.status !== 0 || !has('wrk')) {
+      const why = r.error?.message ?? (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
+      throw new BenchError(
+        `wrk is missing and "apt-get install wrk" failed${why ? ` (${why})` : ''}; install wrk and run again`,
+      );
+    }
+  }
+  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+    throw new BenchError('dist/cli/main.js not found: run "npm run build" (or "npm run bench:redirect")');
+}
+
+function wrkVersion() {
+  const r = spawnSync('wrk', ['-v'], { encoding: 'utf8', timeout: 5000 });
+  const m = /wrk\s+(\S+)/.exec(`${r.stdout}${r.stderr}`);
+  return m ? m[1] : 'unknown';
+}
+
+function clockTicks() {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: every one started is tracked and stopped on every way out.
+
+const children = new Set();
+let tmp;
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function waitExit(child, ms) {
+  if (!alive(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Signals a child, or its whole process group when it was started as one (wrk under sh). */
+function signal(child, sig) {
+  try {
+    if (child.group) process.kill(-child.pid, sig);
+    else child.kill(sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function stop(child) {
+  if (!alive(child)) return;
+  signal(child, 'SIGTERM');
+  if (await waitExit(child, STOP_TIMEOUT_MS)) return;
+  signal(child, 'SIGKILL');
+  await waitExit(child, 1000);
+}
+
+async function stopAll() {
+  await Promise.all([...children].map(stop));
+}
+
+function cleanupSync() {
+  for (const c of children) if (alive(c)) signal(c, 'SIGKILL');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+
+process.on('exit', cleanupSync);
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (stopping) process.exit(130); // a second signal: cleanupSync kills what is left
+    stopping = true;
+    console.error(`\n${sig}: stopping the servers`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+/**
+ * Starts `node ARGS` pinned to `core`, waits for the stdout line that matches `portRe` and
+ * returns { child, pid, port, url }. stdout is drained for as long as the process lives.
+ */
+function startServer(name, core, args, portRe, env) {
+  const child = track(
+    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err = (err + d).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const fail = (why) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const detail = (err || out).trim().split('\n').slice(-5).join('\n  ');
+      reject(new BenchError(`${name}: ${why}${detail ? `\n  ${detail}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`no port after ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    child.once('error', (e) => fail(`cannot start: ${e.message}`));
+    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`));
+    child.stdout.on('data', (d) => {
+      if (done) return; // keep draining, keep nothing
+      out = (out + d).slice(-8000);
+      const m = portRe.exec(out);
+      if (!m) return;
+      done = true;
+      clearTimeout(timer);
+      const port = Number(m[1]);
+      resolve({ name, child, pid: child.pid, port, url: `http://127.0.0.1:${port}/` });
+    });
+  });
+}
+
+/** One request: the server must answer 302 with a Location. */
+function probe(server) {
+  return new Promise((resolve, reject) => {
+    const req = get(server.url, { agent: false, timeout: PROBE_TIMEOUT_MS }, (res) => {
+      res.resume();
+      const location = res.headers.location;
+      if (res.statusCode === 302 && location) resolve(location);
+      else reject(new BenchError(`${server.name}: expected a 302 with a Location, got ${res.statusCode}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (e) => reject(new BenchError(`${server.name}: probe failed: ${e.message}`)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/**
+ * CPU time (utime + stime) of a process, all its threads, from a /proc/<pid>/stat line, in
+ * clock ticks; with `children`, of its waited-for children instead (cutime + cstime).
+ */
+function parseStat(stat, children = false) {
+  // Fields after the command name, which is in parentheses and may hold spaces: the state is
+  // field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const at = children ? 13 : 11;
+  return Number(f[at]) + Number(f[at + 1]);
+}
+
+function cpuTicks(pid) {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    throw new BenchError(`process ${pid} is gone`);
+  }
+}
+
+/**
+ * Busy time of the given cores since boot, in clock ticks, from /proc/stat: user, nice,
+ * system, irq and softirq. The kernel charges the softirq work of loopback TCP to the process
+ * that was running, so a process's stime holds some of this machine-wide softirq column.
+ */
+function coresBusyTicks(cores) {
+  let sum = 0;
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const f = /^cpu(\d+) /.test(line) ? line.split(/\s+/) : undefined;
+    if (f && cores.includes(Number(f[0].slice(3))))
+      sum += Number(f[1]) + Number(f[2]) + Number(f[3]) + Number(f[6]) + Number(f[7]);
+  }
+  return sum;
+}
+
+/** A wrk duration such as "412.55us", "1.20ms" or "2.00s", in µs. */
+function micros(text) {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (!m) return Number.NaN;
+  const scale = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 }[m[2]];
+  return Number(m[1]) * scale;
+}
+
+function parseWrk(out) {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const total = /(\d+) requests in ([\d.]+\w+)/.exec(out);
+  if (!rps || !total) return undefined;
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const pct = (p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
+    return m ? micros(m[1]) : Number.NaN;
+  };
+  return {
+    rps: Number(rps[1]),
+    requests: Number(total[1]),
+    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    non2xx3xx: non ? Number(non[1]) : 0,
+    p50us: pct(50),
+    p99us: pct(99),
+  };
+}
+
+/**
+ * Runs wrk pinned to `core`. It runs under sh, which prints its own /proc stat line once wrk
+ * has ended: the children's times there are wrk's CPU time. sh and wrk form their own process
+ * group, so a time-out or Ctrl-C stops both.
+ */
+function runWrk(url, seconds, core) {
+  const script = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+  const child = spawn('sh', ['-c', script, 'sh', String(core), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  child.group = true;
+  track(child);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => signal(child, 'SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new BenchError(`wrk: cannot start: ${e.message}`));
+    });
+    child.once('close', (code, sig) => {
+      clearTimeout(timer);
+      const r = parseWrk(out);
+      const stat = /^\d+ \(.*$/m.exec(out);
+      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true) });
+      else reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
+    });
+  });
+}
+
+/**
+ * One measured run. Besides wrk's figures: the server's CPU time per request, and the CPU
+ * time other processes took on the two cores meanwhile (`otherLoad`, a share of the run's
+ * core time: about 0 on a quiet machine; anything more competed with the benchmark).
+ */
+async function measure(server, seconds, cores, ticksPerSecond) {
+  if (!alive(server.child)) throw new BenchError(`${server.name} is no longer running`);
+  const coreList = [...new Set(cores)];
+  const before = cpuTicks(server.pid);
+  const busyBefore = coresBusyTicks(coreList);
+  const startedAt = process.hrtime.bigint();
+  const r = await runWrk(server.url, seconds, cores[1]);
+  const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
+  const busyAfter = coresBusyTicks(coreList);
+  const after = cpuTicks(server.pid);
+  if (!alive(server.child)) throw new BenchError(`${server.name} exited during the run`);
+  const cpuSeconds = (after - before) / ticksPerSecond;
+  const other = busyAfter - busyBefore - (after - before) - r.wrkTicks;
+  const { wrkTicks, ...wrk } = r;
+  return {
+    ...wrk,
+    cpuSeconds,
+    cpuUsPerRequest: r.requests > 0 ? (cpuSeconds * 1e6) / r.requests : Number.NaN,
+    wrkCpuSeconds: wrkTicks / ticksPerSecond,
+    otherLoad: Math.max(0, other / ticksPerSecond / (elapsed * coreList.length)),
+  };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function summarise(runs) {
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
+    p50us: median(runs.map((r) => r.p50us)),
+    p99us: median(runs.map((r) => r.p99us)),
+    non2xx3xx: runs.reduce((a, r) => a + r.non2xx3xx, 0),
+    socketErrors: runs.reduce((a, r) => a + r.socketErrors, 0),
+    maxOtherLoad: Math.max(...runs.map((r) => r.otherLoad)),
+    runs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The site file
+
+function siteFile() {
+  const servers = Array.from({ length: SERVERS }, (_, i) =>
+    [`  - name: s${i + 1}`, `    url: http://127.0.0.1:${9101 + i}`, `    capacity: ${i + 1}`].join('\n'),
+  );
+  return [
+    '# Written by bench/redirect.mjs: nothing listens on the servers, checks are off.',
+    'interceptor:',
+    '  listen: 127.0.0.1:0',
+    '  admin: 127.0.0.1:0',
+    '  healthCheck: { enabled: false }',
+    'servers:',
+    ...servers,
+    'applications:',
+    '  - name: bench',
+    '    match: { pathPrefix: / }',
+    `    servers: [${servers.map((_, i) => `s${i + 1}`).join(', ')}]`,
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const log = opts.json ? (m) => console.error(m) : (m) => console.log(m);
+  ensureTools(log);
+
+  const cores = availableParallelism();
+  const serverCore = 0;
+  const wrkCore = cores >= 2 ? 1 : 0;
+  if (cores < 2) log('warning: one core only: wrk and the server share it, figures are not comparable');
+  const ticksPerSecond = clockTicks();
+  const versions = { node: process.version, wrk: wrkVersion() };
+
+  tmp = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+  const config = join(tmp, 'site.yaml');
+  writeFileSync(config, siteFile());
+
+  const bare = await startServer(
+    'bare',
+    serverCore,
+    [join(ROOT, 'bench/bare-302.mjs'), LOCATION],
+    /bare-302 listening on (\d+)/,
+    {},
+  );
+  const interceptor = await startServer(
+    'interceptor',
+    serverCore,
+    [join(ROOT, 'dist/cli/main.js'), 'interceptor', '--config', config],
+    /interceptor listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    { SWITCHYARD_TOKEN: randomBytes(18).toString('base64url') },
+  );
+  const servers = [bare, interceptor];
+  for (const s of servers) s.location = await probe(s);
+
+  const total = opts.warmup * 2 + opts.duration * 2 * opts.rounds;
+  log(
+    `redirect throughput: wrk -t${THREADS} -c${CONNECTIONS} -d${opts.duration}s (keep-alive), ` +
+      `${opts.rounds} round(s) after a ${opts.warmup} s warm-up, about ${total} s; ` +
+      `servers on core ${serverCore}, wrk on core ${wrkCore}`,
+  );
+  for (const s of servers) await runWrk(s.url, opts.warmup, wrkCore);
+
+  const runs = { bare: [], interceptor: [] };
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const s of servers) {
+      // A run other processes competed with is run again (a bounded number of times); the
+      // least disturbed attempt is kept.
+      let kept;
+      for (let attempt = 0; attempt <= opts.retries; attempt++) {
+        const r = await measure(s, opts.duration, [serverCore, wrkCore], ticksPerSecond);
+        if (!kept || r.otherLoad < kept.otherLoad) kept = r;
+        const noisy = r.otherLoad > OTHER_LOAD_WARN;
+        log(
+          `  round ${round} ${s.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s` +
+            `  ${r.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req` +
+            `  other load ${(r.otherLoad * 100).toFixed(0).padStart(2)}%` +
+            (noisy ? (attempt < opts.retries ? '  (busy machine: again)' : '  (busy machine)') : ''),
+        );
+        if (!noisy) break;
+      }
+      runs[s.name].push(kept);
+    }
+  }
+  await stopAll();
+
+  const b = summarise(runs.bare);
+  const ic = summarise(runs.interceptor);
+  const ratio = ic.rps / b.rps;
+  const cpuRatio = b.cpuUsPerRequest / ic.cpuUsPerRequest;
+  const errors = b.non2xx3xx + b.socketErrors + ic.non2xx3xx + ic.socketErrors;
+  const otherLoad = Math.max(b.maxOtherLoad, ic.maxOtherLoad);
+  const summary = {
+    ...versions,
+    cores,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    load: {
+      threads: THREADS,
+      connections: CONNECTIONS,
+      duration: opts.duration,
+      warmup: opts.warmup,
+      rounds: opts.rounds,
+      serverCore,
+      wrkCore,
+    },
+    clockTicksPerSecond: ticksPerSecond,
+    locations: { bare: bare.location, interceptor: interceptor.location },
+    bare: b,
+    interceptor: ic,
+    ratio,
+    cpuRatio,
+    goal: GOAL,
+    pass: ratio >= GOAL,
+    errors,
+    otherLoad,
+    quiet: otherLoad <= OTHER_LOAD_WARN,
+  };
+
+  if (opts.json) {
+    console.log(JSON.stringify(summary, null, 2));
+    return;
+  }
+  const cols = [
+    ['', 16, (_, name) => name],
+    ['req/s', 9, (s) => fmt(s.rps, 0)],
+    ['CPU µs/req', 12, (s) => fmt(s.cpuUsPerRequest, 1)],
+    ['p50 µs', 9, (s) => fmt(s.p50us, 0)],
+    ['p99 µs', 9, (s) => fmt(s.p99us, 0)],
+    ['non-2xx/3xx', 13, (s) => String(s.non2xx3xx)],
+    ['socket errors', 15, (s) => String(s.socketErrors)],
+    ['other load', 12, (s) => `${(s.maxOtherLoad * 100).toFixed(0)}%`],
+  ];
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(cols[0][1]) : c.padStart(cols[i][1]))).join('');
+  console.log('');
+  console.log(`node ${versions.node}, wrk ${versions.wrk}, ${cores} cores (${summary.cpu})`);
+  console.log(`medians of ${opts.rounds} run(s) of ${opts.duration} s; other load: the worst run`);
+  console.log(line(cols.map((c) => c[0])));
+  console.log(line(cols.map((c) => c[2](b, 'bare Node 302'))));
+  console.log(line(cols.map((c) => c[2](ic, 'interceptor'))));
+  console.log(`ratio interceptor/bare: ${ratio.toFixed(3)} (from CPU per request: ${cpuRatio.toFixed(3)})`);
+  if (errors > 0)
+    console.log(
+      `warning: wrk saw ${errors} socket error(s) or non-2xx/3xx answer(s): the figures are suspect`,
+    );
+  if (!summary.quiet)
+    console.log(
+      `warning: other processes took up to ${(otherLoad * 100).toFixed(0)}% of the two cores during a run: ` +
+        'the figures are suspect; run again on a quiet machine',
+    );
+  console.log(`goal: ratio >= ${GOAL}  ${summary.pass ? 'PASS' : 'BELOW'}`);
+}
+
+function fmt(n, digits) {
+  return Number.isFinite(n)
+    ? n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '-';
+}
+
+try {
+  await main();
+} catch (e) {
+  // After Ctrl-C, runs fail because their processes were stopped: nothing to report.
+  if (!stopping) console.error(`bench:redirect: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
+  await stopAll();
+  process.exitCode = 1;
+}
