@@ -4,6 +4,7 @@ import { type Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '../src/log/logger.js';
 
 /** The built CLI; `npm test` builds before it runs the tests. */
 export const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -317,3 +318,6 @@ export function rawRequest(
     });
   });
 }
+
+/** A logger that says nothing, for components whose log a test does not read. */
+export const quiet = createLogger('test', 'silent');

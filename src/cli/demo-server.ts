@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type ServiceTimeDistribution, startDemoServer } from '../demo/server.js';
 import { createLogger } from '../log/logger.js';
-import { EXIT, fail, failFrom } from './exit.js';
+import { EXIT, fail, failFrom, stopOnSignals, wholeNumber } from './exit.js';
 
 interface DemoServerFlags {
   port?: string;
@@ -41,7 +41,7 @@ export function registerDemoServer(program: Command): void {
     .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage))
     .action(async (flags: DemoServerFlags) => {
       if (flags.port === undefined) fail('demo-server: --port is required', EXIT.usage);
-      const port = wholeNumber('--port', flags.port, 0);
+      const port = wholeNumber('demo-server', '--port', flags.port, 0);
       if (port > 65_535) fail(`demo-server: --port must be 0..65535, got ${flags.port}`, EXIT.usage);
       const mean = Number(flags.serviceTime);
       if (flags.serviceTime.trim() === '' || !Number.isFinite(mean) || mean < 0) {
@@ -57,7 +57,7 @@ export function registerDemoServer(program: Command): void {
       const maxConcurrent =
         flags.maxConcurrent === undefined
           ? undefined
-          : wholeNumber('--max-concurrent', flags.maxConcurrent, 1);
+          : wholeNumber('demo-server', '--max-concurrent', flags.maxConcurrent, 1);
 
       const log = createLogger('demo-server');
       let server: Awaited<ReturnType<typeof startDemoServer>>;
@@ -77,19 +77,10 @@ export function registerDemoServer(program: Command): void {
         { name: server.name, url: server.url },
         `demo-server ${server.name} listening on ${server.url}`,
       );
-      const stop = (signal: string) => {
-        log.info({ signal, ...server.stats() }, `${signal} received: stopping`);
-        void server.close().then(() => process.exit(EXIT.ok));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(
+        log,
+        () => server.close(),
+        () => server.stats(),
+      );
     });
-}
-
-/** A whole number >= min from a flag, or exit 2. */
-function wholeNumber(flag: string, text: string, min: number): number {
-  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min)
-    fail(`demo-server: ${flag} must be a whole number >= ${min}, got ${text}`, EXIT.usage);
-  return n;
 }

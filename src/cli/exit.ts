@@ -1,4 +1,5 @@
 import { SwitchyardError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 
 /** Exit codes of every command: scripts may rely on them. */
 export const EXIT = {
@@ -33,4 +34,29 @@ export function failFrom(e: unknown): never {
     fail(e.message, code);
   }
   fail(e instanceof Error ? e.message : String(e));
+}
+
+/** A whole number >= min from a command-line flag, or one line and exit 2. */
+export function wholeNumber(command: string, flag: string, text: string, min: number): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    fail(`${command}: ${flag} must be a whole number >= ${min}, got ${text}`, EXIT.usage);
+  return n;
+}
+
+/**
+ * Stops a long-running command cleanly on SIGTERM or Ctrl-C: logs the signal (with `fields`
+ * at that moment), waits for `close`, exits 0.
+ */
+export function stopOnSignals(
+  log: Logger,
+  close: () => Promise<void>,
+  fields: () => object = () => ({}),
+): void {
+  const stop = (signal: string) => {
+    log.info({ signal, ...fields() }, `${signal} received: stopping`);
+    void close().then(() => process.exit(EXIT.ok));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { startInterceptor } from '../interceptor/interceptor.js';
 import { createLogger } from '../log/logger.js';
-import { failFrom } from './exit.js';
+import { failFrom, stopOnSignals } from './exit.js';
 
 /** `switchyard interceptor --config site.yaml`: the front door. */
 export function registerInterceptor(program: Command): void {
@@ -17,12 +17,7 @@ export function registerInterceptor(program: Command): void {
       } catch (e) {
         failFrom(e);
       }
-      const stop = (signal: string) => {
-        log.info({ signal }, `${signal} received: stopping`);
-        void ic.close().then(() => process.exit(0));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(log, () => ic.close());
       process.on('SIGHUP', () => {
         log.info('SIGHUP received: reloading the site file');
         ic.reload();

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseHostPort } from '../config/schema.js';
 import { startSidecar } from '../interface/sidecar.js';
 import { createLogger } from '../log/logger.js';
-import { EXIT, fail, failFrom } from './exit.js';
+import { EXIT, fail, failFrom, stopOnSignals, wholeNumber } from './exit.js';
 
 interface SidecarFlags {
   listen: string;
@@ -45,9 +45,9 @@ export function registerSidecar(program: Command): void {
       } catch {
         fail(`sidecar: --server must be an http:// or https:// URL, got "${f.server}"`, EXIT.usage);
       }
-      const slots = whole('--slots', f.slots, 1);
-      const maxWaiting = whole('--max-waiting', f.maxWaiting, 0);
-      const queueTimeout = whole('--queue-timeout', f.queueTimeout, 0);
+      const slots = wholeNumber('sidecar', '--slots', f.slots, 1);
+      const maxWaiting = wholeNumber('sidecar', '--max-waiting', f.maxWaiting, 0);
+      const queueTimeout = wholeNumber('sidecar', '--queue-timeout', f.queueTimeout, 0);
       let secret = process.env.SWITCHYARD_SECRET?.trim();
       if (f.secretFile) {
         try {
@@ -81,18 +81,6 @@ export function registerSidecar(program: Command): void {
         { url: sc.url, upstream: upstream.origin, server: f.name, slots },
         `sidecar for ${f.name} listening on ${sc.url}, in front of ${upstream.origin} (${slots} slots)`,
       );
-      const stop = (signal: string) => {
-        log.info({ signal }, `${signal} received: stopping`);
-        void sc.close().then(() => process.exit(EXIT.ok));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(log, () => sc.close());
     });
-}
-
-function whole(flag: string, text: string, min: number): number {
-  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min)
-    fail(`sidecar: ${flag} must be a whole number >= ${min}, got ${text}`, EXIT.usage);
-  return n;
 }

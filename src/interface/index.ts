@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { AgentChannel } from './agent-channel.js';
 import { type InterfaceOptions, ServerInterface } from './server-interface.js';
 
@@ -16,8 +16,11 @@ export function createInterface(
 ): ServerInterface & { channel?: AgentChannel } {
   const iface = new ServerInterface(o) as ServerInterface & { channel?: AgentChannel };
   if (o.agentSocket) {
-    const quiet = { info() {}, warn() {}, debug() {}, error() {} } as unknown as Logger;
-    const channel = new AgentChannel({ path: o.agentSocket, iface, log: o.log ?? quiet });
+    const channel = new AgentChannel({
+      path: o.agentSocket,
+      iface,
+      log: o.log ?? createLogger('interface', 'silent'),
+    });
     iface.reportTo(channel.report);
     channel.start();
     iface.channel = channel;

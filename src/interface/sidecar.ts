@@ -76,7 +76,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         ({ statusCode, headers }) => {
           const out: Record<string, string | string[]> = {};
           for (const [k, v] of Object.entries(headers))
-            if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'host') out[k] = v as string | string[];
+            if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v as string | string[];
           res.writeHead(statusCode, out);
           return res as unknown as Writable;
         },

@@ -4,11 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { InterfaceListener } from '../../src/agent/interface-listener.js';
 import { createInterface } from '../../src/interface/index.js';
-import type { Logger } from '../../src/log/logger.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
-import { eventually } from '../helpers.js';
-
-const quiet = { info() {}, warn() {}, debug() {}, error() {} } as unknown as Logger;
+import { eventually, quiet } from '../helpers.js';
 
 test('the agent hears its interfaces: records, figures, commands, overflow and departure', async (t) => {
   const path = join(tmpdir(), `sy-listener-${process.pid}-${Date.now()}.sock`);

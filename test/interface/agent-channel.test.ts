@@ -6,11 +6,8 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { AgentChannel } from '../../src/interface/agent-channel.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
-import type { Logger } from '../../src/log/logger.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
-import { eventually } from '../helpers.js';
-
-const quiet = { info() {}, warn() {}, debug() {}, error() {} } as unknown as Logger;
+import { eventually, quiet } from '../helpers.js';
 
 /** A stand-in agent: a real Unix socket that keeps every line it gets. */
 async function agentSocket(path: string) {

@@ -2,10 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startDemoServer } from '../../src/demo/server.js';
 import { startSidecar } from '../../src/interface/sidecar.js';
-import type { Logger } from '../../src/log/logger.js';
-import { httpRequest } from '../helpers.js';
-
-const quiet = { info() {}, warn() {}, debug() {}, error() {} } as unknown as Logger;
+import { httpRequest, quiet } from '../helpers.js';
 
 test('the sidecar passes requests and bodies to the server behind, with its queue in front', async (t) => {
   const web = await startDemoServer({ port: 0, name: 'behind' });
