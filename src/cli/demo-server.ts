@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type ServiceTimeDistribution, startDemoServer } from '../demo/server.js';
+import { createInterface } from '../interface/index.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT, fail, failFrom, stopOnSignals, wholeNumber } from './exit.js';
 
@@ -10,6 +11,9 @@ interface DemoServerFlags {
   serviceTime: string;
   distribution: string;
   maxConcurrent?: string;
+  agentSocket?: string;
+  slots?: string;
+  stateful?: string;
 }
 
 const DISTRIBUTIONS: readonly ServiceTimeDistribution[] = ['fixed', 'exponential', 'uniform'];
@@ -35,6 +39,15 @@ export function registerDemoServer(program: Command): void {
     .option('--service-time <ms>', 'mean service time per request, ms', '0')
     .option('--distribution <d>', `service time distribution: ${DISTRIBUTIONS.join(', ')}`, 'fixed')
     .option('--max-concurrent <n>', 'requests served at once; the rest queue (default unlimited)')
+    .option(
+      '--agent-socket <path>',
+      'serve behind the web server interface, reporting to this agent socket (site secret from SWITCHYARD_SECRET)',
+    )
+    .option('--slots <n>', "with --agent-socket: the interface's slots (requests inside at once)", '8')
+    .option(
+      '--stateful <pages>',
+      'with --agent-socket: pages never moved, comma-separated ("/cart/*,/checkout")',
+    )
     // Commander's own usage errors (unknown option, missing argument) get the same one-line
     // form and exit code as ours.
     .configureOutput({ outputError: (str, write) => write(`switchyard: ${str.replace(/^error: /, '')}`) })
@@ -60,6 +73,22 @@ export function registerDemoServer(program: Command): void {
           : wholeNumber('demo-server', '--max-concurrent', flags.maxConcurrent, 1);
 
       const log = createLogger('demo-server');
+      let iface: ReturnType<typeof createInterface> | undefined;
+      if (flags.agentSocket !== undefined) {
+        const secret = process.env.SWITCHYARD_SECRET?.trim();
+        if (!secret)
+          fail('demo-server: --agent-socket needs the site secret in SWITCHYARD_SECRET', EXIT.usage);
+        if (flags.name === undefined)
+          fail('demo-server: --agent-socket needs --name (the server in the site file)', EXIT.usage);
+        iface = createInterface({
+          server: flags.name,
+          slots: wholeNumber('demo-server', '--slots', flags.slots ?? '8', 1),
+          secret,
+          agentSocket: flags.agentSocket,
+          pages: { mode: 'stateful', pages: flags.stateful ? flags.stateful.split(',').filter(Boolean) : [] },
+          log,
+        });
+      }
       let server: Awaited<ReturnType<typeof startDemoServer>>;
       try {
         server = await startDemoServer({
@@ -68,6 +97,7 @@ export function registerDemoServer(program: Command): void {
           name: flags.name ?? ((actual) => `demo-${actual}`),
           serviceTime: { mean, distribution },
           maxConcurrent,
+          wrap: iface ? (h) => iface.wrap(h) : undefined,
         });
       } catch (e) {
         failFrom(e);
@@ -79,7 +109,10 @@ export function registerDemoServer(program: Command): void {
       );
       stopOnSignals(
         log,
-        () => server.close(),
+        async () => {
+          iface?.close();
+          await server.close();
+        },
         () => server.stats(),
       );
     });

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerCtl } from './ctl.js';
 import { registerDemoServer } from './demo-server.js';
 import { registerInterceptor } from './interceptor.js';
-import { registerQuickstart } from './quickstart.js';
+import { registerManager } from './manager.js';
 import { registerSidecar } from './sidecar.js';
+import { registerUp } from './up.js';
 
 /**
  * The `switchyard` command. Each subcommand lives in a file of its own and registers itself
@@ -18,7 +20,9 @@ const program = new Command('switchyard')
 registerInterceptor(program);
 registerCtl(program);
 registerDemoServer(program);
-registerQuickstart(program);
+registerUp(program);
+registerManager(program);
+registerAgent(program);
 registerSidecar(program);
 
 await program.parseAsync(process.argv);

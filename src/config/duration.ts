@@ -1,16 +1,16 @@
 import { z } from 'zod';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
- * Parses "250ms", "2s", "1.5m", "1h" or a plain number of milliseconds.
+ * Parses "250ms", "2s", "1.5m", "1h", "7d" or a plain number of milliseconds.
  *
  * @example
  * parseDuration('1.5s'); // 1500
  */
 export function parseDuration(text: string | number): number | undefined {
   if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(text);
   if (!m) return undefined;
   return Number(m[1]) * UNITS[m[2]!]!;
 }

@@ -68,6 +68,11 @@ const SECTIONS: Array<[string, string]> = [
   ['interceptor', 'The front door: where it listens, its admin endpoint, its limits and checks.'],
   ['servers', 'Every server of the site, one URL each.'],
   ['applications', 'Every application: which requests belong to it and which servers serve it.'],
+  [
+    'manager',
+    'The manager: where components reach it, its store, how load values and levels are computed. Optional: without it the interceptor runs alone on static capacities.',
+  ],
+  ['agents', 'One agent per host: the socket its interfaces dial, its servers, how it batches and probes.'],
 ];
 
 export function configReference(): string {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from './duration.js';
+import { agentSchema, managerSchema, testPageSchema, thresholdSchema } from './monitoring-schema.js';
 
 /**
  * The site file: one YAML file describes the whole site. This schema validates it, gives
@@ -13,7 +14,7 @@ import { duration } from './duration.js';
 
 export const DEFAULTS = {
   admin: '127.0.0.1:8081',
-  obsolescenceTime: '20m',
+  obsolescenceTime: '3s',
   referralHalfLife: '1s',
   referralsPerUnit: 4,
   retryAfter: 10,
@@ -149,6 +150,11 @@ const server = z
       .union([z.literal(false), healthCheck])
       .optional()
       .meta({ description: 'Overrides the checks for this server; false turns them off.' }),
+    testPage: testPageSchema.optional(),
+    thresholds: z
+      .array(thresholdSchema)
+      .optional()
+      .meta({ description: "This server's load levels, instead of manager.thresholds." }),
   })
   .meta({ description: 'One server: one URL. A server listening on several endpoints is several servers.' });
 
@@ -227,6 +233,9 @@ const application = z
 
 const interceptor = z
   .strictObject({
+    name: name('interceptor')
+      .default('interceptor')
+      .meta({ description: 'Name the interceptor gives the manager; unique among interceptors.' }),
     listen: z.union([listenEntry, z.array(listenEntry).min(1)]).meta({
       description:
         'Where browsers connect: host:port, or a list, each optionally with TLS. Restart to change.',
@@ -315,6 +324,8 @@ export const siteSchema = z
     interceptor,
     servers: z.array(server).min(1).meta({ description: 'Every server of the site.' }),
     applications: z.array(application).min(1).meta({ description: 'Every application of the site.' }),
+    manager: managerSchema.optional(),
+    agents: z.array(agentSchema).default([]).meta({ description: 'The agents, one per host.' }),
   })
   .superRefine((site, ctx) => {
     const ic = site.interceptor;
@@ -351,6 +362,44 @@ export const siteSchema = z
           path: ['servers', i, 'public', 'https'],
           message: 'expected an https:// URL',
         });
+    });
+    if (site.manager && !parseHostPort(site.manager.listen))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['manager', 'listen'],
+        message: 'expected host:port, e.g. 127.0.0.1:7070',
+      });
+    if (site.agents.length > 0 && !site.manager)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agents'],
+        message: 'agents need a "manager" section to report to',
+      });
+    const agentNames = new Set<string>();
+    const placed = new Map<string, string>();
+    site.agents.forEach((a, i) => {
+      if (agentNames.has(a.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'name'],
+          message: `duplicate agent name "${a.name}"`,
+        });
+      agentNames.add(a.name);
+      a.servers.forEach((s, j) => {
+        if (!names.has(s))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['agents', i, 'servers', j],
+            message: `unknown server "${s}" (expected one of ${[...names.keys()].join(', ')})`,
+          });
+        else if (placed.has(s))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['agents', i, 'servers', j],
+            message: `server "${s}" is already on agent "${placed.get(s)}"`,
+          });
+        placed.set(s, a.name);
+      });
     });
     const apps = new Set<string>();
     site.applications.forEach((a, i) => {
@@ -396,3 +445,9 @@ export type Site = z.output<typeof siteSchema>;
 export type ServerConfig = Site['servers'][number];
 export type ApplicationConfig = Site['applications'][number];
 export type InterceptorConfig = Site['interceptor'];
+export type {
+  AgentConfig,
+  ManagerConfig,
+  TestPageConfig,
+  ThresholdConfig,
+} from './monitoring-schema.js';

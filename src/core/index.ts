@@ -7,6 +7,7 @@ export * from './health.js';
 export * from './load-metric.js';
 export * from './load-value.js';
 export * from './page-rules.js';
+export * from './probe-split.js';
 export * from './random.js';
 export * from './referrals.js';
 export * from './server-pool.js';

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -39,6 +39,8 @@ export interface DemoServerOptions {
   maxQueue?: number;
   /** For service-time draws; defaults to Math.random. */
   random?: () => number;
+  /** Wraps the handler, e.g. with the web server interface (`iface.wrap`). */
+  wrap?: (handler: RequestListener) => RequestListener;
 }
 
 export interface DemoServerStats {
@@ -164,7 +166,7 @@ export async function startDemoServer(opts: DemoServerOptions): Promise<DemoServ
     else queue.push(start);
   };
 
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     res.setHeader('x-served-by', name);
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
@@ -190,7 +192,8 @@ export async function startDemoServer(opts: DemoServerOptions): Promise<DemoServ
       };
       serve(req, res, () => send(res, 200, 'application/json', `${JSON.stringify(echo)}\n`));
     });
-  });
+  };
+  const server = createServer(opts.wrap ? opts.wrap(handler) : handler);
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,6 @@
 import type { Random } from '../core/random.js';
 import type { ErrorCode } from '../errors.js';
+import { MARK_PARAM, readMark } from '../protocol/redirect-mark.js';
 import { hostOf } from './matcher.js';
 import type { AppState, SiteState } from './site-state.js';
 
@@ -122,7 +123,23 @@ export function decide(state: SiteState, req: RequestFacts, now: number, random:
   if (!target) return { kind: 'error', code: 'SY_ERR_BAD_REQUEST', app: undefined };
   const app = state.matcher.match(target.host, target.path);
   if (!app) return { kind: 'error', code: 'SY_ERR_NO_APPLICATION', app: undefined };
-  return decideForApp(app, target, req, now, random);
+  return decideForApp(app, target, req, now, random, movedFrom(state, app, target));
+}
+
+/**
+ * The server a request was moved away from, when it carries a valid redirect mark: the pick
+ * leaves that server out, so two busy servers never bounce a user between them. The mark
+ * stays in the Location, so the next server's interface knows not to move it again.
+ */
+export function movedFrom(state: SiteState, app: AppState, target: Target): number | undefined {
+  if (state.markSecret === undefined || !target.pathAndQuery.includes(`${MARK_PARAM}=`)) return undefined;
+  const q = target.pathAndQuery.indexOf('?');
+  for (const part of target.pathAndQuery.slice(q + 1).split('&')) {
+    if (!part.startsWith(`${MARK_PARAM}=`)) continue;
+    const m = readMark(state.markSecret, part.slice(MARK_PARAM.length + 1), Date.now());
+    return m ? app.serverIndex.get(m.from) : undefined;
+  }
+  return undefined;
 }
 
 export function decideForApp(
@@ -131,13 +148,14 @@ export function decideForApp(
   req: RequestFacts,
   now: number,
   random: Random,
+  exclude?: number,
 ): Decision {
   if (!app.enabled) return { kind: 'sorry', app, reason: 'disabled' };
   const cfg = app.config;
   const secure = req.secure || cfg.secure;
   const affinity = cfg.affinity === 'cookie';
   const prefer = affinity ? cookieServer(req.cookie, cfg.affinityCookie, app) : undefined;
-  const server = app.pool.pick(now, random, { secureOnly: secure, prefer });
+  const server = app.pool.pick(now, random, { secureOnly: secure, prefer, exclude });
   if (server < 0) return { kind: 'sorry', app, reason: 'no-server' };
   app.servers[server]!.referrals++;
   const base = app.bases[server]!;

@@ -5,7 +5,7 @@ import type { Counter } from 'prom-client';
 import type { Clock, Random } from '../core/random.js';
 import { ERROR_CODES } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { decideForApp, parseTarget } from './decide.js';
+import { decideForApp, movedFrom, parseTarget } from './decide.js';
 import { type InterceptorMetrics, REFUSAL_REASONS, type RefusalReason } from './metrics.js';
 import type { AppState, SiteState } from './site-state.js';
 
@@ -96,6 +96,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       },
       now,
       ctx.random,
+      movedFrom(state, app, target),
     );
     if (d.kind === 'redirect') {
       const server = app.servers[d.server]!;

@@ -4,6 +4,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { type AddressInfo, BlockList, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { type LoadedSite, loadSite } from '../config/load.js';
+import { componentSecret } from '../config/secret-file.js';
 import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -11,6 +12,7 @@ import { createAdminServer } from './admin.js';
 import { ensureToken } from './admin-token.js';
 import { createHandler } from './handler.js';
 import { HealthChecker } from './health-checker.js';
+import { ManagerLink } from './manager-link.js';
 import { createInterceptorMetrics } from './metrics.js';
 import { emptyOverrides, overrideApp, overrideServer } from './overrides.js';
 import { SiteState } from './site-state.js';
@@ -68,11 +70,44 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   };
   const rebuild = () => {
     state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, state, clock());
+    if (managerLink) state.refreshManaged(clock());
     trusted = blockList(loaded.site.interceptor.trustedProxies);
     checker.sync();
     refreshGauges();
   };
   const checker = new HealthChecker(() => state, clock, log, refreshGauges);
+
+  // With a manager in the site file: its load values, levels and the shared overrides.
+  // The manager section and secret are read at start; changing them needs a restart.
+  const m = loaded.site.manager;
+  let managerLink: ManagerLink | undefined;
+  let managedTick: NodeJS.Timeout | undefined;
+  if (m) {
+    const secret = componentSecret(opts.configFile, m.secretFile);
+    state.markSecret = secret;
+    managerLink = new ManagerLink({
+      manager: m,
+      id: loaded.site.interceptor.name,
+      secret,
+      log,
+      onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock()),
+      onOverrides: (msg) => {
+        overrides.apps.clear();
+        overrides.servers.clear();
+        for (const [name, o] of Object.entries(msg.applications))
+          overrides.apps.set(name, {
+            ...(o.enabled !== undefined ? { enabled: o.enabled } : {}),
+            ...(o.sorryPage !== undefined ? { sorryPage: Buffer.from(o.sorryPage, 'utf8') } : {}),
+          });
+        for (const [name, o] of Object.entries(msg.servers)) overrides.servers.set(name, { ...o });
+        rebuild();
+      },
+    });
+    // LM fades from L toward C continuously, and the manager's levels lapse when it goes
+    // quiet: both need a clock tick, not only a message.
+    managedTick = setInterval(() => state.refreshManaged(clock()), Math.min(250, m.reportInterval));
+    managedTick.unref();
+  }
 
   const handler = createHandler({
     state: () => state,
@@ -189,6 +224,8 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   const close = (): Promise<void> => {
     closing ??= (async () => {
       checker.stop();
+      clearInterval(managedTick);
+      await managerLink?.close();
       const all = [...listeners, admin];
       for (const s of all) s.close();
       for (const s of all) s.closeIdleConnections();
@@ -212,6 +249,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       setAppEnabled: (name, enabled) => {
         findApp(name).enabled = enabled;
         overrideApp(overrides, name, { enabled });
+        managerLink?.change({ target: 'application', name, enabled });
         log.info(
           { application: name, enabled },
           `operator ${enabled ? 'enabled' : 'disabled'} application ${name}`,
@@ -221,6 +259,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
         const s = findServer(name);
         s.enabled = enabled;
         overrideServer(overrides, name, { enabled });
+        managerLink?.change({ target: 'server', name, enabled });
         state.updateAvailability(s, now());
         refreshGauges();
         log.info({ server: name, enabled }, `operator ${enabled ? 'enabled' : 'disabled'} server ${name}`);
@@ -228,17 +267,20 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       setCapacity: (name, capacity) => {
         state.setCapacity(findServer(name), capacity, now());
         overrideServer(overrides, name, { capacity });
+        managerLink?.change({ target: 'server', name, capacity });
         log.info({ server: name, capacity }, `operator set capacity of ${name} to ${capacity}`);
       },
       setSorryPage: (name, html) => {
         findApp(name).sorryPage = html;
         overrideApp(overrides, name, { sorryPage: html });
+        managerLink?.change({ target: 'application', name, sorryPage: html.toString('utf8') });
         log.info({ application: name, bytes: html.length }, `operator set the sorry page of ${name}`);
       },
       reload,
       reset: () => {
         overrides.apps.clear();
         overrides.servers.clear();
+        managerLink?.change({ target: 'all', reset: true });
         rebuild();
         log.info('operator dropped all overrides');
       },
@@ -258,12 +300,14 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
 
   checker.sync();
   refreshGauges();
+  managerLink?.start();
   log.info(
     {
       listen: urls,
       admin: adminUrl,
       applications: state.apps.length,
       servers: state.servers.size,
+      manager: m ? (m.url ?? m.listen) : undefined,
       token: undefined,
       tokenSource,
     },

@@ -2,8 +2,11 @@ import type { ServerAddresses } from '../config/load.js';
 import type { ApplicationConfig, ServerConfig, Site } from '../config/schema.js';
 import { type Health, type HealthThresholds, initialHealth } from '../core/health.js';
 import { staticCapacity } from '../core/load-metric.js';
+import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, type PageRules } from '../core/page-rules.js';
 import { ServerPool } from '../core/server-pool.js';
+import type { LoadLevelName } from '../core/thresholds.js';
+import type { ServerLoad } from '../protocol/messages.js';
 import { Matcher } from './matcher.js';
 import type { Overrides } from './overrides.js';
 
@@ -33,6 +36,21 @@ export interface ServerState {
   memberships: Array<{ app: AppState; index: number }>;
   /** Referrals made to this server since start (for status). */
   referrals: number;
+  /** What the manager last said about the server, if anything. */
+  managed: ManagedLoad | undefined;
+}
+
+/** The manager's view of one server, as received (clock readings are this process's). */
+export interface ManagedLoad {
+  L: number;
+  /** When the figures behind L were measured. */
+  measuredAt: number;
+  /** When the manager said so; level and failure lapse when this gets old. */
+  receivedAt: number;
+  level: LoadLevelName;
+  failed: boolean;
+  average: number | undefined;
+  figures: QueueFigures | undefined;
 }
 
 export interface AppState {
@@ -50,12 +68,18 @@ export interface AppState {
   bases: Array<[string | undefined, string | undefined]>;
   /** Cookie path for affinity. */
   cookiePath: string;
+  /** The manager says the application is swamped: heavily loaded servers stay in rotation. */
+  swamped: boolean;
 }
 
 export class SiteState {
   readonly apps: AppState[];
   readonly servers: Map<string, ServerState>;
   readonly matcher: Matcher<AppState>;
+  /** The site secret, to read redirect marks; undefined when the interceptor runs alone. */
+  markSecret: string | undefined;
+  /** How long the manager's levels and failures hold without a new word from it, ms. */
+  private readonly managedTtl: number;
 
   constructor(
     readonly site: Site,
@@ -66,6 +90,8 @@ export class SiteState {
     now: number,
   ) {
     const ic = site.interceptor;
+    this.markSecret = previous?.markSecret;
+    this.managedTtl = Math.max(ic.obsolescenceTime, 1000);
     this.servers = new Map();
     for (const cfg of site.servers) {
       const addr = addresses.get(cfg.name)!;
@@ -85,6 +111,7 @@ export class SiteState {
         check,
         memberships: [],
         referrals: old?.referrals ?? 0,
+        managed: old?.managed,
       });
     }
     const params = {
@@ -99,6 +126,7 @@ export class SiteState {
           C: staticCapacity(s.capacity),
           https: s.addresses.publicHttps !== undefined,
           available: s.enabled && s.health.up,
+          dynamic: s.managed ? { value: s.managed.L, measuredAt: s.managed.measuredAt } : undefined,
         })),
         params,
         now,
@@ -120,6 +148,7 @@ export class SiteState {
         inFlight: 0,
         bases: servers.map((s) => [s.addresses.publicHttp, s.addresses.publicHttps]),
         cookiePath: cfg.match.pathPrefix,
+        swamped: previous?.apps.find((a) => a.name === cfg.name)?.swamped ?? false,
       };
       servers.forEach((s, index) => {
         s.memberships.push({ app, index });
@@ -137,8 +166,56 @@ export class SiteState {
 
   /** Re-derives a server's availability in every pool after its health or flag changed. */
   updateAvailability(server: ServerState, now: number): void {
-    const available = server.enabled && server.health.up;
-    for (const m of server.memberships) m.app.pool.setAvailable(m.index, available, now);
+    for (const m of server.memberships)
+      m.app.pool.setAvailable(m.index, this.available(server, m.app, now), now);
+  }
+
+  /**
+   * Whether a server takes new users of an application: enabled by the operator (an
+   * override always wins over the manager), passing the interceptor's own checks, and, while
+   * the manager's word is recent, not failed and not heavily loaded unless the application
+   * is swamped (then every server is back in rotation).
+   */
+  available(server: ServerState, app: AppState, now: number): boolean {
+    if (!server.enabled || !server.health.up) return false;
+    const m = server.managed;
+    if (!m || now - m.receivedAt > this.managedTtl) return true;
+    if (m.failed) return false;
+    return m.level === 'normal' || app.swamped;
+  }
+
+  /** The manager's load message: values, levels, failures, swamped applications. */
+  applyLoad(servers: readonly ServerLoad[], swamped: readonly string[], now: number): void {
+    for (const l of servers) {
+      const s = this.servers.get(l.server);
+      if (!s) continue;
+      s.managed = {
+        L: l.L,
+        measuredAt: now - l.age,
+        receivedAt: now,
+        level: l.level,
+        failed: l.failed,
+        average: l.average,
+        figures: l.figures,
+      };
+    }
+    for (const app of this.apps) app.swamped = swamped.includes(app.name);
+    this.refreshManaged(now);
+  }
+
+  /**
+   * Ages the manager's values: LM fades from L toward C over T, and levels and failures
+   * lapse when the manager has been silent too long. Called every tick while a manager is
+   * configured (O(servers)).
+   */
+  refreshManaged(now: number): void {
+    for (const s of this.servers.values()) {
+      const dynamic = s.managed ? { value: s.managed.L, measuredAt: s.managed.measuredAt } : undefined;
+      for (const m of s.memberships) {
+        m.app.pool.setDynamic(m.index, dynamic, now);
+        m.app.pool.setAvailable(m.index, this.available(s, m.app, now), now);
+      }
+    }
   }
 
   setCapacity(server: ServerState, capacity: number, now: number): void {

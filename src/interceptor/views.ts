@@ -18,6 +18,18 @@ export interface ServerView {
   referrals: number;
   url: { http?: string; https?: string; internal: string };
   overrides: string[];
+  /** What the manager last said, when it has said anything. */
+  manager?: {
+    L: number;
+    level: string;
+    failed: boolean;
+    /** ms since the figures behind L were measured. */
+    ageMs: number;
+    average?: number;
+    queueLength?: number;
+    queueDelay?: number;
+    serviceTime?: number;
+  };
 }
 
 export interface AppView {
@@ -60,6 +72,24 @@ function serverView(s: ServerState, overrides: Overrides, now: number): ServerVi
     referrals: s.referrals,
     url: { http: s.addresses.publicHttp, https: s.addresses.publicHttps, internal: s.addresses.internal },
     overrides: Object.keys(overrides.servers.get(s.name) ?? {}),
+    ...(s.managed
+      ? {
+          manager: {
+            L: s.managed.L,
+            level: s.managed.level,
+            failed: s.managed.failed,
+            ageMs: Math.round(now - s.managed.measuredAt),
+            ...(s.managed.average !== undefined ? { average: s.managed.average } : {}),
+            ...(s.managed.figures
+              ? {
+                  queueLength: s.managed.figures.queueLength,
+                  queueDelay: round(s.managed.figures.queueDelay),
+                  serviceTime: round(s.managed.figures.serviceTime),
+                }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -121,7 +151,7 @@ export function explainView(
       referrals: round(b.referrals),
       factor: round(b.factor),
       share: round(b.share),
-      ...excludedWhy(s, app, i, wantSecure),
+      ...excludedWhy(state, s, app, i, wantSecure, now),
     };
   });
   return {
@@ -135,9 +165,22 @@ export function explainView(
   };
 }
 
-function excludedWhy(s: ServerState, app: AppState, i: number, secure: boolean): { excluded?: string } {
+function excludedWhy(
+  state: SiteState,
+  s: ServerState,
+  app: AppState,
+  i: number,
+  secure: boolean,
+  now: number,
+): { excluded?: string } {
   if (!s.enabled) return { excluded: 'disabled by the operator' };
   if (!s.health.up) return { excluded: `failing its checks: ${s.health.lastError ?? 'no answer'}` };
+  if (!state.available(s, app, now))
+    return {
+      excluded: s.managed?.failed
+        ? 'the manager has evidence it is down'
+        : `the manager reports it ${s.managed?.level === 'max' ? 'at maximum' : 'heavily'} loaded`,
+    };
   if (secure && app.bases[i]![1] === undefined)
     return { excluded: 'no https address and the request is secure' };
   return {};

@@ -109,13 +109,20 @@ export class RequestQueue {
     this.drain();
   }
 
-  /** The counters since the last call, then starts a new interval. */
+  /**
+   * The counters since the last call, then starts a new interval. Queue delay is the mean wait
+   * of the requests that got a slot in the interval, or the wait so far of the oldest one
+   * still waiting when that is longer: a stuck server starts no requests, and its delay must
+   * not read as zero.
+   */
   figures(): QueueFigures & { refused: number } {
+    const head = this.head < this.waiting.length ? this.waiting[this.head] : undefined;
+    const oldest = head ? this.clock() - head.arrived : 0;
     const f = {
       queueLength: this.length,
       busy: this.busy,
       slots: this.options.slots,
-      queueDelay: this.started > 0 ? this.waitSum / this.started : 0,
+      queueDelay: Math.max(this.started > 0 ? this.waitSum / this.started : 0, oldest),
       serviceTime: this.finished > 0 ? this.serviceSum / this.finished : 0,
       requests: this.finished,
       errors: this.errors,

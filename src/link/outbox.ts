@@ -63,6 +63,18 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
     return batch;
   }
 
+  /**
+   * Renumbers what is pending to follow `stored`, the manager's last stored number for this
+   * sender. A process that starts afresh numbers from 1, but the manager remembers the
+   * previous process's numbers: without this its first batches would be taken for replays
+   * and dropped. Called on the first welcome only, when nothing was sent yet.
+   */
+  rebase(stored: number): void {
+    let seq = stored;
+    for (const b of this.pending) b.seq = ++seq;
+    this.nextSeq = seq + 1;
+  }
+
   /** The manager has committed everything up to `seq`. */
   ack(seq: number): void {
     while (this.pending.length > 0 && this.pending[0]!.seq <= seq) {

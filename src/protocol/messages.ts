@@ -119,9 +119,12 @@ export const figuresSchema = z.strictObject({
     .array(
       z.strictObject({
         server: name,
-        figures: queueFiguresSchema,
+        /** The interface's exact counters; absent for a server without an interface. */
+        figures: queueFiguresSchema.optional(),
         /** ms between measuring and sending. */
         age: ms,
+        /** Positive evidence the server is down (its interface went away, its test page failed). */
+        down: text(300).optional(),
       }),
     )
     .max(10_000),
@@ -210,8 +213,9 @@ export const overridesSchema = z.strictObject({
 export const overrideChangeSchema = z.strictObject({
   v,
   type: z.literal('override'),
-  target: z.enum(['application', 'server']),
-  name,
+  /** "all" with `reset` drops every override. */
+  target: z.enum(['application', 'server', 'all']),
+  name: name.optional(),
   enabled: z.boolean().optional(),
   capacity: z.number().min(1).max(10).optional(),
   sorryPage: text(1024 * 1024).optional(),
@@ -241,6 +245,8 @@ export type SwitchyardEvent = z.infer<typeof eventSchema>;
 export type Sample = z.infer<typeof sampleSchema>;
 export type HostFacts = z.infer<typeof hostFactsSchema>;
 export type ServerLoad = z.infer<typeof serverLoadSchema>;
+export type OverrideChange = z.infer<typeof overrideChangeSchema>;
+export type StoredOverridesMessage = z.infer<typeof overridesSchema>;
 export type Command = z.infer<typeof command>;
 export { componentId };
 

@@ -27,7 +27,7 @@ function refused(text: string): string {
 test('the example site file loads with its defaults filled in', () => {
   const l = parseSite(GOOD, 'site.yaml', '.');
   assert.equal(l.site.interceptor.admin, '127.0.0.1:8081');
-  assert.equal(l.site.interceptor.obsolescenceTime, 20 * 60_000);
+  assert.equal(l.site.interceptor.obsolescenceTime, 3000);
   assert.equal(l.site.applications[0]!.redirectStatus, 302);
   assert.deepEqual(l.listen, [{ host: '127.0.0.1', port: 8080 }]);
   assert.deepEqual(l.addresses.get('web-b'), {

@@ -12,5 +12,5 @@ test('the reference names every key with its path, type and default', () => {
   const doc = configReference();
   assert.match(doc, /\| `applications\[\]\.servers` \(required\) \| list of string \|/);
   assert.match(doc, /\| `interceptor\.healthCheck\.fall` \| integer 1\.\.100 \| `3` \|/);
-  assert.match(doc, /\| `interceptor\.obsolescenceTime` \| duration \| `"20m"` \|/);
+  assert.match(doc, /\| `interceptor\.obsolescenceTime` \| duration \| `"3s"` \|/);
 });

@@ -205,6 +205,11 @@ export class SqliteStore {
     this.stmts.resetOverrides.run();
   }
 
+  /** Stores one of the manager's own events (Table 6); `now` is wall ms. */
+  event(source: string, code: string, level: 'info' | 'warn' | 'error', text: string, now: number): void {
+    this.stmts.event.run(source, code, level, text, now, now);
+  }
+
   /** Deletes records, samples and events logged before `before` (wall ms). Returns rows deleted. */
   prune(before: number): number {
     let n = 0;

@@ -1,0 +1,115 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { type LoadedSite, loadSite } from '../config/load.js';
+import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import { createLogger } from '../log/logger.js';
+import { EXIT, fail, failFrom } from './exit.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const DEFAULT_SITE = fileURLToPath(new URL('../../examples/quickstart.yaml', import.meta.url));
+const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
+
+/**
+ * `switchyard up`: the whole system on one machine (what `npm start` runs). As child
+ * processes: the manager (SQLite in ./switchyard-data), every agent of the site file, a demo
+ * server behind the web server interface for every loopback server (2 slots per capacity
+ * unit, 20 ms mean service time, so capacities make servers of different strengths), and
+ * the interceptor. Ctrl-C or SIGTERM stops them all; if one stops by itself, the rest stop too.
+ */
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .alias('quickstart')
+    .description('run the whole system on this machine: manager, agent, demo servers, interceptor')
+    .option('-c, --config <file>', 'site file', DEFAULT_SITE)
+    .option('--data-dir <dir>', "directory of the manager's store", './switchyard-data')
+    .option('--service-time <ms>', 'mean service time of the demo servers', '20')
+    .action((opts: { config: string; dataDir: string; serviceTime: string }) => {
+      const log = createLogger('up');
+      let site: LoadedSite;
+      let secret: string | undefined;
+      try {
+        site = loadSite(opts.config);
+        if (site.site.manager)
+          secret = ensureSecret(SITE_SECRET, opts.config, site.site.manager.secretFile).secret;
+      } catch (e) {
+        failFrom(e);
+      }
+      if (!/^\d+(\.\d+)?$/.test(opts.serviceTime))
+        fail(`up: --service-time must be ms, got ${opts.serviceTime}`, EXIT.usage);
+      const children: ChildProcess[] = [];
+      let stopping = false;
+      const start = (args: string[]) => {
+        const child = spawn(process.execPath, [MAIN, ...args], {
+          stdio: 'inherit',
+          env: secret ? { ...process.env, SWITCHYARD_SECRET: secret } : process.env,
+        });
+        child.on('exit', (code, signal) => {
+          if (!stopping) {
+            log.error(
+              { args, code, signal },
+              `${args[0]} stopped (exit ${code ?? signal}); stopping the rest`,
+            );
+            stop();
+          }
+        });
+        children.push(child);
+      };
+      const s = site.site;
+      if (s.manager) start(['manager', '--config', opts.config, '--data-dir', resolve(opts.dataDir)]);
+      for (const a of s.agents) start(['agent', '--config', opts.config, '--name', a.name]);
+      const agentOf = new Map<string, string>();
+      for (const a of s.agents) for (const n of a.servers) agentOf.set(n, resolve(site.file, '..', a.socket));
+      for (const srv of s.servers) {
+        const u = new URL(site.addresses.get(srv.name)!.internal);
+        if (u.protocol !== 'http:' || !LOOPBACK.includes(u.hostname)) continue;
+        const slots = String(Math.max(1, Math.round(2 * srv.capacity)));
+        const socket = agentOf.get(srv.name);
+        const stateful = s.applications.find((a) => a.servers.includes(srv.name))?.stateful;
+        start([
+          'demo-server',
+          ...['--port', u.port || '80', '--host', u.hostname.replace(/^\[|\]$/g, ''), '--name', srv.name],
+          ...['--service-time', opts.serviceTime, '--distribution', 'exponential'],
+          ...(socket
+            ? [
+                '--agent-socket',
+                socket,
+                '--slots',
+                slots,
+                ...(stateful ? ['--stateful', stateful.join(',')] : []),
+              ]
+            : ['--max-concurrent', slots]),
+        ]);
+      }
+      start(['interceptor', '--config', opts.config]);
+      const front = site.listen
+        .map(
+          (l) => `${l.tls ? 'https' : 'http'}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}/`,
+        )
+        .join(', ');
+      log.info(
+        `switchyard is up: point a browser or curl at ${front}; ` +
+          `\`npx switchyard ctl status --config ${opts.config}\` shows the servers` +
+          (s.manager ? `; manager metrics at http://${s.manager.listen}/metrics` : '') +
+          '; Ctrl-C stops everything',
+      );
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        let left = children.length;
+        const done = () => --left <= 0 && process.exit(0);
+        for (const c of children) {
+          if (c.exitCode !== null || c.signalCode !== null) done();
+          else {
+            c.once('exit', done);
+            c.kill('SIGTERM');
+          }
+        }
+        if (children.length === 0) process.exit(0);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+}

@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+/**
+ * The monitoring plane's sections of the site file: `manager`, `agents`, and the per-server
+ * `testPage` and `thresholds`. Without a `manager` section the interceptor runs alone on
+ * static capacities, as before; with one, every component dials the manager.
+ */
+
+export const MONITORING_DEFAULTS = {
+  managerListen: '127.0.0.1:7070',
+  dataDir: './switchyard-data',
+  reportInterval: '250ms',
+  heartbeat: '1s',
+  grace: '10s',
+  retention: '7d',
+  averageWindow: '60s',
+  loadBasis: 'queueDelay',
+  hysteresis: 0.2,
+  hold: '2s',
+  perfInterval: '10s',
+  probeInterval: '10s',
+  batchRecords: 100,
+  batchBytes: 8192,
+  batchAge: '30s',
+  maxBuffered: 100_000,
+  testPageInterval: '5s',
+  testPageTimeout: '2s',
+} as const;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export const thresholdSchema = z
+  .strictObject({
+    metric: z.enum(['queueLength', 'queueDelay', 'cpu', 'memory']).meta({
+      description: 'queueLength: waiting per slot; queueDelay: ms; cpu, memory: share 0..1 of the host.',
+    }),
+    heavy: z
+      .number()
+      .min(0)
+      .optional()
+      .meta({ description: 'Reading at which the interceptor stops sending the server new users.' }),
+    max: z
+      .number()
+      .min(0)
+      .optional()
+      .meta({ description: "Reading at which the server's interface redirects stateless users away." }),
+  })
+  .refine((t) => t.heavy !== undefined || t.max !== undefined, 'expected "heavy", "max" or both')
+  .refine((t) => t.heavy === undefined || t.max === undefined || t.heavy <= t.max, {
+    message: '"heavy" must not be above "max"',
+    path: ['heavy'],
+  })
+  .meta({ description: 'A load level threshold on one reading.' });
+
+export const DEFAULT_THRESHOLDS: z.output<typeof thresholdSchema>[] = [
+  { metric: 'queueDelay', heavy: 500, max: 2000 },
+];
+
+export const testPageSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .startsWith('/', 'expected a path starting with "/"')
+      .meta({ description: 'Page to GET.' }),
+    status: z.number().int().min(100).max(599).default(200).meta({ description: 'Status expected.' }),
+    contains: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: 'Text the body must contain (e.g. a word only a working database puts there).' }),
+    interval: duration('Time between checks.').prefault(MONITORING_DEFAULTS.testPageInterval),
+    timeout: duration('How long a check may take.').prefault(MONITORING_DEFAULTS.testPageTimeout),
+  })
+  .meta({ description: "The agent's synthetic check of this server: a page fetched and verified." });
+
+export const managerSchema = z
+  .strictObject({
+    listen: z.string().default(MONITORING_DEFAULTS.managerListen).meta({
+      description: 'host:port of the manager: /link for components, /metrics, /healthz. Restart to change.',
+    }),
+    url: z
+      .string()
+      .regex(/^wss?:\/\/[^\s?#]+$/, 'expected a ws:// or wss:// URL')
+      .optional()
+      .meta({ description: 'URL components dial. Default: ws://LISTEN/link.' }),
+    secretFile: z.string().optional().meta({
+      description:
+        'File holding the site secret every component proves it knows. Default: SWITCHYARD_SECRET, else .switchyard/site-secret beside the site file (generated on first start).',
+    }),
+    dataDir: z
+      .string()
+      .default(MONITORING_DEFAULTS.dataDir)
+      .meta({ description: "Directory of the manager's SQLite store, relative to the site file." }),
+    reportInterval: duration(
+      'How often agents send queue figures and the manager pushes load values: the report lag.',
+    ).prefault(MONITORING_DEFAULTS.reportInterval),
+    heartbeat: duration('A link silent this long is pinged; three times this long, it is lost.').prefault(
+      MONITORING_DEFAULTS.heartbeat,
+    ),
+    grace: duration(
+      'After the manager starts, how long agents have to connect before each missing one is reported (event agent.missing).',
+    ).prefault(MONITORING_DEFAULTS.grace),
+    retention: duration('Request records, samples and events older than this are deleted.').prefault(
+      MONITORING_DEFAULTS.retention,
+    ),
+    averageWindow: duration(
+      'Time constant of the longer-run average of L sent with each value (shown in status).',
+    ).prefault(MONITORING_DEFAULTS.averageWindow),
+    load: z
+      .strictObject({
+        basis: z
+          .enum(['queueDelay', 'totalTime', 'queueLength', 'errorRate'])
+          .default(MONITORING_DEFAULTS.loadBasis)
+          .meta({ description: 'What L is computed from.' }),
+        reference: z.number().positive().optional().meta({
+          description:
+            'The figure that gives L = 5,000. Defaults: queueDelay 100 ms, totalTime 200 ms, queueLength 1 per slot, errorRate 0.05.',
+        }),
+      })
+      .prefault({})
+      .meta({ description: 'How the dynamic load value L is computed.' }),
+    thresholds: z
+      .array(thresholdSchema)
+      .default(DEFAULT_THRESHOLDS)
+      .meta({ description: 'Load levels for every server, unless a server sets its own.' }),
+    hysteresis: z
+      .number()
+      .min(0)
+      .max(0.9)
+      .default(MONITORING_DEFAULTS.hysteresis)
+      .meta({ description: 'A level is left when the reading falls this share below its threshold.' }),
+    hold: duration('Least time a level holds before it may fall.').prefault(MONITORING_DEFAULTS.hold),
+    redirectTarget: z
+      .string()
+      .regex(/^https?:\/\/[^\s?#]+$/, 'expected an http:// or https:// URL')
+      .optional()
+      .meta({
+        description: "Where an overloaded server sends users. Default: the interceptor's first address.",
+      }),
+  })
+  .meta({
+    description: 'The manager: store, load values, thresholds. Without it the interceptor runs alone.',
+  });
+
+export const agentSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(NAME_RE, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)')
+      .meta({ description: 'Name of the agent (usually the host name).' }),
+    socket: z
+      .string()
+      .min(1)
+      .meta({ description: 'Unix socket the interfaces on the host dial, relative to the site file.' }),
+    servers: z.array(z.string()).default([]).meta({ description: 'Servers on this host.' }),
+    perfInterval: duration('How often host performance (CPU, memory, network, disk) is sampled.').prefault(
+      MONITORING_DEFAULTS.perfInterval,
+    ),
+    probeInterval: duration('How often each server is probed (FIG. 4/5); 0 turns probing off.').prefault(
+      MONITORING_DEFAULTS.probeInterval,
+    ),
+    batch: z
+      .strictObject({
+        records: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(MONITORING_DEFAULTS.batchRecords)
+          .meta({ description: 'Records in a full batch.' }),
+        bytes: z
+          .number()
+          .int()
+          .min(256)
+          .max(4 * 1024 * 1024)
+          .default(MONITORING_DEFAULTS.batchBytes),
+        age: duration('Longest a record waits for its batch.').prefault(MONITORING_DEFAULTS.batchAge),
+      })
+      .prefault({})
+      .meta({
+        description: 'A batch of records goes when it holds this many, this many bytes, or is this old.',
+      }),
+    maxBuffered: z.number().int().min(100).default(MONITORING_DEFAULTS.maxBuffered).meta({
+      description:
+        'Records and events kept while the manager is away; past it the oldest are dropped and counted.',
+    }),
+  })
+  .meta({ description: 'One agent per host.' });
+
+export type ManagerConfig = z.output<typeof managerSchema>;
+export type AgentConfig = z.output<typeof agentSchema>;
+export type ThresholdConfig = z.output<typeof thresholdSchema>;
+export type TestPageConfig = z.output<typeof testPageSchema>;
+
+/** The URL components dial: manager.url, or ws://LISTEN/link. */
+export function managerLinkUrl(m: ManagerConfig): string {
+  return m.url ?? `ws://${m.listen}/link`;
+}

@@ -1,0 +1,254 @@
+import { type LoadValueParams, loadValue, type QueueFigures } from '../core/load-value.js';
+import { recentFlips, type SwampParams, type SwampReason, swampedReason } from '../core/swamped.js';
+import {
+  initialLevel,
+  type LevelParams,
+  type LoadLevel,
+  type LoadLevelName,
+  nextLevel,
+  type Readings,
+  type ThresholdSpec,
+} from '../core/thresholds.js';
+import type { ServerLoad } from '../protocol/messages.js';
+
+/**
+ * The manager's view of every server's load: the figures its agent last reported, the
+ * dynamic load value L computed from them, a longer-run average, the load level with its
+ * hysteresis, whether there is positive evidence it is down, and per application whether it
+ * is swamped. Pure: the clock reading is an argument, so it is tested without waiting.
+ *
+ * What follows from it: `loads()` is what every interceptor is told; `redirects()` says
+ * which servers' interfaces should send stateless users away (level max, its applications
+ * not swamped, the figures fresh).
+ *
+ * @example
+ * const b = new LoadBoard(servers, apps, params, 0);
+ * b.report('web-a', figures, 0, {}, 0);
+ * b.loads(250); // [{ server: 'web-a', L: 9000, level: 'normal', ... }]
+ */
+
+export interface BoardServer {
+  name: string;
+  thresholds: ThresholdSpec[];
+}
+
+export interface BoardApp {
+  name: string;
+  servers: string[];
+}
+
+export interface BoardParams {
+  load: LoadValueParams;
+  level: LevelParams;
+  swamp: SwampParams;
+  /** Time constant of the longer-run average of L, ms. */
+  averageWindow: number;
+  /** Figures older than this no longer move levels or redirect, ms. */
+  stale: number;
+}
+
+export interface BoardEvent {
+  source: string;
+  code: string;
+  level: 'info' | 'warn' | 'error';
+  text: string;
+}
+
+interface ServerEntry {
+  cfg: BoardServer;
+  apps: AppEntry[];
+  figures: QueueFigures | undefined;
+  measuredAt: number;
+  L: number;
+  average: number | undefined;
+  level: LoadLevel;
+  failed: string | undefined;
+}
+
+interface AppEntry {
+  cfg: BoardApp;
+  members: ServerEntry[];
+  flips: number[];
+  swamped: SwampReason | undefined;
+}
+
+export class LoadBoard {
+  private readonly servers = new Map<string, ServerEntry>();
+  private readonly apps: AppEntry[];
+  private events: BoardEvent[] = [];
+
+  constructor(
+    servers: readonly BoardServer[],
+    apps: readonly BoardApp[],
+    private readonly params: BoardParams,
+    now: number,
+  ) {
+    for (const cfg of servers)
+      this.servers.set(cfg.name, {
+        cfg,
+        apps: [],
+        figures: undefined,
+        measuredAt: 0,
+        L: 10_000,
+        average: undefined,
+        level: initialLevel(now),
+        failed: undefined,
+      });
+    this.apps = apps.map((cfg) => {
+      const app: AppEntry = { cfg, members: [], flips: [], swamped: undefined };
+      for (const n of cfg.servers) {
+        const s = this.servers.get(n);
+        if (!s) continue;
+        app.members.push(s);
+        s.apps.push(app);
+      }
+      return app;
+    });
+  }
+
+  has(server: string): boolean {
+    return this.servers.has(server);
+  }
+
+  /**
+   * An agent's figures for one server, measured at `measuredAt` (manager clock), with its
+   * host's CPU and memory use. Updates L, the average and the level.
+   */
+  report(server: string, f: QueueFigures, measuredAt: number, host: Readings, now: number): void {
+    const s = this.servers.get(server);
+    if (!s) return;
+    const dt = s.figures === undefined ? 0 : Math.max(0, measuredAt - s.measuredAt);
+    s.figures = f;
+    s.measuredAt = measuredAt;
+    s.L = loadValue(f, this.params.load);
+    const k = this.params.averageWindow > 0 ? 1 - Math.exp(-dt / this.params.averageWindow) : 1;
+    s.average = s.average === undefined ? s.L : s.average + (s.L - s.average) * k;
+    const readings: Readings = {
+      queueLength: f.queueLength / Math.max(1, f.slots),
+      queueDelay: f.queueDelay,
+      ...host,
+    };
+    this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
+  }
+
+  /** Positive evidence the server is down (reason), or that it is back (undefined). */
+  setFailed(server: string, reason: string | undefined, now: number): void {
+    const s = this.servers.get(server);
+    if (!s || s.failed === reason) return;
+    const was = s.failed;
+    s.failed = reason;
+    if (reason !== undefined && was === undefined)
+      this.events.push({
+        source: server,
+        code: 'server.down',
+        level: 'error',
+        text: `${server} is down: ${reason}`,
+      });
+    else if (reason === undefined)
+      this.events.push({ source: server, code: 'server.up', level: 'info', text: `${server} is back` });
+    this.updateSwamp(now);
+  }
+
+  /** Ages figures: a server whose figures went stale drops back to normal. */
+  tick(now: number): void {
+    for (const s of this.servers.values()) {
+      if (s.level.level !== 'normal' && !this.fresh(s, now)) this.setLevel(s, initialLevel(now), now);
+    }
+    this.updateSwamp(now);
+  }
+
+  /** What interceptors are told: every server with figures or a failure. */
+  loads(now: number): { servers: ServerLoad[]; swamped: string[] } {
+    const servers: ServerLoad[] = [];
+    for (const s of this.servers.values()) {
+      if (s.figures === undefined && s.failed === undefined) continue;
+      servers.push({
+        server: s.cfg.name,
+        L: s.L,
+        ...(s.figures ? { figures: s.figures } : {}),
+        age: Math.min(1e10, Math.max(0, now - s.measuredAt)),
+        level: s.level.level,
+        failed: s.failed !== undefined,
+        ...(s.average !== undefined ? { average: Math.round(s.average) } : {}),
+      });
+    }
+    return { servers, swamped: this.apps.filter((a) => a.swamped).map((a) => a.cfg.name) };
+  }
+
+  /** Servers whose interface should redirect stateless users away now. */
+  redirects(now: number): Set<string> {
+    const out = new Set<string>();
+    for (const s of this.servers.values()) {
+      if (s.level.level !== 'max' || s.failed !== undefined || !this.fresh(s, now)) continue;
+      if (s.apps.some((a) => a.swamped)) continue;
+      out.add(s.cfg.name);
+    }
+    return out;
+  }
+
+  /** One server's state, for status views and tests. */
+  server(
+    name: string,
+  ): { L: number; level: LoadLevelName; failed?: string; average?: number; measuredAt: number } | undefined {
+    const s = this.servers.get(name);
+    if (!s) return undefined;
+    return { L: s.L, level: s.level.level, failed: s.failed, average: s.average, measuredAt: s.measuredAt };
+  }
+
+  swamped(app: string): SwampReason | undefined {
+    return this.apps.find((a) => a.cfg.name === app)?.swamped;
+  }
+
+  /** State changes since the last call, for the log and the store. */
+  drainEvents(): BoardEvent[] {
+    const e = this.events;
+    this.events = [];
+    return e;
+  }
+
+  private fresh(s: ServerEntry, now: number): boolean {
+    return s.figures !== undefined && now - s.measuredAt <= this.params.stale;
+  }
+
+  private setLevel(s: ServerEntry, next: LoadLevel, now: number): void {
+    if (next.level === s.level.level) return;
+    const from = s.level.level;
+    s.level = next;
+    for (const a of s.apps) a.flips.push(now);
+    this.events.push({
+      source: s.cfg.name,
+      code: `server.level.${next.level}`,
+      level: next.level === 'normal' ? 'info' : 'warn',
+      text: `${s.cfg.name} went from ${from} to ${next.level} load`,
+    });
+    this.updateSwamp(now);
+  }
+
+  private updateSwamp(now: number): void {
+    for (const a of this.apps) {
+      a.flips = recentFlips(a.flips, this.params.swamp, now);
+      // A server without fresh figures can still take users: it counts as normal.
+      const levels = a.members
+        .filter((m) => m.failed === undefined)
+        .map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
+      const reason = swampedReason(levels, a.flips, this.params.swamp, now);
+      if (reason === a.swamped) continue;
+      this.events.push(
+        reason
+          ? {
+              source: a.cfg.name,
+              code: 'application.swamped',
+              level: 'warn',
+              text: `${a.cfg.name} is swamped (${reason}): every available server back in rotation, no server-side redirecting`,
+            }
+          : {
+              source: a.cfg.name,
+              code: 'application.normal',
+              level: 'info',
+              text: `${a.cfg.name} is no longer swamped`,
+            },
+      );
+      a.swamped = reason;
+    }
+  }
+}

@@ -1,0 +1,420 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { loadSite } from '../config/load.js';
+import { managerLinkUrl } from '../config/monitoring-schema.js';
+import { parseHostPort } from '../config/schema.js';
+import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import { DEFAULT_LOAD_REFERENCE } from '../core/load-value.js';
+import type { Clock } from '../core/random.js';
+import { DEFAULT_SWAMP_PARAMS } from '../core/swamped.js';
+import { SwitchyardError } from '../errors.js';
+import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import type { Message, MessageOf, OverrideChange } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { LoadBoard } from './load-board.js';
+import { createManagerMetrics } from './metrics.js';
+import type { StoredOverrides } from './store/sqlite-store.js';
+import { StoreClient } from './store/store-client.js';
+
+/**
+ * The manager (document 002 section V): every component dials in here. It stores what
+ * agents send (records, samples, events, host facts) through the store's thread, turns the
+ * agents' queue figures into load values and levels every report interval (load-board.ts),
+ * pushes them to every interceptor, tells the agent of an overloaded server to redirect
+ * stateless users away, and keeps the operator's overrides, the same for every interceptor.
+ *
+ * @example
+ * const m = await startManager({ configFile: 'site.yaml' });
+ * console.log(m.linkUrl); // ws://127.0.0.1:7070/link
+ * await m.close();
+ */
+
+export interface ManagerOptions {
+  configFile: string;
+  /** Overrides manager.dataDir (e.g. `switchyard up --data-dir`). */
+  dataDir?: string;
+  /** Overrides manager.listen (tests use port 0). */
+  listen?: string;
+  log?: Logger;
+  clock?: Clock;
+}
+
+export interface Manager {
+  /** http://host:port of /metrics and /healthz. */
+  url: string;
+  linkUrl: string;
+  board: LoadBoard;
+  close(): Promise<void>;
+}
+
+const LEVEL_RANK = { normal: 0, heavy: 1, max: 2 } as const;
+
+export async function startManager(opts: ManagerOptions): Promise<Manager> {
+  const log = opts.log ?? createLogger('manager');
+  const clock = opts.clock ?? (() => performance.now());
+  const loaded = loadSite(opts.configFile);
+  const { site } = loaded;
+  const m = site.manager;
+  if (!m)
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `${opts.configFile}: no "manager" section; the manager needs one`,
+    );
+  const listen = parseHostPort(opts.listen ?? m.listen);
+  if (!listen)
+    throw new SwitchyardError('SY_ERR_CONFIG', `cannot listen on "${opts.listen}": expected host:port`);
+  const { secret, source: secretSource } = ensureSecret(SITE_SECRET, opts.configFile, m.secretFile);
+  const dataDir = resolve(opts.dataDir ?? resolve(dirname(resolve(opts.configFile)), m.dataDir));
+  const dbFile = join(dataDir, 'switchyard.db');
+  const store = await StoreClient.open(dbFile).catch((e: Error) => {
+    throw new SwitchyardError('SY_ERR_CONFIG', e.message);
+  });
+  const seqs = await store.storedSeqs();
+  let overrides: StoredOverrides = await store.overrides();
+  const metrics = createManagerMetrics();
+  const started = clock();
+
+  // Which agent a server is on, from the site file: figures for any other server are refused.
+  const agentOf = new Map<string, string>();
+  for (const a of site.agents) for (const s of a.servers) agentOf.set(s, a.name);
+  const board = new LoadBoard(
+    site.servers.map((s) => ({ name: s.name, thresholds: s.thresholds ?? m.thresholds })),
+    site.applications.map((a) => ({ name: a.name, servers: a.servers })),
+    {
+      load: { basis: m.load.basis, reference: m.load.reference ?? DEFAULT_LOAD_REFERENCE[m.load.basis] },
+      level: { hysteresis: m.hysteresis, hold: m.hold },
+      swamp: DEFAULT_SWAMP_PARAMS,
+      averageWindow: m.averageWindow,
+      // Four report intervals without figures: the agent is late or gone.
+      stale: Math.max(4 * m.reportInterval, 1000),
+    },
+    clock(),
+  );
+  const first = Array.isArray(site.interceptor.listen)
+    ? site.interceptor.listen[0]!
+    : site.interceptor.listen;
+  const firstAddr = typeof first === 'string' ? first : first.address;
+  const redirectTarget =
+    m.redirectTarget ?? `${typeof first !== 'string' && first.tls ? 'https' : 'http'}://${firstAddr}`;
+
+  const http = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  });
+
+  const agents = new Map<string, ServerLink>();
+  const interceptors = new Set<ServerLink>();
+  /** What each server's interface was last told: its redirect target, or undefined. */
+  const told = new Map<string, string | undefined>();
+  const pending = new Map<number, { server: string; op: string }>();
+  let nextCommand = 1;
+
+  const event = (source: string, code: string, level: 'info' | 'warn' | 'error', text: string) => {
+    metrics.events.labels(code).inc();
+    log[level]({ source, code }, text);
+    store.event(source, code, level, text, Date.now()).catch((e: Error) => {
+      log.error({ err: e.message }, `could not store an event: ${e.message}`);
+    });
+  };
+  const refuse = (link: ServerLink, reason: string) => {
+    metrics.refused.labels('invalid').inc();
+    log.warn(
+      { role: link.role, id: link.id, reason },
+      `message from ${link.role} ${link.id} refused: ${reason}`,
+    );
+  };
+  const overridesMessage = (): Message => ({ v: PROTOCOL_VERSION, type: 'overrides', ...overrides });
+  const pushOverrides = () => {
+    const msg = overridesMessage();
+    for (const l of interceptors) l.send(msg);
+  };
+
+  const onBatch = (link: ServerLink, b: MessageOf<'batch'>) => {
+    const t0 = performance.now();
+    store.ingest(link.role, link.id, b.seq, b, Date.now()).then(
+      (r) => {
+        seqs.set(`${link.role}/${link.id}`, r.stored);
+        metrics.batches.labels(r.duplicate ? 'duplicate' : 'stored').inc();
+        if (!r.duplicate) {
+          metrics.stored.labels('records').inc(b.records.length);
+          metrics.stored.labels('events').inc(b.events.length);
+          metrics.stored.labels('samples').inc(b.samples.length);
+        }
+        metrics.ingestSeconds.observe((performance.now() - t0) / 1000);
+        link.send({ v: PROTOCOL_VERSION, type: 'ack', seq: r.stored });
+      },
+      (e: Error) => {
+        // Not acknowledged: the sender keeps the batch and sends it again.
+        metrics.batches.labels('failed').inc();
+        log.error(
+          { role: link.role, id: link.id, seq: b.seq, err: e.message },
+          `could not store a batch: ${e.message}`,
+        );
+      },
+    );
+  };
+
+  const onFigures = (link: ServerLink, f: MessageOf<'figures'>) => {
+    const now = clock();
+    const host = {
+      ...(f.cpu !== undefined ? { cpu: f.cpu } : {}),
+      ...(f.memory !== undefined ? { memory: f.memory } : {}),
+    };
+    for (const s of f.servers) {
+      if (agentOf.get(s.server) !== link.id) {
+        refuse(link, `figures for server "${s.server}", which is not on agent ${link.id} in the site file`);
+        continue;
+      }
+      metrics.figures.inc();
+      metrics.figuresAge.observe(s.age / 1000);
+      if (s.figures) board.report(s.server, s.figures, now - s.age, host, now);
+      board.setFailed(s.server, s.down === undefined ? undefined : `agent ${link.id}: ${s.down}`, now);
+    }
+  };
+
+  const onOverride = async (link: ServerLink, o: OverrideChange) => {
+    if (o.target === 'all') {
+      if (!o.reset) return refuse(link, 'target "all" needs reset');
+      await store.resetOverrides();
+    } else {
+      if (!o.name) return refuse(link, 'override without a name');
+      const known =
+        o.target === 'server'
+          ? site.servers.some((s) => s.name === o.name)
+          : site.applications.some((a) => a.name === o.name);
+      if (!known) return refuse(link, `override for unknown ${o.target} "${o.name}"`);
+      const kind = o.target === 'server' ? 'servers' : 'applications';
+      const current = (overrides[kind] as Record<string, Record<string, unknown>>)[o.name] ?? {};
+      const next: Record<string, unknown> = o.reset ? {} : { ...current };
+      if (o.enabled !== undefined) next.enabled = o.enabled;
+      if (o.capacity !== undefined && o.target === 'server') next.capacity = o.capacity;
+      if (o.sorryPage !== undefined && o.target === 'application') next.sorryPage = o.sorryPage;
+      await store.setOverride(o.target, o.name, next);
+    }
+    overrides = await store.overrides();
+    event(
+      o.name ?? 'site',
+      'override.changed',
+      'info',
+      `operator override from interceptor ${link.id}: ${o.target} ${o.name ?? ''} ${JSON.stringify({ enabled: o.enabled, capacity: o.capacity, reset: o.reset })}`,
+    );
+    pushOverrides();
+  };
+
+  const links: LinkServer = startLinkServer({
+    server: http,
+    secret: () => secret,
+    heartbeat: m.heartbeat,
+    storedSeq: (role, id) => seqs.get(`${role}/${id}`) ?? 0,
+    log,
+    refused: (reason) => metrics.refused.labels(reason).inc(),
+    handlers: {
+      open(link) {
+        metrics.links.labels(link.role).inc();
+        if (link.role === 'interceptor') {
+          interceptors.add(link);
+          link.send(overridesMessage());
+          link.send({ v: PROTOCOL_VERSION, type: 'load', ...board.loads(clock()) });
+        } else if (link.role === 'agent') {
+          if (!site.agents.some((a) => a.name === link.id)) {
+            log.warn(
+              { id: link.id },
+              `agent ${link.id} is not in the site file; its figures will be refused`,
+            );
+          }
+          agents.set(link.id, link);
+          // Its interfaces are told again what they should do.
+          for (const [server, agent] of agentOf) if (agent === link.id) told.delete(server);
+        }
+      },
+      message(link, msg) {
+        switch (msg.type) {
+          case 'batch':
+            return onBatch(link, msg);
+          case 'facts':
+            if (link.role !== 'agent') return refuse(link, 'facts come from agents only');
+            store.hostFacts(link.id, msg.host, Date.now()).then(
+              (changed) =>
+                changed &&
+                event(link.id, 'host.facts', 'info', `host facts of ${link.id} changed or first seen`),
+              (e: Error) => log.error({ err: e.message }, `could not store host facts: ${e.message}`),
+            );
+            return;
+          case 'figures':
+            if (link.role !== 'agent') return refuse(link, 'figures come from agents only');
+            return onFigures(link, msg);
+          case 'result': {
+            const p = pending.get(msg.id);
+            pending.delete(msg.id);
+            if (p && !msg.ok)
+              log.warn(
+                { server: p.server, op: p.op, error: msg.error },
+                `${p.op} for ${p.server} failed: ${msg.error}`,
+              );
+            return;
+          }
+          case 'override':
+            if (link.role !== 'interceptor' && link.role !== 'ctl' && link.role !== 'console')
+              return refuse(link, 'overrides come from operators');
+            onOverride(link, msg).catch((e: Error) =>
+              log.error({ err: e.message }, `override not stored: ${e.message}`),
+            );
+            return;
+          default:
+            return refuse(link, `unexpected message type "${msg.type}" from a ${link.role}`);
+        }
+      },
+      close(link, why) {
+        metrics.links.labels(link.role).dec();
+        if (link.role === 'interceptor') interceptors.delete(link);
+        if (link.role === 'agent' && agents.get(link.id) === link) {
+          agents.delete(link.id);
+          event(
+            link.id,
+            'agent.lost',
+            'warn',
+            `agent ${link.id} disconnected (${why}); its servers' figures will age`,
+          );
+        }
+      },
+    },
+  });
+
+  let missingReported = false;
+  const tick = () => {
+    const now = clock();
+    board.tick(now);
+    const loads = board.loads(now);
+    const msg: Message = { v: PROTOCOL_VERSION, type: 'load', ...loads };
+    for (const l of interceptors) l.send(msg);
+    for (const s of loads.servers) {
+      metrics.loadValue.labels(s.server).set(s.L);
+      metrics.level.labels(s.server).set(LEVEL_RANK[s.level]);
+      metrics.failed.labels(s.server).set(s.failed ? 1 : 0);
+    }
+    for (const a of site.applications)
+      metrics.swamped.labels(a.name).set(loads.swamped.includes(a.name) ? 1 : 0);
+    // Server-side redirecting: tell each interface what it should do when that changed.
+    const want = board.redirects(now);
+    for (const [server, agentName] of agentOf) {
+      const target = want.has(server) ? redirectTarget : undefined;
+      if (told.has(server) && told.get(server) === target) continue;
+      const link = agents.get(agentName);
+      if (!link) continue;
+      const id = nextCommand++;
+      pending.set(id, { server, op: target ? 'redirect' : 'cancel-redirect' });
+      const sent = link.send({
+        v: PROTOCOL_VERSION,
+        type: 'command',
+        id,
+        command: target ? { op: 'redirect', server, target } : { op: 'cancel-redirect', server },
+      });
+      if (!sent) continue;
+      // The first cancel after a (re)connect is routine; a change is news.
+      if (told.has(server) || target)
+        event(
+          server,
+          target ? 'server.redirecting' : 'server.redirect-stopped',
+          target ? 'warn' : 'info',
+          target
+            ? `${server} is at maximum load: its interface sends stateless users to ${target}`
+            : `${server} no longer redirects`,
+        );
+      told.set(server, target);
+      metrics.redirecting.labels(server).set(target ? 1 : 0);
+    }
+    if (pending.size > 1000) pending.clear();
+    for (const e of board.drainEvents()) event(e.source, e.code, e.level, e.text);
+    if (!missingReported && now - started > m.grace) {
+      missingReported = true;
+      for (const a of site.agents)
+        if (!agents.has(a.name))
+          event(
+            a.name,
+            'agent.missing',
+            'warn',
+            `agent ${a.name} has not connected within the ${m.grace} ms grace period`,
+          );
+    }
+  };
+  const ticker = setInterval(tick, m.reportInterval);
+  const prune = () => {
+    store.prune(Date.now() - m.retention).then(
+      (n) => n > 0 && log.info({ rows: n }, `retention: deleted ${n} rows older than ${m.retention} ms`),
+      (e: Error) => log.error({ err: e.message }, `retention: ${e.message}`),
+    );
+  };
+  prune();
+  const pruner = setInterval(prune, Math.min(3_600_000, Math.max(60_000, m.retention / 24)));
+  pruner.unref();
+
+  await new Promise<void>((resolveListen, reject) => {
+    http.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new SwitchyardError(
+          'SY_ERR_CONFIG',
+          e.code === 'EADDRINUSE'
+            ? `cannot listen on ${listen.host}:${listen.port}: the address is already in use`
+            : `cannot listen on ${listen.host}:${listen.port}: ${e.message}`,
+        ),
+      ),
+    );
+    http.listen(listen.port, listen.host, () => resolveListen());
+  }).catch(async (e) => {
+    clearInterval(ticker);
+    clearInterval(pruner);
+    links.close();
+    await store.close();
+    throw e;
+  });
+  const a = http.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  const url = `http://${host}:${a.port}`;
+  const linkUrl = opts.listen ? `ws://${host}:${a.port}/link` : managerLinkUrl(m);
+  log.info(
+    { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
+    `manager listening on ${url} (components dial ${linkUrl}); store ${dbFile}; report interval ${m.reportInterval} ms`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    linkUrl,
+    board,
+    close() {
+      closing ??= (async () => {
+        clearInterval(ticker);
+        clearInterval(pruner);
+        links.close();
+        http.close();
+        http.closeAllConnections();
+        if (http.listening) await once(http, 'close');
+        await store.close();
+        log.info('manager stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import WebSocket from 'ws';
+import { componentMac } from '../../src/protocol/handshake.js';
+import { eventually, httpRequest, metricValue } from '../helpers.js';
+import { type RunningSite, SECRET, serverStatus, share, startSite, status, untilServer } from './site.js';
+
+/**
+ * The monitoring plane end to end, with real processes on 127.0.0.1: manager, agent, three
+ * demo servers behind the interface, interceptor (its own checks off). The phases run in
+ * order on one site.
+ */
+
+describe('monitoring plane', { timeout: 120_000 }, () => {
+  let site: RunningSite;
+  before(async () => {
+    site = await startSite({
+      servers: [
+        { name: 'web-a', slots: 2, serviceTime: 40 },
+        { name: 'web-b', slots: 4, serviceTime: 5 },
+        { name: 'web-c', slots: 4, serviceTime: 5 },
+      ],
+      // Waiting requests per slot: heavy at 1, maximum at 3.
+      manager: '  thresholds: [{ metric: queueLength, heavy: 1, max: 3 }]',
+    });
+  });
+  after(() => site?.stop());
+
+  const direct = (server: string, path: string) =>
+    httpRequest(`http://127.0.0.1:${site.ports.get(server)}${path}`, { method: 'GET' });
+
+  test('a component without the site secret is refused', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${site.managerPort}/link`);
+    const code = await new Promise<number>((resolve, reject) => {
+      ws.on('message', (data: Buffer) => {
+        const m = JSON.parse(data.toString()) as { type: string; nonce?: string };
+        if (m.type !== 'challenge') return;
+        const nonce = 'c'.repeat(32);
+        const mac = componentMac('not-the-secret', m.nonce!, nonce, 'agent', 'intruder');
+        ws.send(JSON.stringify({ v: 1, type: 'auth', role: 'agent', id: 'intruder', nonce, mac }));
+      });
+      ws.on('close', (c) => resolve(c));
+      ws.on('error', reject);
+    });
+    assert.equal(code, 4401);
+    const text = await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text();
+    assert.ok(metricValue(text, 'switchyard_manager_refused_total', { reason: 'auth' }) >= 1);
+    assert.match(site.manager.output(), /link refused from 127\.0\.0\.1:\d+: wrong shared secret/);
+    assert.doesNotMatch(site.manager.output(), new RegExp(SECRET));
+  });
+
+  test('queue figures reach the interceptor within two report intervals', async () => {
+    // Light traffic so figures flow; sample how old the interceptor's figures are.
+    const ages: number[] = [];
+    const end = Date.now() + 3000;
+    while (Date.now() < end) {
+      await direct('web-b', '/lag');
+      const s = serverStatus(await status(site.ic), 'web-b');
+      if (s.manager) ages.push(s.manager.ageMs);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    assert.ok(ages.length > 20, `too few samples: ${ages.length}`);
+    ages.sort((a, b) => a - b);
+    const p90 = ages[Math.floor(ages.length * 0.9)]!;
+    // Default report interval 250 ms: the agent asks every 250 ms, the manager pushes every
+    // 250 ms, so figures are at most ~500 ms old on arrival, plus transit.
+    assert.ok(p90 <= 650, `90th percentile age ${p90} ms (all: ${ages.join(',')})`);
+  });
+
+  test('an overloaded server gets clearly fewer users and redirects stateless pages itself', async () => {
+    const before = await status(site.ic);
+    assert.ok(share(before, 'web-a') > 0.2, `web-a share before: ${share(before, 'web-a')}`);
+
+    // Overload web-a with stateful pages (never moved), bounded in count and time.
+    let stop = false;
+    const loaders = Array.from({ length: 14 }, async (_, i) => {
+      for (let n = 0; n < 400 && !stop; n++) await direct('web-a', `/cart/${i}-${n}`).catch(() => {});
+    });
+    try {
+      const during = await untilServer(
+        site.ic,
+        'web-a',
+        (s) => s.manager?.level === 'max',
+        'web-a at maximum load in the interceptor',
+        10_000,
+      );
+      assert.equal(share(during, 'web-a'), 0, 'no new users for a heavily loaded server');
+      // The interceptor's picks agree: none of 30 goes to web-a.
+      for (let i = 0; i < 30; i++) {
+        const r = await httpRequest(`${site.ic.url}/p${i}`, { method: 'GET' });
+        assert.equal(r.status, 302);
+        assert.doesNotMatch(r.headers.location as string, new RegExp(`:${site.ports.get('web-a')}/`));
+      }
+      // Its own interface now moves stateless pages to the interceptor, with a mark...
+      const moved = await eventually(
+        async () => {
+          const r = await direct('web-a', '/page?x=1');
+          return r.status === 302 ? r : undefined;
+        },
+        'web-a to redirect a stateless page',
+        10_000,
+      );
+      const location = moved.headers.location as string;
+      assert.ok(location.startsWith(`${site.ic.url}/page?x=1&sy_from=web-a~`), location);
+      // ...and keeps serving stateful ones.
+      const cart = await direct('web-a', '/cart/keep');
+      assert.equal(cart.status, 200);
+      // The interceptor leaves web-a out of the next pick and keeps the mark, so the next
+      // server serves the request however busy it is: no request is bounced twice.
+      const next = await httpRequest(location, { method: 'GET' });
+      assert.equal(next.status, 302);
+      const second = next.headers.location as string;
+      assert.doesNotMatch(second, new RegExp(`:${site.ports.get('web-a')}/`));
+      assert.match(second, /sy_from=web-a~/);
+      const served = await httpRequest(second, { method: 'GET' });
+      assert.equal(served.status, 200);
+      assert.doesNotMatch(served.body, /sy_from/, 'the mark is stripped before the application');
+    } finally {
+      stop = true;
+      await Promise.all(loaders);
+    }
+    // Once the load is gone, web-a comes back into rotation and stops redirecting.
+    await untilServer(
+      site.ic,
+      'web-a',
+      (s, all) => s.manager?.level === 'normal' && share(all, 'web-a') > 0,
+      'web-a back to normal',
+      15_000,
+    );
+    await eventually(
+      async () => (await direct('web-a', '/page')).status === 200,
+      'web-a to serve again',
+      5000,
+    );
+  });
+
+  test('a server that dies is removed, and restored when it returns', async () => {
+    await site.demos.get('web-c')!.stop('SIGKILL');
+    const down = await untilServer(site.ic, 'web-c', (s) => s.manager?.failed === true, 'web-c failed');
+    assert.equal(share(down, 'web-c'), 0);
+    for (let i = 0; i < 20; i++) {
+      const r = await httpRequest(`${site.ic.url}/d${i}`, { method: 'GET' });
+      assert.doesNotMatch(r.headers.location as string, new RegExp(`:${site.ports.get('web-c')}/`));
+    }
+    site.demos.set('web-c', await site.startDemo('web-c'));
+    await untilServer(
+      site.ic,
+      'web-c',
+      (s, all) => s.manager?.failed === false && share(all, 'web-c') > 0,
+      'web-c restored',
+    );
+  });
+
+  test('a killed manager: interceptors go on, agents replay once it is back, nothing lost or doubled', async () => {
+    await site.manager.stop('SIGKILL');
+    const N = 40;
+    for (let i = 0; i < N; i++) {
+      const r = await direct('web-b', `/replay/${i}`);
+      assert.equal(r.status, 200);
+      // The interceptor keeps answering on what it last knew.
+      const ic = await httpRequest(`${site.ic.url}/alone${i}`, { method: 'GET' });
+      assert.equal(ic.status, 302);
+    }
+    site.manager = await site.startManager();
+    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true });
+    try {
+      const counts = await eventually(
+        () => {
+          const row = db
+            .prepare(
+              "SELECT count(*) AS n, count(DISTINCT path) AS d FROM records WHERE path LIKE '/replay/%'",
+            )
+            .get() as { n: number; d: number };
+          return row.n >= N ? row : undefined;
+        },
+        'the replayed records in the store',
+        15_000,
+      );
+      assert.deepEqual(counts, { n: N, d: N });
+    } finally {
+      db.close();
+    }
+    await site.ic.waitFor(
+      /connected to the manager[\s\S]*connected to the manager/,
+      'the interceptor to reconnect',
+    );
+  });
+});
