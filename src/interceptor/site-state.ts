@@ -1,7 +1,7 @@
 import type { ServerAddresses } from '../config/load.js';
 import type { ApplicationConfig, ServerConfig, Site } from '../config/schema.js';
 import { type Health, type HealthThresholds, initialHealth } from '../core/health.js';
-import { staticCapacity } from '../core/load-metric.js';
+import { type DynamicLoad, MAX_LOAD_VALUE, staticCapacity } from '../core/load-metric.js';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, type PageRules } from '../core/page-rules.js';
 import { ServerPool } from '../core/server-pool.js';
@@ -126,7 +126,7 @@ export class SiteState {
           C: staticCapacity(s.capacity),
           https: s.addresses.publicHttps !== undefined,
           available: s.enabled && s.health.up,
-          dynamic: s.managed ? { value: s.managed.L, measuredAt: s.managed.measuredAt } : undefined,
+          dynamic: dynamicLoad(s),
         })),
         params,
         now,
@@ -210,7 +210,7 @@ export class SiteState {
    */
   refreshManaged(now: number): void {
     for (const s of this.servers.values()) {
-      const dynamic = s.managed ? { value: s.managed.L, measuredAt: s.managed.measuredAt } : undefined;
+      const dynamic = dynamicLoad(s);
       for (const m of s.memberships) {
         m.app.pool.setDynamic(m.index, dynamic, now);
         m.app.pool.setAvailable(m.index, this.available(s, m.app, now), now);
@@ -220,8 +220,25 @@ export class SiteState {
 
   setCapacity(server: ServerState, capacity: number, now: number): void {
     server.capacity = capacity;
-    for (const m of server.memberships) m.app.pool.setCapacity(m.index, staticCapacity(capacity), now);
+    const dynamic = dynamicLoad(server);
+    for (const m of server.memberships) {
+      m.app.pool.setCapacity(m.index, staticCapacity(capacity), now);
+      m.app.pool.setDynamic(m.index, dynamic, now);
+    }
   }
+}
+
+/**
+ * The manager's L as the pool's dynamic value: the share of the server's static capacity
+ * that is free, L / 10,000 × C (see docs/decisions.md D23), so idle servers share by capacity
+ * and a loaded one loses weight in proportion to its queue.
+ */
+function dynamicLoad(s: ServerState): DynamicLoad | undefined {
+  if (!s.managed) return undefined;
+  return {
+    value: (s.managed.L / MAX_LOAD_VALUE) * staticCapacity(s.capacity),
+    measuredAt: s.managed.measuredAt,
+  };
 }
 
 function checkSpec(site: Site, cfg: ServerConfig, addr: ServerAddresses): CheckSpec | null {

@@ -12,8 +12,9 @@ import {
 /**
  * A whole site of real processes on 127.0.0.1 for the monitoring-plane tests: a manager
  * (SQLite in a temporary directory), one agent, demo servers behind the web server interface,
- * and an interceptor with its own checks off, so everything it knows about load and failure
- * comes through the manager.
+ * and one or more interceptors with their own checks off, so everything they know about load
+ * and failure comes through the manager. Each interceptor has its own site file (its own
+ * name, listener and admin port); the rest of the files is the same.
  */
 
 export const SECRET = 'system-test-site-secret-0123456789';
@@ -29,20 +30,38 @@ export interface SiteOptions {
   servers: DemoSpec[];
   /** Extra YAML under `manager:` (indented two spaces). */
   manager?: string;
+  /** Interceptors, each with its own site file (ic-1, ic-2, …); default 1. */
+  interceptors?: number;
+  /** The agent's `batch:` as a YAML flow map; default `{ age: 500ms }`. */
+  agentBatch?: string;
 }
 
 export interface RunningSite {
   dir: string;
+  /** The first interceptor's site file. */
   file: string;
+  /** One site file per interceptor, in order. */
+  files: string[];
+  /** SWITCHYARD_SECRET for the processes of the site. */
+  env: Record<string, string>;
   dataDir: string;
   managerPort: number;
   ports: Map<string, number>;
   manager: RunningProcess;
   agent: RunningProcess;
   demos: Map<string, RunningProcess>;
+  /** The first interceptor (ics[0] as started). */
   ic: RunningInterceptor;
+  ics: RunningInterceptor[];
   startManager(): Promise<RunningProcess>;
+  /** Starts the agent and waits until it is connected to the manager. */
+  startAgent(): Promise<RunningProcess>;
   startDemo(name: string): Promise<RunningProcess>;
+  /**
+   * Starts interceptor `i` (0-based) on its site file; waits until it is connected to the
+   * manager unless `waitForManager` is false. The caller puts it into `ics` if it wants.
+   */
+  startInterceptor(i: number, o?: { waitForManager?: boolean }): Promise<RunningInterceptor>;
   stop(): Promise<void>;
 }
 
@@ -63,14 +82,14 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 export async function startSite(o: SiteOptions): Promise<RunningSite> {
-  const [managerPort, icPort, ...serverPorts] = await freePorts(2 + o.servers.length);
+  const n = o.interceptors ?? 1;
+  const [managerPort, ...rest] = await freePorts(1 + 2 * n + o.servers.length);
+  const icPorts = rest.slice(0, n);
+  const adminPorts = rest.slice(n, 2 * n);
+  const serverPorts = rest.slice(2 * n);
   const ports = new Map(o.servers.map((s, i) => [s.name, serverPorts[i]!]));
   const names = o.servers.map((s) => s.name);
-  const yaml = `
-interceptor:
-  listen: 127.0.0.1:${icPort}
-  admin: 127.0.0.1:0
-  healthCheck: { enabled: false }
+  const shared = `
 manager:
   listen: 127.0.0.1:${managerPort}
   dataDir: ./data
@@ -80,7 +99,7 @@ agents:
     socket: ./agent.sock
     servers: [${names.join(', ')}]
     probeInterval: 0
-    batch: { age: 500ms }
+    batch: ${o.agentBatch ?? '{ age: 500ms }'}
 servers:
 ${o.servers.map((s) => `  - { name: ${s.name}, url: http://127.0.0.1:${ports.get(s.name)} }`).join('\n')}
 applications:
@@ -89,8 +108,18 @@ applications:
     servers: [${names.join(', ')}]
     stateful: ["/cart/*"]
 `;
-  const dir = tempDir({ 'site.yaml': yaml });
-  const file = join(dir, 'site.yaml');
+  const siteFiles: Record<string, string> = {};
+  for (let i = 0; i < n; i++) {
+    siteFiles[i === 0 ? 'site.yaml' : `site-${i + 1}.yaml`] = `
+interceptor:
+${n > 1 ? `  name: ic-${i + 1}\n` : ''}  listen: 127.0.0.1:${icPorts[i]}
+  admin: 127.0.0.1:${adminPorts[i]}
+  healthCheck: { enabled: false }
+${shared}`;
+  }
+  const dir = tempDir(siteFiles);
+  const files = Object.keys(siteFiles).map((f) => join(dir, f));
+  const file = files[0]!;
   const env = { SWITCHYARD_SECRET: SECRET };
   const started: RunningProcess[] = [];
   const startManager = async () => {
@@ -113,31 +142,45 @@ applications:
     await p.waitFor(/connected to its agent/, `${name} to reach its agent`);
     return p;
   };
+  const startAgent = async () => {
+    const p = startCli(['agent', '--config', file, '--name', 'host-1'], env);
+    started.push(p);
+    await p.waitFor(/connected to the manager/, 'the agent to connect');
+    return p;
+  };
+  const startInterceptor = async (i: number, so: { waitForManager?: boolean } = {}) => {
+    const ic = await startInterceptorCli(files[i]!, env);
+    started.push(ic);
+    if (so.waitForManager ?? true) await ic.waitFor(/connected to the manager/, `interceptor ${i + 1} to connect`);
+    return ic;
+  };
   const stop = async () => {
     await Promise.all(started.map((p) => p.stop('SIGKILL')));
   };
   try {
     const manager = await startManager();
-    const agent = startCli(['agent', '--config', file, '--name', 'host-1'], env);
-    started.push(agent);
-    await agent.waitFor(/connected to the manager/, 'the agent to connect');
+    const agent = await startAgent();
     const demos = new Map<string, RunningProcess>();
     for (const s of o.servers) demos.set(s.name, await startDemo(s.name));
-    const ic = await startInterceptorCli(file, env);
-    started.push(ic);
-    await ic.waitFor(/connected to the manager/, 'the interceptor to connect');
+    const ics: RunningInterceptor[] = [];
+    for (let i = 0; i < n; i++) ics.push(await startInterceptor(i));
     return {
       dir,
       file,
+      files,
+      env,
       dataDir: join(dir, 'data'),
       managerPort,
       ports,
       manager,
       agent,
       demos,
-      ic,
+      ic: ics[0]!,
+      ics,
       startManager,
+      startAgent,
       startDemo,
+      startInterceptor,
       stop,
     };
   } catch (e) {
@@ -148,6 +191,10 @@ applications:
 
 export interface ServerStatus {
   name: string;
+  enabled: boolean;
+  capacity: number;
+  /** Which of the server's settings an operator override sets ("enabled", "capacity"). */
+  overrides: string[];
   manager?: { L: number; level: string; failed: boolean; ageMs: number; queueLength?: number };
 }
 

@@ -1,0 +1,376 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { QueueFigures } from '../../src/core/load-value.js';
+import type { ThresholdSpec } from '../../src/core/thresholds.js';
+import { type BoardParams, LoadBoard } from '../../src/manager/load-board.js';
+
+/** Quiet figures: nothing waiting, no errors. */
+const fig = (over: Partial<QueueFigures> = {}): QueueFigures => ({
+  queueLength: 0,
+  busy: 0,
+  slots: 4,
+  queueDelay: 0,
+  serviceTime: 10,
+  requests: 100,
+  errors: 0,
+  ...over,
+});
+
+// Hysteresis 0.25 keeps the margins exact: heavy is left below 150 ms, max below 300 ms.
+const params = (over: Partial<BoardParams> = {}): BoardParams => ({
+  load: { basis: 'queueDelay', reference: 100 },
+  level: { hysteresis: 0.25, hold: 1000 },
+  swamp: { outShare: 0.5, thrashFlips: 3, thrashWindow: 10_000 },
+  averageWindow: 10_000,
+  stale: 4000,
+  ...over,
+});
+
+const DELAY: ThresholdSpec = { metric: 'queueDelay', heavy: 200, max: 400 };
+
+/** A board whose servers all have the queue-delay thresholds above; `apps` maps name → servers. */
+function board(servers: string[], apps: Record<string, string[]> = {}, p: BoardParams = params()): LoadBoard {
+  return new LoadBoard(
+    servers.map((name) => ({ name, thresholds: [DELAY] })),
+    Object.entries(apps).map(([name, members]) => ({ name, servers: members })),
+    p,
+    0,
+  );
+}
+
+/** Reports a queue delay measured and received at `now`. */
+const delay = (b: LoadBoard, server: string, ms: number, now: number) =>
+  b.report(server, fig({ queueDelay: ms }), now, {}, now);
+
+const level = (b: LoadBoard, server: string) => b.server(server)!.level;
+const codes = (b: LoadBoard) => b.drainEvents().map((e) => `${e.source} ${e.code}`);
+
+test('L comes from the figures by the configured basis; the reference figure gives 5,000', () => {
+  const cases: Array<[BoardParams['load'], Partial<QueueFigures>]> = [
+    [{ basis: 'queueDelay', reference: 100 }, { queueDelay: 100 }],
+    [{ basis: 'totalTime', reference: 200 }, { queueDelay: 50, serviceTime: 150 }],
+    [{ basis: 'queueLength', reference: 1 }, { queueLength: 4, slots: 4 }],
+    [{ basis: 'errorRate', reference: 0.05 }, { requests: 200, errors: 10 }],
+  ];
+  for (const [load, f] of cases) {
+    const b = board(['a'], {}, params({ load }));
+    b.report('a', fig(f), 0, {}, 0);
+    assert.equal(b.server('a')!.L, 5000, load.basis);
+  }
+
+  const b = board(['a']);
+  delay(b, 'a', 0, 0);
+  assert.equal(b.server('a')!.L, 10_000);
+  delay(b, 'a', 300, 100);
+  assert.equal(b.server('a')!.L, 2500);
+  // A reference of 0 falls back to the basis's default (100 ms for queueDelay).
+  const d = board(['a'], {}, params({ load: { basis: 'queueDelay', reference: 0 } }));
+  delay(d, 'a', 100, 0);
+  assert.equal(d.server('a')!.L, 5000);
+});
+
+test('a report for a server the board does not know is ignored', () => {
+  const b = board(['a'], { shop: ['a', 'ghost'] });
+  assert.equal(b.has('a'), true);
+  assert.equal(b.has('ghost'), false);
+  delay(b, 'ghost', 500, 0);
+  assert.equal(b.server('ghost'), undefined);
+  assert.deepEqual(b.loads(0), { servers: [], swamped: [] });
+  // The unknown member is left out of the application: one heavy server makes it all-heavy.
+  delay(b, 'a', 200, 0);
+  assert.equal(b.swamped('shop'), 'all-heavy');
+});
+
+test('levels rise as soon as a reading reaches a threshold', () => {
+  const b = board(['a']);
+  delay(b, 'a', 199, 0);
+  assert.equal(level(b, 'a'), 'normal');
+  delay(b, 'a', 200, 10);
+  assert.equal(level(b, 'a'), 'heavy');
+  delay(b, 'a', 400, 20); // no hold on the way up
+  assert.equal(level(b, 'a'), 'max');
+  assert.deepEqual(b.drainEvents(), [
+    { source: 'a', code: 'server.level.heavy', level: 'warn', text: 'a went from normal to heavy load' },
+    { source: 'a', code: 'server.level.max', level: 'warn', text: 'a went from heavy to max load' },
+  ]);
+
+  // Straight from normal to max.
+  const c = board(['c']);
+  delay(c, 'c', 1000, 0);
+  assert.equal(level(c, 'c'), 'max');
+});
+
+test('every threshold metric counts: queue length per slot and the host readings', () => {
+  const b = new LoadBoard(
+    [
+      { name: 'q', thresholds: [{ metric: 'queueLength', heavy: 2, max: 5 }] },
+      { name: 'cpu', thresholds: [{ metric: 'cpu', max: 0.9 }] },
+      { name: 'mem', thresholds: [{ metric: 'memory', heavy: 0.8 }] },
+    ],
+    [],
+    params(),
+    0,
+  );
+  b.report('q', fig({ queueLength: 7, slots: 4 }), 0, {}, 0); // 1.75 per slot
+  assert.equal(level(b, 'q'), 'normal');
+  b.report('q', fig({ queueLength: 8, slots: 4 }), 10, {}, 10); // 2 per slot
+  assert.equal(level(b, 'q'), 'heavy');
+  b.report('cpu', fig(), 0, { cpu: 0.95 }, 0);
+  assert.equal(level(b, 'cpu'), 'max');
+  b.report('mem', fig(), 0, { cpu: 0.99 }, 0); // no memory reading: the level does not move
+  assert.equal(level(b, 'mem'), 'normal');
+  b.report('mem', fig(), 10, { memory: 0.85 }, 10);
+  assert.equal(level(b, 'mem'), 'heavy');
+});
+
+test('a level falls only once the reading is below threshold × (1 − hysteresis)', () => {
+  const b = board(['a']);
+  delay(b, 'a', 400, 0);
+  delay(b, 'a', 300, 5000); // max × 0.75: still max
+  assert.equal(level(b, 'a'), 'max');
+  delay(b, 'a', 299, 6000);
+  assert.equal(level(b, 'a'), 'heavy');
+  delay(b, 'a', 150, 8000); // heavy × 0.75: still heavy
+  assert.equal(level(b, 'a'), 'heavy');
+  delay(b, 'a', 149, 9000);
+  assert.equal(level(b, 'a'), 'normal');
+  // From max straight to normal when the reading falls below both margins.
+  delay(b, 'a', 500, 10_000);
+  delay(b, 'a', 10, 11_000);
+  assert.equal(level(b, 'a'), 'normal');
+});
+
+test('a level falls only after it has held for `hold` ms', () => {
+  const b = board(['a']);
+  delay(b, 'a', 250, 0);
+  assert.equal(level(b, 'a'), 'heavy');
+  delay(b, 'a', 0, 500);
+  delay(b, 'a', 0, 999);
+  assert.equal(level(b, 'a'), 'heavy');
+  delay(b, 'a', 0, 1000);
+  assert.equal(level(b, 'a'), 'normal');
+  // The hold counts from when the level was entered: rising to max restarts it.
+  delay(b, 'a', 250, 2000);
+  delay(b, 'a', 450, 2900);
+  delay(b, 'a', 0, 3500); // heavy was entered 1500 ms ago, max only 600 ms ago
+  assert.equal(level(b, 'a'), 'max');
+  delay(b, 'a', 0, 3900);
+  assert.equal(level(b, 'a'), 'normal');
+});
+
+test('redirects: a server at max, with fresh figures, not failed, its applications not swamped', () => {
+  const b = board(['a', 'b', 'c', 'd'], { shop: ['a', 'b', 'c'] });
+  delay(b, 'a', 400, 0);
+  delay(b, 'b', 0, 0);
+  delay(b, 'c', 0, 0);
+  delay(b, 'd', 300, 0); // heavy is not enough
+  assert.deepEqual([...b.redirects(0)], ['a']);
+  assert.deepEqual([...b.redirects(4000)], ['a'], 'figures exactly `stale` old are still fresh');
+  assert.deepEqual([...b.redirects(4001)], [], 'stale figures do not redirect');
+
+  b.setFailed('a', 'connection refused', 100);
+  assert.deepEqual([...b.redirects(100)], []);
+  b.setFailed('a', undefined, 200);
+  assert.deepEqual([...b.redirects(200)], ['a']);
+
+  // b heavy too: two of three heavy or worse is more than half, so shop is swamped.
+  delay(b, 'b', 200, 300);
+  assert.equal(b.swamped('shop'), 'overloaded');
+  assert.deepEqual([...b.redirects(300)], []);
+  delay(b, 'b', 0, 1300);
+  assert.equal(b.swamped('shop'), undefined);
+  assert.deepEqual([...b.redirects(1300)], ['a']);
+});
+
+test('a server at max in no application redirects on its own', () => {
+  const b = board(['solo']);
+  delay(b, 'solo', 400, 0);
+  assert.deepEqual([...b.redirects(0)], ['solo']);
+});
+
+test('swamped: every available server heavy', () => {
+  const b = board(['a', 'b'], { shop: ['a', 'b'] });
+  delay(b, 'a', 200, 0);
+  delay(b, 'b', 0, 0);
+  assert.equal(b.swamped('shop'), undefined, 'one of two heavy is not more than half');
+  codes(b);
+  delay(b, 'b', 400, 10);
+  assert.equal(b.swamped('shop'), 'all-heavy');
+  assert.deepEqual(b.loads(10).swamped, ['shop']);
+  const swampEvent = b.drainEvents().find((e) => e.code === 'application.swamped');
+  assert.deepEqual(swampEvent, {
+    source: 'shop',
+    code: 'application.swamped',
+    level: 'warn',
+    text: 'shop is swamped (all-heavy): every available server back in rotation, no server-side redirecting',
+  });
+  // A server at max in a swamped application does not redirect.
+  assert.deepEqual([...b.redirects(10)], []);
+  delay(b, 'a', 0, 2000);
+  assert.equal(b.swamped('shop'), undefined);
+  assert.deepEqual(b.drainEvents().at(-1), {
+    source: 'shop',
+    code: 'application.normal',
+    level: 'info',
+    text: 'shop is no longer swamped',
+  });
+  assert.deepEqual([...b.redirects(2000)], ['b']);
+});
+
+test('swamped: more than half of the servers heavily loaded', () => {
+  const b = board(['a', 'b', 'c', 'd'], { shop: ['a', 'b', 'c', 'd'] });
+  for (const s of ['a', 'b', 'c', 'd']) delay(b, s, 0, 0);
+  delay(b, 'a', 200, 10);
+  delay(b, 'b', 200, 10);
+  assert.equal(b.swamped('shop'), undefined, 'two of four is exactly half');
+  delay(b, 'c', 200, 10);
+  assert.equal(b.swamped('shop'), 'overloaded');
+});
+
+test('swamped: servers changing level more than thrashFlips times within thrashWindow', () => {
+  const b = board(
+    ['a', 'b', 'c'],
+    { shop: ['a', 'b', 'c'] },
+    params({ level: { hysteresis: 0.25, hold: 0 } }),
+  );
+  delay(b, 'a', 200, 0); // flip 1
+  delay(b, 'a', 0, 1); // flip 2
+  delay(b, 'a', 200, 2); // flip 3
+  assert.equal(b.swamped('shop'), undefined, 'three flips is not more than three');
+  delay(b, 'a', 0, 3); // flip 4
+  assert.equal(b.swamped('shop'), 'thrashing');
+  assert.ok(codes(b).includes('shop application.swamped'));
+  b.tick(10_000); // the first flip is exactly a window old: still counted
+  assert.equal(b.swamped('shop'), 'thrashing');
+  b.tick(10_001);
+  assert.equal(b.swamped('shop'), undefined);
+  assert.deepEqual(codes(b), ['shop application.normal']);
+});
+
+test('a failed server is left out when judging whether its application is swamped', () => {
+  const b = board(['a', 'b'], { shop: ['a', 'b'] });
+  delay(b, 'a', 200, 0);
+  delay(b, 'b', 0, 0);
+  assert.equal(b.swamped('shop'), undefined);
+  b.setFailed('b', 'refused', 10);
+  assert.equal(b.swamped('shop'), 'all-heavy');
+  b.setFailed('b', undefined, 20);
+  assert.equal(b.swamped('shop'), undefined);
+  // With every server failed there is nothing left to be heavy.
+  const c = board(['a'], { shop: ['a'] });
+  delay(c, 'a', 0, 0);
+  c.setFailed('a', 'refused', 0);
+  assert.equal(c.swamped('shop'), undefined);
+});
+
+test('a server without figures counts as normal for swamping', () => {
+  const two = board(['a', 'b'], { shop: ['a', 'b'] });
+  delay(two, 'a', 200, 0); // b never reported
+  assert.equal(two.swamped('shop'), undefined, 'not all-heavy: b can still take users');
+
+  const three = board(['a', 'b', 'c'], { shop: ['a', 'b', 'c'] });
+  delay(three, 'a', 200, 0);
+  delay(three, 'b', 200, 0); // c never reported
+  assert.equal(three.swamped('shop'), 'overloaded');
+});
+
+test('setFailed gives one server.down and one server.up event', () => {
+  const b = board(['a']);
+  b.setFailed('a', 'connection refused', 0);
+  assert.deepEqual(b.drainEvents(), [
+    { source: 'a', code: 'server.down', level: 'error', text: 'a is down: connection refused' },
+  ]);
+  b.setFailed('a', 'connection refused', 1);
+  b.setFailed('a', 'timeout', 2); // still down, for another reason: no second event
+  assert.deepEqual(b.drainEvents(), []);
+  assert.equal(b.server('a')!.failed, 'timeout');
+  b.setFailed('a', undefined, 3);
+  assert.deepEqual(b.drainEvents(), [{ source: 'a', code: 'server.up', level: 'info', text: 'a is back' }]);
+  b.setFailed('a', undefined, 4);
+  b.setFailed('ghost', 'refused', 5);
+  assert.deepEqual(b.drainEvents(), []);
+  assert.equal(b.server('a')!.failed, undefined);
+});
+
+test('tick drops a server whose figures went stale back to normal', () => {
+  const b = board(['a', 'b']);
+  delay(b, 'a', 400, 0);
+  delay(b, 'b', 400, 3000);
+  codes(b);
+  b.tick(4000);
+  assert.equal(level(b, 'a'), 'max', 'figures exactly `stale` old are still fresh');
+  b.tick(4001);
+  assert.equal(level(b, 'a'), 'normal');
+  assert.equal(level(b, 'b'), 'max', 'fresh figures keep their level');
+  assert.deepEqual(b.drainEvents(), [
+    { source: 'a', code: 'server.level.normal', level: 'info', text: 'a went from max to normal load' },
+  ]);
+  b.tick(4002); // already normal: nothing more
+  assert.deepEqual(b.drainEvents(), []);
+  // New figures move it again.
+  delay(b, 'a', 400, 5000);
+  assert.equal(level(b, 'a'), 'max');
+});
+
+test('loads: ages are now − measuredAt; failed servers without figures are included', () => {
+  const b = board(['a', 'b', 'c']);
+  b.report('a', fig({ queueDelay: 100 }), 1000, {}, 1200);
+  b.setFailed('b', 'refused', 1200);
+  assert.deepEqual(b.loads(1500), {
+    servers: [
+      {
+        server: 'a',
+        L: 5000,
+        figures: fig({ queueDelay: 100 }),
+        age: 500,
+        level: 'normal',
+        failed: false,
+        average: 5000,
+      },
+      { server: 'b', L: 10_000, age: 1500, level: 'normal', failed: true },
+    ],
+    swamped: [],
+  });
+  // Never negative, never beyond what the protocol accepts.
+  assert.equal(b.loads(900).servers[0]!.age, 0);
+  assert.equal(b.loads(1e12).servers[1]!.age, 1e10);
+});
+
+test('the average moves toward L with time constant averageWindow', () => {
+  const b = board(['a']); // averageWindow 10 s
+  delay(b, 'a', 0, 0);
+  assert.equal(b.server('a')!.average, 10_000, 'the first report sets it');
+  delay(b, 'a', 100, 10_000); // L 5000 one time constant later: 1 − 1/e of the way
+  const expected = 5000 + 5000 * Math.exp(-1);
+  assert.ok(Math.abs(b.server('a')!.average! - expected) < 1e-6);
+  assert.equal(b.loads(10_000).servers[0]!.average, Math.round(expected));
+  delay(b, 'a', 100, 10_000); // no time passed: no movement
+  assert.ok(Math.abs(b.server('a')!.average! - expected) < 1e-6);
+
+  // Two half-window steps move it as far as one whole-window step: it follows time, not reports.
+  const c = board(['a']);
+  delay(c, 'a', 0, 0);
+  delay(c, 'a', 100, 5000);
+  delay(c, 'a', 100, 10_000);
+  assert.ok(Math.abs(c.server('a')!.average! - expected) < 1e-6);
+
+  // Long after, it has caught up.
+  delay(c, 'a', 100, 1_000_000);
+  assert.ok(Math.abs(c.server('a')!.average! - 5000) < 1e-6);
+
+  // With no window it is L itself.
+  const d = board(['a'], {}, params({ averageWindow: 0 }));
+  delay(d, 'a', 0, 0);
+  delay(d, 'a', 100, 1);
+  assert.equal(d.server('a')!.average, 5000);
+});
+
+test('drainEvents hands each event over once, in order', () => {
+  const b = board(['a']);
+  delay(b, 'a', 200, 0);
+  b.setFailed('a', 'refused', 1);
+  assert.deepEqual(codes(b), ['a server.level.heavy', 'a server.down']);
+  assert.deepEqual(b.drainEvents(), []);
+  b.setFailed('a', undefined, 2);
+  assert.deepEqual(codes(b), ['a server.up']);
+});

@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { eventually, httpRequest, type RunningInterceptor, runCli, TEST_TOKEN } from '../helpers.js';
+import { type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
+
+/**
+ * What operators do to a running site, with real processes on 127.0.0.1: a manager, one
+ * agent, three demo servers behind the interface and two interceptors (ic-1, ic-2: two site
+ * files that differ only in the interceptor section). Overrides set at one interceptor live
+ * in the manager and reach the other; a restarted agent's batches are all stored; an
+ * interceptor started without a manager works alone and connects once it is up. The tests
+ * run in order on one site.
+ */
+
+describe('operators and restarts', { timeout: 60_000 }, () => {
+  let site: RunningSite;
+  before(async () => {
+    site = await startSite({
+      servers: [
+        { name: 'web-a', slots: 4, serviceTime: 2 },
+        { name: 'web-b', slots: 4, serviceTime: 2 },
+        { name: 'web-c', slots: 4, serviceTime: 2 },
+      ],
+      interceptors: 2,
+      // Small batches, so a few requests make many sequence numbers.
+      agentBatch: '{ records: 5, age: 300ms }',
+    });
+  });
+  after(() => site?.stop());
+
+  const ctl = (i: number, ...args: string[]) =>
+    runCli(['ctl', '--config', site.files[i]!, ...args], { SWITCHYARD_TOKEN: TEST_TOKEN });
+  /** One read-only look at the manager's store (only while the manager runs). */
+  const readStore = <T>(fn: (db: Database.Database) => T): T => {
+    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true, fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  const storedOverrides = () =>
+    readStore(
+      (db) =>
+        db.prepare('SELECT kind, name, value FROM overrides ORDER BY kind, name').all() as Array<{
+          kind: string;
+          name: string;
+          value: string;
+        }>,
+    );
+  const records = (like: string) =>
+    readStore(
+      (db) =>
+        db
+          .prepare('SELECT count(*) AS n, count(DISTINCT path) AS d FROM records WHERE path LIKE ?')
+          .get(like) as { n: number; d: number },
+    );
+  const storedSeq = () =>
+    readStore(
+      (db) =>
+        (
+          db.prepare("SELECT stored_seq AS seq FROM components WHERE role = 'agent' AND id = 'host-1'").get() as
+            | { seq: number }
+            | undefined
+        )?.seq ?? 0,
+    );
+  const direct = (server: string, path: string) =>
+    httpRequest(`http://127.0.0.1:${site.ports.get(server)}${path}`, { method: 'GET' });
+  const serverAt = (location: string) => {
+    const port = Number(new URL(location).port);
+    return [...site.ports].find(([, p]) => p === port)?.[0];
+  };
+
+  /** web-c's capacity in the site file, from before any override. */
+  let fileCapacity = 0;
+
+  test('an override made at one interceptor is kept by the manager and reaches the other', async () => {
+    const [ic1, ic2] = site.ics as [RunningInterceptor, RunningInterceptor];
+    for (const ic of site.ics) {
+      const st = await status(ic);
+      for (const s of st.servers) {
+        assert.equal(s.enabled, true, `${s.name} enabled at the start`);
+        assert.deepEqual(s.overrides, []);
+      }
+    }
+    fileCapacity = serverStatus(await status(ic1), 'web-c').capacity;
+    assert.deepEqual(storedOverrides(), []);
+
+    // ctl at ic-1 (address and token from its site file and SWITCHYARD_TOKEN).
+    const r = await ctl(0, 'disable', 'server', 'web-b');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /server web-b disabled/);
+    const seen = await untilServer(ic2, 'web-b', (s) => !s.enabled, 'ic-2 to see web-b disabled', 5000);
+    assert.deepEqual(serverStatus(seen, 'web-b').overrides, ['enabled']);
+    assert.equal(share(seen, 'web-b'), 0);
+    for (let i = 0; i < 20; i++) {
+      const a = await httpRequest(`${ic2.url}/o${i}`, { method: 'GET' });
+      assert.equal(a.status, 302);
+      assert.notEqual(serverAt(a.headers.location as string), 'web-b');
+    }
+    // The manager stored it before it told the interceptors.
+    assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-b', value: '{"enabled":false}' }]);
+
+    // The other way round, through ic-2's admin endpoint: a capacity reaches ic-1.
+    const c = await ic2.admin('PUT', '/servers/web-c/capacity', { capacity: 7 });
+    assert.equal(c.status, 200, JSON.stringify(c.json));
+    const seen1 = await untilServer(ic1, 'web-c', (s) => s.capacity === 7, 'ic-1 to see web-c at 7', 5000);
+    assert.deepEqual(serverStatus(seen1, 'web-c').overrides, ['capacity']);
+    assert.equal(serverStatus(seen1, 'web-b').enabled, false, 'the first override stays at ic-1');
+    assert.deepEqual(storedOverrides(), [
+      { kind: 'server', name: 'web-b', value: '{"enabled":false}' },
+      { kind: 'server', name: 'web-c', value: '{"capacity":7}' },
+    ]);
+  });
+
+  test('a restarted manager keeps the overrides and pushes them again', async () => {
+    // ic-2 goes too and comes back as a new process: all it knows is its site file, so
+    // whatever overrides it shows came from the restarted manager.
+    await Promise.all([site.manager.stop('SIGKILL'), site.ics[1]!.stop('SIGKILL')]);
+    site.manager = await site.startManager();
+    const ic2 = await site.startInterceptor(1);
+    site.ics[1] = ic2;
+    const st = await untilServer(
+      ic2,
+      'web-b',
+      (s, all) => !s.enabled && serverStatus(all, 'web-c').capacity === 7,
+      'the new ic-2 to get the overrides from the restarted manager',
+      5000,
+    );
+    assert.deepEqual(serverStatus(st, 'web-b').overrides, ['enabled']);
+    assert.deepEqual(serverStatus(st, 'web-c').overrides, ['capacity']);
+    // ic-1 lived through it, reconnected, and still has both.
+    const ic1 = site.ics[0]!;
+    await ic1.waitFor(/connected to the manager[\s\S]*connected to the manager/, 'ic-1 to reconnect', 15_000);
+    const st1 = await status(ic1);
+    assert.equal(serverStatus(st1, 'web-b').enabled, false);
+    assert.equal(serverStatus(st1, 'web-c').capacity, 7);
+    assert.equal(storedOverrides().length, 2);
+  });
+
+  test("a reload of an interceptor's site file keeps the manager's overrides", async () => {
+    const ic2 = site.ics[1]!;
+    // The new file says web-b is enabled (as before) and has capacity 2 (new).
+    const file = site.files[1]!;
+    const text = readFileSync(file, 'utf8');
+    const line = new RegExp(`\\{ name: web-b, url: (http://127\\.0\\.0\\.1:\\d+) \\}`);
+    assert.match(text, line);
+    writeFileSync(file, text.replace(line, '{ name: web-b, url: $1, enabled: true, capacity: 2 }'));
+    const r = await ctl(1, 'reload');
+    assert.equal(r.code, 0, r.stderr);
+    const st = await status(ic2);
+    const b = serverStatus(st, 'web-b');
+    assert.equal(b.capacity, 2, 'the reload applied');
+    assert.equal(b.enabled, false, "the manager's override stays on top of the file");
+    assert.deepEqual(b.overrides, ['enabled']);
+    assert.equal(serverStatus(st, 'web-c').capacity, 7);
+    assert.equal(share(st, 'web-b'), 0);
+    assert.match(ic2.output(), /reload applied/);
+  });
+
+  test('ctl reset at one interceptor drops the overrides at both and in the store', async () => {
+    const [ic1, ic2] = site.ics as [RunningInterceptor, RunningInterceptor];
+    const r = await ctl(1, 'reset');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /overrides dropped/);
+    const clear = (ic: RunningInterceptor, name: string) =>
+      eventually(
+        async () => {
+          const st = await status(ic);
+          const ok = st.servers.every((s) => s.enabled && s.overrides.length === 0);
+          return ok ? st : undefined;
+        },
+        `${name} to drop every override`,
+        5000,
+      );
+    const [st1, st2] = await Promise.all([clear(ic1, 'ic-1'), clear(ic2, 'ic-2')]);
+    assert.equal(serverStatus(st1, 'web-c').capacity, fileCapacity);
+    assert.equal(serverStatus(st2, 'web-c').capacity, fileCapacity);
+    assert.equal(serverStatus(st2, 'web-b').capacity, 2, "ic-2's own site file still counts");
+    assert.ok(share(st1, 'web-b') > 0);
+    assert.deepEqual(storedOverrides(), []);
+  });
+
+  test('a restarted agent numbers its batches after what the manager stored: nothing is dropped', async () => {
+    // Enough records for several batches (5 records each) from the first agent process.
+    const B = 40;
+    for (let i = 0; i < B; i++) assert.equal((await direct('web-a', `/before/${i}`)).status, 200);
+    await eventually(() => records('/before/%').n >= B, 'the first records in the store', 10_000);
+    const storedBefore = storedSeq();
+    assert.ok(storedBefore >= 8, `stored sequence number ${storedBefore}`);
+
+    await site.agent.stop('SIGKILL');
+    site.agent = await site.startAgent();
+    // The demo servers' interfaces find the new agent by themselves.
+    await Promise.all(
+      [...site.ports.keys()].map((s) =>
+        site.agent.waitFor(new RegExp(`interface of ${s} connected`), `${s} to reach the new agent`, 10_000),
+      ),
+    );
+    // The new process numbers from 1; the manager has storedBefore from the old one.
+    const N = 30;
+    for (let i = 0; i < N; i++) {
+      const server = ['web-a', 'web-b', 'web-c'][i % 3]!;
+      assert.equal((await direct(server, `/after-restart/${i}`)).status, 200);
+    }
+    const counts = await eventually(
+      () => {
+        const c = records('/after-restart/%');
+        return c.n >= N ? c : undefined;
+      },
+      'the records sent after the agent restart in the store',
+      10_000,
+    ).catch((e: Error) => {
+      throw new Error(
+        `${e.message}; stored ${JSON.stringify(records('/after-restart/%'))}, seq ${storedSeq()} (was ${storedBefore})`,
+      );
+    });
+    assert.deepEqual(counts, { n: N, d: N }, 'each exactly once');
+    assert.ok(storedSeq() > storedBefore, 'numbering went on from the stored number');
+    assert.deepEqual(records('/before/%'), { n: B, d: B });
+  });
+
+  test('an interceptor started while the manager is down works on static capacities, then connects', async () => {
+    await Promise.all([site.manager.stop('SIGKILL'), site.ics[1]!.stop('SIGKILL')]);
+    const ic = await site.startInterceptor(1, { waitForManager: false });
+    site.ics[1] = ic;
+    await ic.waitFor(/link to the manager at \S+ is down/, 'ic-2 to find no manager');
+    const st = await status(ic);
+    for (const s of st.servers) {
+      assert.equal(s.manager, undefined, `${s.name}: nothing from a manager`);
+      assert.equal(s.enabled, true);
+    }
+    // Equal static capacities: equal shares.
+    for (const s of ['web-a', 'web-b', 'web-c'])
+      assert.ok(Math.abs(share(st, s) - 1 / 3) < 0.01, `${s} share ${share(st, s)}`);
+    const hits = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const r = await httpRequest(`${ic.url}/alone/${i}`, { method: 'GET' });
+      assert.equal(r.status, 302);
+      const server = serverAt(r.headers.location as string);
+      assert.ok(server, `a configured server: ${r.headers.location}`);
+      hits.set(server, (hits.get(server) ?? 0) + 1);
+    }
+    for (const s of ['web-a', 'web-b', 'web-c'])
+      assert.ok((hits.get(s) ?? 0) >= 5, `${s} got ${hits.get(s) ?? 0} of 60 (${JSON.stringify([...hits])})`);
+    assert.doesNotMatch(ic.output(), /connected to the manager/);
+
+    site.manager = await site.startManager();
+    await ic.waitFor(/connected to the manager/, 'ic-2 to connect once the manager is up', 15_000);
+    await untilServer(ic, 'web-a', (s) => s.manager !== undefined, 'figures from the manager in ic-2', 10_000);
+  });
+});
