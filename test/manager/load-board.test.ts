@@ -48,9 +48,18 @@ const codes = (b: LoadBoard) => b.drainEvents().map((e) => `${e.source} ${e.code
 test('L comes from the figures by the configured basis; the reference figure gives 5,000', () => {
   const cases: Array<[BoardParams['load'], Partial<QueueFigures>]> = [
     [{ basis: 'queueDelay', reference: 100 }, { queueDelay: 100 }],
-    [{ basis: 'totalTime', reference: 200 }, { queueDelay: 50, serviceTime: 150 }],
-    [{ basis: 'queueLength', reference: 1 }, { queueLength: 4, slots: 4 }],
-    [{ basis: 'errorRate', reference: 0.05 }, { requests: 200, errors: 10 }],
+    [
+      { basis: 'totalTime', reference: 200 },
+      { queueDelay: 50, serviceTime: 150 },
+    ],
+    [
+      { basis: 'queueLength', reference: 1 },
+      { queueLength: 4, slots: 4 },
+    ],
+    [
+      { basis: 'errorRate', reference: 0.05 },
+      { requests: 200, errors: 10 },
+    ],
   ];
   for (const [load, f] of cases) {
     const b = board(['a'], {}, params({ load }));

@@ -30,7 +30,17 @@ export class StoreClient {
   }
 
   static open(file: string): Promise<StoreClient> {
-    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { file } });
+    const worker = import.meta.url.endsWith('.ts')
+      ? // From the sources under tsx (the tests): Node 20 gives a worker thread no loader
+        // hooks, so the thread registers tsx itself before it loads the TypeScript worker.
+        new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => {
+            m.register();
+            return import(${JSON.stringify(new URL('./store-worker.ts', import.meta.url).href)});
+          });`,
+          { eval: true, workerData: { file } },
+        )
+      : new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { file } });
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       worker.once('error', onError);
