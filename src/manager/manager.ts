@@ -194,6 +194,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     }
   };
 
+  let overrideChain: Promise<void> = Promise.resolve();
   const onOverride = async (link: ServerLink, o: OverrideChange) => {
     if (o.target === 'all') {
       if (!o.reset) return refuse(link, 'target "all" needs reset');
@@ -278,9 +279,11 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
           case 'override':
             if (link.role !== 'interceptor' && link.role !== 'ctl' && link.role !== 'console')
               return refuse(link, 'overrides come from operators');
-            onOverride(link, msg).catch((e: Error) =>
-              log.error({ err: e.message }, `override not stored: ${e.message}`),
-            );
+            // One change at a time: each reads the current override and writes it back, so
+            // two at once would lose one (an operator's disable silently undone).
+            overrideChain = overrideChain
+              .then(() => onOverride(link, msg))
+              .catch((e: Error) => log.error({ err: e.message }, `override not stored: ${e.message}`));
             return;
           default:
             return refuse(link, `unexpected message type "${msg.type}" from a ${link.role}`);

@@ -83,7 +83,7 @@ export async function freePorts(n: number): Promise<number[]> {
 
 export async function startSite(o: SiteOptions): Promise<RunningSite> {
   const n = o.interceptors ?? 1;
-  const [managerPort, ...rest] = await freePorts(1 + 2 * n + o.servers.length);
+  const [managerPort = 0, ...rest] = await freePorts(1 + 2 * n + o.servers.length);
   const icPorts = rest.slice(0, n);
   const adminPorts = rest.slice(n, 2 * n);
   const serverPorts = rest.slice(2 * n);
@@ -151,7 +151,8 @@ ${shared}`;
   const startInterceptor = async (i: number, so: { waitForManager?: boolean } = {}) => {
     const ic = await startInterceptorCli(files[i]!, env);
     started.push(ic);
-    if (so.waitForManager ?? true) await ic.waitFor(/connected to the manager/, `interceptor ${i + 1} to connect`);
+    if (so.waitForManager ?? true)
+      await ic.waitFor(/connected to the manager/, `interceptor ${i + 1} to connect`);
     return ic;
   };
   const stop = async () => {
