@@ -24,11 +24,25 @@
 // Exit status: 0 when the benchmark ran (whether or not the goal is met), 1 when it could not.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  alive,
+  clockTicks,
+  cpuTicks,
+  fmt,
+  has,
+  makeTempDir,
+  parseStat,
+  parseWrk,
+  signal,
+  stopAll,
+  track,
+  wrkVersion,
+} from './wrk-common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL = 0.85;
@@ -38,7 +52,6 @@ const SERVERS = 10;
 const LOCATION = 'http://127.0.0.1:9101/';
 /** Time limits, ms: every wait below is bounded by one of these. */
 const START_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 4_000;
 const PROBE_TIMEOUT_MS = 5_000;
 const APT_TIMEOUT_MS = 600_000;
 /** Share of the two cores other processes may take during a run before the figures are flagged. */
@@ -99,11 +112,6 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-function has(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore', timeout: 5000 });
-  return r.status === 0;
-}
-
 function ensureTools(log) {
   if (process.platform !== 'linux') throw new BenchError('needs Linux (/proc/<pid>/stat and taskset)');
   if (!has('taskset'))
@@ -124,84 +132,6 @@ function ensureTools(log) {
   }
   if (!existsSync(join(ROOT, 'dist/cli/main.js')))
     throw new BenchError('dist/cli/main.js not found: run "npm run build" (or "npm run bench:redirect")');
-}
-
-function wrkVersion() {
-  const r = spawnSync('wrk', ['-v'], { encoding: 'utf8', timeout: 5000 });
-  const m = /wrk\s+(\S+)/.exec(`${r.stdout}${r.stderr}`);
-  return m ? m[1] : 'unknown';
-}
-
-function clockTicks() {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
-  const n = Number(r.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes: every one started is tracked and stopped on every way out.
-
-const children = new Set();
-let tmp;
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function alive(child) {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-function waitExit(child, ms) {
-  if (!alive(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Signals a child, or its whole process group when it was started as one (wrk under sh). */
-function signal(child, sig) {
-  try {
-    if (child.group) process.kill(-child.pid, sig);
-    else child.kill(sig);
-  } catch {
-    // already gone
-  }
-}
-
-async function stop(child) {
-  if (!alive(child)) return;
-  signal(child, 'SIGTERM');
-  if (await waitExit(child, STOP_TIMEOUT_MS)) return;
-  signal(child, 'SIGKILL');
-  await waitExit(child, 1000);
-}
-
-async function stopAll() {
-  await Promise.all([...children].map(stop));
-}
-
-function cleanupSync() {
-  for (const c of children) if (alive(c)) signal(c, 'SIGKILL');
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-  tmp = undefined;
-}
-
-process.on('exit', cleanupSync);
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (stopping) process.exit(130); // a second signal: cleanupSync kills what is left
-    stopping = true;
-    console.error(`\n${sig}: stopping the servers`);
-    void stopAll().finally(() => process.exit(130));
-  });
 }
 
 /**
@@ -264,26 +194,6 @@ function probe(server) {
 // Measuring
 
 /**
- * CPU time (utime + stime) of a process, all its threads, from a /proc/<pid>/stat line, in
- * clock ticks; with `children`, of its waited-for children instead (cutime + cstime).
- */
-function parseStat(stat, children = false) {
-  // Fields after the command name, which is in parentheses and may hold spaces: the state is
-  // field 3, utime 14, stime 15, cutime 16, cstime 17.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const at = children ? 13 : 11;
-  return Number(f[at]) + Number(f[at + 1]);
-}
-
-function cpuTicks(pid) {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    throw new BenchError(`process ${pid} is gone`);
-  }
-}
-
-/**
  * Busy time of the given cores since boot, in clock ticks, from /proc/stat: user, nice,
  * system, irq and softirq. The kernel charges the softirq work of loopback TCP to the process
  * that was running, so a process's stime holds some of this machine-wide softirq column.
@@ -296,34 +206,6 @@ function coresBusyTicks(cores) {
       sum += Number(f[1]) + Number(f[2]) + Number(f[3]) + Number(f[6]) + Number(f[7]);
   }
   return sum;
-}
-
-/** A wrk duration such as "412.55us", "1.20ms" or "2.00s", in µs. */
-function micros(text) {
-  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
-  if (!m) return Number.NaN;
-  const scale = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 }[m[2]];
-  return Number(m[1]) * scale;
-}
-
-function parseWrk(out) {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const total = /(\d+) requests in ([\d.]+\w+)/.exec(out);
-  if (!rps || !total) return undefined;
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  const pct = (p) => {
-    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
-    return m ? micros(m[1]) : Number.NaN;
-  };
-  return {
-    rps: Number(rps[1]),
-    requests: Number(total[1]),
-    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-    non2xx3xx: non ? Number(non[1]) : 0,
-    p50us: pct(50),
-    p99us: pct(99),
-  };
 }
 
 /**
@@ -447,7 +329,7 @@ async function main() {
   const ticksPerSecond = clockTicks();
   const versions = { node: process.version, wrk: wrkVersion() };
 
-  tmp = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+  const tmp = makeTempDir();
   const config = join(tmp, 'site.yaml');
   writeFileSync(config, siteFile());
 
@@ -564,12 +446,6 @@ async function main() {
         'the figures are suspect; run again on a quiet machine',
     );
   console.log(`goal: ratio >= ${GOAL}  ${summary.pass ? 'PASS' : 'BELOW'}`);
-}
-
-function fmt(n, digits) {
-  return Number.isFinite(n)
-    ? n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-    : '-';
 }
 
 try {
