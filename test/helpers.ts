@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { type Agent, request } from 'node:http';
-import { connect } from 'node:net';
+import { type Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { createLogger } from '../src/log/logger.js';
 
 /** The built CLI; `npm test` builds before it runs the tests. */
@@ -321,3 +322,14 @@ export function rawRequest(
 
 /** A logger that says nothing, for components whose log a test does not read. */
 export const quiet = createLogger('test', 'silent');
+
+/** A real server on 127.0.0.1, port 0, stopped when the test ends. */
+export async function serve(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}

@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { type AddressInfo, BlockList, type Socket } from 'node:net';
+import { BlockList, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { type LoadedSite, loadSite } from '../config/load.js';
 import { componentSecret } from '../config/secret-file.js';
 import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
+import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createAdminServer } from './admin.js';
 import { ensureToken } from './admin-token.js';
@@ -152,13 +153,11 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
-    await listen(server, spec.host, spec.port);
+    await listenOn(server, spec.host, spec.port);
     listeners.push(server);
   }
   const urls = listeners.map((s, i) => {
-    const a = s.address() as AddressInfo;
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `${loaded.listen[i]!.tls ? 'https' : 'http'}://${host}:${a.port}`;
+    return `${loaded.listen[i]!.tls ? 'https' : 'http'}://${boundAddress(s)}`;
   });
 
   const notFound = (kind: string, name: string) =>
@@ -294,9 +293,8 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     metrics,
     log,
   );
-  await listen(admin, loaded.admin.host, loaded.admin.port);
-  const a = admin.address() as AddressInfo;
-  const adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  await listenOn(admin, loaded.admin.host, loaded.admin.port);
+  const adminUrl = `http://${boundAddress(admin)}`;
 
   checker.sync();
   refreshGauges();
@@ -314,26 +312,6 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     `interceptor listening on ${urls.join(', ')}; admin on ${adminUrl}; ${state.apps.length} application(s), ${state.servers.size} server(s)`,
   );
   return { urls, adminUrl, reload, close };
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException) => {
-      reject(
-        new SwitchyardError(
-          'SY_ERR_CONFIG',
-          e.code === 'EADDRINUSE'
-            ? `cannot listen on ${host}:${port}: the address is already in use`
-            : `cannot listen on ${host}:${port}: ${e.message}`,
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
 
 function blockList(entries: readonly string[]): BlockList | undefined {

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { Pool } from 'undici';
+import { boundAddress, listenOn } from '../listen.js';
 import type { Logger } from '../log/logger.js';
 import { AgentChannel } from './agent-channel.js';
 import { type InterfaceOptions, ServerInterface } from './server-interface.js';
@@ -97,11 +97,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     { keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 60_000 },
     iface.wrap(proxy),
   );
-  server.listen(o.listen.port, o.listen.host);
-  await once(server, 'listening');
+  await listenOn(server, o.listen.host, o.listen.port);
   channel?.start();
-  const a = server.address() as AddressInfo;
-  const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  const url = `http://${boundAddress(server)}`;
   return {
     url,
     iface,

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
@@ -11,6 +10,7 @@ import type { Clock } from '../core/random.js';
 import { DEFAULT_SWAMP_PARAMS } from '../core/swamped.js';
 import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
+import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Message, MessageOf, OverrideChange } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -46,7 +46,6 @@ export interface Manager {
   /** http://host:port of /metrics and /healthz. */
   url: string;
   linkUrl: string;
-  board: LoadBoard;
   close(): Promise<void>;
 }
 
@@ -373,29 +372,15 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const pruner = setInterval(prune, Math.min(3_600_000, Math.max(60_000, m.retention / 24)));
   pruner.unref();
 
-  await new Promise<void>((resolveListen, reject) => {
-    http.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        new SwitchyardError(
-          'SY_ERR_CONFIG',
-          e.code === 'EADDRINUSE'
-            ? `cannot listen on ${listen.host}:${listen.port}: the address is already in use`
-            : `cannot listen on ${listen.host}:${listen.port}: ${e.message}`,
-        ),
-      ),
-    );
-    http.listen(listen.port, listen.host, () => resolveListen());
-  }).catch(async (e) => {
+  await listenOn(http, listen.host, listen.port).catch(async (e) => {
     clearInterval(ticker);
     clearInterval(pruner);
     links.close();
     await store.close();
     throw e;
   });
-  const a = http.address() as AddressInfo;
-  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  const url = `http://${host}:${a.port}`;
-  const linkUrl = opts.listen ? `ws://${host}:${a.port}/link` : managerLinkUrl(m);
+  const url = `http://${boundAddress(http)}`;
+  const linkUrl = opts.listen ? `ws://${boundAddress(http)}/link` : managerLinkUrl(m);
   log.info(
     { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
     `manager listening on ${url} (components dial ${linkUrl}); store ${dbFile}; report interval ${m.reportInterval} ms`,
@@ -405,7 +390,6 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   return {
     url,
     linkUrl,
-    board,
     close() {
       closing ??= (async () => {
         clearInterval(ticker);

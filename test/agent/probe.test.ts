@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { InterfaceListener } from '../../src/agent/interface-listener.js';
 import { type ProbeResult, Prober } from '../../src/agent/probe.js';
 import { manualClock, seededRandom } from '../../src/core/random.js';
 import { createInterface } from '../../src/interface/index.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
-import { eventually, httpRequest, quiet, tempDir } from '../helpers.js';
-
-/** A real server on 127.0.0.1, port 0, stopped when the test ends. */
-async function serve(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const server = createServer(handler);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { eventually, httpRequest, quiet, serve, tempDir } from '../helpers.js';
 
 const rec = (r: Partial<RequestRecord> & Pick<RequestRecord, 'start' | 'queueWait' | 'serviceTime'>) => ({
   server: 'web-a',

@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { checkPage, fetchPage } from '../../src/agent/synthetic-check.js';
 import { manualClock } from '../../src/core/random.js';
-import { eventually } from '../helpers.js';
-
-/** A real server on 127.0.0.1, port 0, stopped when the test ends. */
-async function serve(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const server = createServer(handler);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { eventually, serve } from '../helpers.js';
 
 /** A port nobody listens on: bound, then let go. */
 async function deadPort(): Promise<number> {
