@@ -3,7 +3,14 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface as readLines } from 'node:readline';
 import type { QueueFigures } from '../core/load-value.js';
 import type { Logger } from '../log/logger.js';
-import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
+import {
+  type FromInterface,
+  fromInterfaceSchema,
+  MAX_LINE_BYTES,
+  parseLine,
+  type ToInterface,
+} from '../protocol/local.js';
+import { decodeRecord } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 
 /**
@@ -54,6 +61,7 @@ export class InterfaceListener {
   private readonly sockets = new Set<Socket>();
   /** Lines refused since start. */
   invalid = 0;
+  private lastRecordWarning = 0;
 
   constructor(private readonly o: InterfaceListenerOptions) {}
 
@@ -86,6 +94,37 @@ export class InterfaceListener {
     return new Promise((r) => server.close(() => r()));
   }
 
+  /** A request record in its compact form; refused before the interface has said hello. */
+  private record(server: string | undefined, line: string): void {
+    let error: string;
+    if (server === undefined) error = 'record before hello';
+    else if (line.length > MAX_LINE_BYTES) error = 'line too long';
+    else {
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        json = undefined;
+      }
+      const r = decodeRecord(json, server);
+      if (r.ok) {
+        this.o.onRecord(r.value);
+        return;
+      }
+      error = json === undefined ? 'not JSON' : r.error;
+    }
+    this.invalid++;
+    // One bad record a second is logged at most: a broken interface sends thousands.
+    const now = Date.now();
+    if (now - this.lastRecordWarning >= 1000) {
+      this.lastRecordWarning = now;
+      this.o.log.warn(
+        { server, error, invalid: this.invalid },
+        `record from interface ${server ?? '(unnamed)'} refused: ${error}`,
+      );
+    }
+  }
+
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     let name: string | undefined;
@@ -108,6 +147,10 @@ export class InterfaceListener {
     lines.on('error', () => {});
     socket.on('error', () => {});
     lines.on('line', (line) => {
+      if (line.charCodeAt(0) === 0x5b /* [ */) {
+        this.record(name, line);
+        return;
+      }
       const p = parseLine(fromInterfaceSchema, line);
       if (!p.ok) {
         this.invalid++;
@@ -148,10 +191,7 @@ export class InterfaceListener {
         this.invalid++;
         return;
       }
-      if (m.t === 'r') {
-        if (m.r.server === name) this.o.onRecord(m.r);
-        else this.invalid++;
-      } else if (m.t === 'overflow') this.o.onOverflow(name, m.dropped);
+      if (m.t === 'overflow') this.o.onOverflow(name, m.dropped);
       else {
         const p2 = pending.get(m.id);
         if (p2) {

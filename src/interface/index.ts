@@ -1,9 +1,12 @@
-import { createLogger, type Logger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import { AgentChannel } from './agent-channel.js';
 import { type InterfaceOptions, ServerInterface } from './server-interface.js';
 
 /**
- * `switchyard/interface`: the web server interface as middleware for Node servers.
+ * `switchyard/interface`: the web server interface as middleware for Node servers. It loads
+ * as little as it can (no logger library, no HTTP client: the sidecar is
+ * `switchyard/interface/sidecar`), because whatever it loads lives in the application's
+ * process and heap.
  *
  * @example
  * import { createInterface } from 'switchyard/interface';
@@ -19,7 +22,7 @@ export function createInterface(
     const channel = new AgentChannel({
       path: o.agentSocket,
       iface,
-      log: o.log ?? createLogger('interface', 'silent'),
+      log: o.log ?? stderrWarnings,
     });
     iface.reportTo(channel.report);
     channel.start();
@@ -35,4 +38,17 @@ export function createInterface(
 
 export { AgentChannel } from './agent-channel.js';
 export { type InterfaceOptions, ServerInterface } from './server-interface.js';
-export { startSidecar } from './sidecar.js';
+
+/**
+ * Without a logger of the application's, warnings (no agent, a refused command) still reach
+ * the operator: one JSON line each on stderr, in the shape the other components log.
+ */
+const stderrWarnings = {
+  info() {},
+  warn(a: unknown, b?: string) {
+    const [fields, msg] = typeof a === 'string' ? [{}, a] : [a, b];
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: Date.now(), component: 'interface', ...(fields as object), msg })}\n`,
+    );
+  },
+} as unknown as Logger;

@@ -3,10 +3,10 @@ import type { TLSSocket } from 'node:tls';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, mayMove, type PageRules, type PageRulesSpec } from '../core/page-rules.js';
 import type { Clock } from '../core/random.js';
-import { ALL_FIELDS, FIELD_BITS } from '../protocol/local.js';
+import { ALL_FIELDS, FIELD_BITS } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import { addMark, makeMark, readMark, stripMark } from '../protocol/redirect-mark.js';
-import { type Admission, RequestQueue } from './request-queue.js';
+import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
 
 /**
  * The web server interface of document 002 section IV, for today's servers: one
@@ -134,10 +134,7 @@ export class ServerInterface {
     const { pathAndQuery, mark } = stripMark(req.url ?? '/');
     if (mark !== undefined) req.url = pathAndQuery;
     const moved = mark !== undefined && readMark(this.o.secret, mark, arrivedWall) !== undefined;
-    const q = pathAndQuery.indexOf('?');
-    const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
-
-    if (this.target !== undefined && !moved && mayMove(this.rules, path)) {
+    if (this.target !== undefined && !moved && mayMove(this.rules, pathOf(pathAndQuery))) {
       const location =
         this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
       const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
@@ -148,51 +145,61 @@ export class ServerInterface {
       return;
     }
 
+    const ticket = this.queue.tryEnter();
+    if (ticket) {
+      this.serve(req, res, next, ticket, arrivedWall);
+      return;
+    }
     const start = this.clock();
     void this.queue.enter().then((a: Admission) => {
-      if (!a.ok) {
-        const wait = this.clock() - start;
-        if (!res.headersSent && !res.destroyed) {
-          res.writeHead(503, {
-            'retry-after': String(this.o.retryAfter ?? 5),
-            'content-type': 'text/plain; charset=utf-8',
-            'cache-control': 'no-store',
-          });
-          res.end(
-            a.reason === 'closed' ? 'the server is stopping\n' : 'the server is too busy; try again soon\n',
-          );
-        }
-        this.record(req, res, arrivedWall, wait, 0, 503, undefined);
+      if (a.ok) {
+        this.serve(req, res, next, a.ticket, arrivedWall);
         return;
       }
-      const t = a.ticket;
-      const bytesBefore = req.socket.bytesWritten;
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        const now = this.clock();
-        this.queue.leave(t, res.statusCode);
-        this.record(
-          req,
-          res,
-          arrivedWall,
-          t.started - t.arrived,
-          now - t.started,
-          res.statusCode,
-          undefined,
-          bytesBefore,
+      const wait = this.clock() - start;
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(503, {
+          'retry-after': String(this.o.retryAfter ?? 5),
+          'content-type': 'text/plain; charset=utf-8',
+          'cache-control': 'no-store',
+        });
+        res.end(
+          a.reason === 'closed' ? 'the server is stopping\n' : 'the server is too busy; try again soon\n',
         );
-      };
-      res.once('finish', finish);
-      res.once('close', finish);
-      // The client may have gone while it waited, and its 'close' has passed: free the slot now.
-      if (req.socket.destroyed) {
-        finish();
-        return;
       }
-      next();
+      this.record(req, res, arrivedWall, wait, 0, 503, undefined);
     });
+  }
+
+  /** The request has its slot: lets the server answer, then frees the slot and reports. */
+  private serve(req: IncomingMessage, res: ServerResponse, next: Next, t: Ticket, arrivedWall: number): void {
+    const bytesBefore = req.socket.bytesWritten;
+    let done = false;
+    // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
+    // client went away), so one listener covers both.
+    const finish = () => {
+      if (done) return;
+      done = true;
+      const now = this.clock();
+      this.queue.leave(t, res.statusCode);
+      this.record(
+        req,
+        res,
+        arrivedWall,
+        t.started - t.arrived,
+        now - t.started,
+        res.statusCode,
+        undefined,
+        bytesBefore,
+      );
+    };
+    res.on('close', finish);
+    // The client may have gone while it waited, and its 'close' has passed: free the slot now.
+    if (req.socket.destroyed) {
+      finish();
+      return;
+    }
+    next();
   }
 
   private record(
@@ -219,22 +226,20 @@ export class ServerInterface {
       serviceTime,
     };
     const m = this.mask;
-    if (m & FIELD_BITS.client) r.client = `${req.socket.remoteAddress}:${req.socket.remotePort}`.slice(0, 64);
+    if (m & (FIELD_BITS.client | FIELD_BITS.protocol)) {
+      const c = connectionOf(req);
+      if (m & FIELD_BITS.client) r.client = c.client;
+      if (m & FIELD_BITS.protocol) r.protocol = c.protocol;
+    }
     if (m & FIELD_BITS.query && q >= 0) r.query = url.slice(q + 1, q + 2049);
-    if (m & FIELD_BITS.protocol)
-      r.protocol = `${(req.socket as TLSSocket).encrypted ? 'HTTPS' : 'HTTP'}/${req.httpVersion}`.slice(
-        0,
-        16,
-      );
     if (m & FIELD_BITS.bytes) {
-      // Headers given to writeHead() are not readable afterwards, so fall back to what the
-      // socket wrote (headers included) when no content-length was set.
-      const len = Number(res.getHeader('content-length'));
+      // Without a content-length (chunked), what the socket wrote, headers included.
+      const len = Number(sentHeader(res, 'content-length') ?? Number.NaN);
       r.bytes = Number.isFinite(len) && len >= 0 ? len : Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
     if (m & FIELD_BITS.contentType) {
-      const ct = res.getHeader('content-type');
-      if (typeof ct === 'string') r.contentType = ct.slice(0, 128);
+      const ct = sentHeader(res, 'content-type');
+      if (ct !== undefined) r.contentType = ct.slice(0, 128);
     }
     if (m & FIELD_BITS.userAgent && req.headers['user-agent'])
       r.userAgent = req.headers['user-agent'].slice(0, 512);
@@ -244,4 +249,55 @@ export class ServerInterface {
     if (m & FIELD_BITS.aborted) r.aborted = !res.writableFinished;
     report(r);
   }
+}
+
+const kConnection = Symbol('switchyard.connection');
+type Connection = { client: string; protocol: string; version: string };
+
+/**
+ * The client's address and the protocol, worked out once per connection: a keep-alive
+ * connection carries many requests, and these strings are the same for all of them.
+ */
+function connectionOf(req: IncomingMessage): Connection {
+  const socket = req.socket as TLSSocket & { [kConnection]?: Connection };
+  const known = socket[kConnection];
+  if (known !== undefined && known.version === req.httpVersion) return known;
+  const c = {
+    client: `${socket.remoteAddress}:${socket.remotePort}`.slice(0, 64),
+    protocol: `${socket.encrypted ? 'HTTPS' : 'HTTP'}/${req.httpVersion}`.slice(0, 16),
+    version: req.httpVersion,
+  };
+  socket[kConnection] = c;
+  return c;
+}
+
+const pathOf = (pathAndQuery: string) => {
+  const q = pathAndQuery.indexOf('?');
+  return q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
+};
+
+/**
+ * A response header as sent, read from the header block Node wrote (`_header`, kept by every
+ * version since 0.x). It holds headers given to writeHead() as well, which getHeader() does
+ * not see, and reading it costs less than getHeader(), which lower-cases the name each call.
+ * Before the headers are sent (a response cut short), getHeader() is the only source.
+ */
+const NEEDLES = { 'content-type': '\r\ncontent-type:', 'content-length': '\r\ncontent-length:' } as const;
+
+function sentHeader(res: ServerResponse, name: 'content-type' | 'content-length'): string | undefined {
+  const block = (res as unknown as { _header?: unknown })._header;
+  if (typeof block !== 'string' || block === '') {
+    const v = res.getHeader(name);
+    return v === undefined ? undefined : Array.isArray(v) ? v[0] : String(v);
+  }
+  // Header names are case-insensitive; lower-case a copy only when the name is not as given.
+  const needle = NEEDLES[name];
+  let i = block.indexOf(needle);
+  if (i < 0) {
+    i = block.toLowerCase().indexOf(needle);
+    if (i < 0) return undefined;
+  }
+  const from = i + needle.length;
+  const to = block.indexOf('\r\n', from);
+  return block.slice(from, to < 0 ? undefined : to).trim();
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { queueFiguresSchema, requestRecordSchema } from './messages.js';
+import { MAX_LINE_BYTES } from './local-record.js';
+import { queueFiguresSchema } from './messages.js';
 
 /**
  * The local channel between an interface and its host's agent (document 002 section IV):
@@ -7,24 +8,10 @@ import { queueFiguresSchema, requestRecordSchema } from './messages.js';
  * server it serves, then streams request records; the agent sends commands and asks for the
  * queue figures on its own fast schedule. Both sides validate every line.
  *
- * Request records carry only the Table 3 fields the agent's mask selects (FIELD_BITS).
+ * Request records, one a request, travel in a compact form of their own (local-record.ts):
+ * a line that starts with `[` is a record, any other line one of the messages below. They
+ * carry only the Table 3 fields the agent's mask selects (FIELD_BITS).
  */
-
-/** Bits of the field mask, one per optional Table 3 field. */
-export const FIELD_BITS = {
-  client: 1,
-  query: 2,
-  protocol: 4,
-  bytes: 8,
-  contentType: 16,
-  userAgent: 32,
-  referrer: 64,
-  cookies: 128,
-  redirectedTo: 256,
-  aborted: 512,
-} as const;
-
-export const ALL_FIELDS = Object.values(FIELD_BITS).reduce((a, b) => a | b, 0);
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -32,7 +19,6 @@ const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** Interface → agent. */
 export const fromInterfaceSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('hello'), server: name, pid: z.number().int().min(0) }),
-  z.strictObject({ t: z.literal('r'), r: requestRecordSchema }),
   z.strictObject({
     t: z.literal('figures'),
     id,
@@ -71,8 +57,7 @@ export const toInterfaceSchema = z.discriminatedUnion('op', [
 export type FromInterface = z.infer<typeof fromInterfaceSchema>;
 export type ToInterface = z.infer<typeof toInterfaceSchema>;
 
-/** Longest line either side reads; a longer one is dropped and counted. */
-export const MAX_LINE_BYTES = 64 * 1024;
+export { MAX_LINE_BYTES };
 
 /**
  * Parses one line with a schema; a one-line reason instead of throwing.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -43,4 +44,35 @@ test('the agent hears its interfaces: records, figures, commands, overflow and d
   iface.close();
   await eventually(() => gone.includes('web-a'), 'the departure');
   assert.equal(l.session('web-a'), undefined);
+});
+
+test('bad record lines are refused and counted, never passed on, and the session goes on', async (t) => {
+  const path = join(tmpdir(), `sy-listener-${process.pid}-${Date.now()}-b.sock`);
+  const records: RequestRecord[] = [];
+  const l = new InterfaceListener({
+    path,
+    log: quiet,
+    onRecord: (r) => records.push(r),
+    onOverflow: () => {},
+  });
+  await l.start();
+  t.after(() => l.close());
+  const s = connect(path);
+  t.after(() => s.destroy());
+  const good = '[1,"GET","/ok",200,0,1000]';
+  // A record before hello, then after it: broken JSON, a wrong field, a line too long, a good one.
+  s.write(`${good}\n{"t":"hello","server":"web-a","pid":1}\n[1,"GET"\n[1,"GET","/",2000,0,0]\n`);
+  s.write(`["${'x'.repeat(70_000)}"]\n${good}\n`);
+  await eventually(() => records.length === 1, 'the good record');
+  assert.deepEqual(records[0], {
+    server: 'web-a',
+    start: 1,
+    method: 'GET',
+    path: '/ok',
+    status: 200,
+    queueWait: 0,
+    serviceTime: 1,
+  });
+  assert.equal(l.invalid, 4);
+  assert.ok(l.session('web-a'), 'the session is still there');
 });

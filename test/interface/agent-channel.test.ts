@@ -6,20 +6,32 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { AgentChannel } from '../../src/interface/agent-channel.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
+import { decodeRecord } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { eventually, quiet } from '../helpers.js';
 
 /** A stand-in agent: a real Unix socket that keeps every line it gets. */
 async function agentSocket(path: string) {
   const lines: Array<Record<string, unknown>> = [];
+  /** Record lines, decoded as the agent decodes them. */
+  const records: RequestRecord[] = [];
   let peer: Socket | undefined;
   const server: Server = createServer((s) => {
     peer = s;
-    createInterface({ input: s }).on('line', (l) => lines.push(JSON.parse(l)));
+    createInterface({ input: s }).on('line', (l) => {
+      const v = JSON.parse(l);
+      if (!Array.isArray(v)) lines.push(v);
+      else {
+        const r = decodeRecord(v, 'web-a');
+        assert.ok(r.ok, 'a record line the agent can read');
+        records.push(r.value);
+      }
+    });
   });
   await new Promise<void>((r) => server.listen(path, r));
   return {
     lines,
+    records,
     send: (o: unknown) => peer!.write(`${JSON.stringify(o)}\n`),
     close: () => {
       peer?.destroy();
@@ -51,19 +63,19 @@ test('the interface says hello, streams records, and obeys commands from its age
   await eventually(() => agent.lines.length === 1, 'the hello');
   assert.deepEqual(agent.lines[0], { t: 'hello', server: 'web-a', pid: process.pid });
   ch.report(record('/a'));
-  await eventually(() => agent.lines.length === 2, 'the record');
-  assert.equal((agent.lines[1]!.r as RequestRecord).path, '/a');
+  await eventually(() => agent.records.length === 1, 'the record');
+  assert.deepEqual(agent.records[0], record('/a'));
 
   agent.send({ op: 'redirect', id: 1, target: 'http://127.0.0.1:8080' });
   agent.send({ op: 'echo', id: 2, text: 'ping' });
   agent.send({ op: 'figures', id: 3 });
   agent.send({ op: 'launch', id: 4 });
   agent.send({ op: 'cancel-redirect', id: 5 });
-  await eventually(() => agent.lines.length === 6, 'four answers (the bad command gets none)');
-  assert.deepEqual(agent.lines[2], { t: 'result', id: 1, ok: true });
-  assert.deepEqual(agent.lines[3], { t: 'result', id: 2, ok: true, data: 'ping' });
-  assert.equal(agent.lines[4]!.t, 'figures');
-  assert.equal((agent.lines[4]!.figures as { slots: number }).slots, 2);
+  await eventually(() => agent.lines.length === 5, 'four answers (the bad command gets none)');
+  assert.deepEqual(agent.lines[1], { t: 'result', id: 1, ok: true });
+  assert.deepEqual(agent.lines[2], { t: 'result', id: 2, ok: true, data: 'ping' });
+  assert.equal(agent.lines[3]!.t, 'figures');
+  assert.equal((agent.lines[3]!.figures as { slots: number }).slots, 2);
   assert.equal(iface.redirectTarget, undefined);
 });
 
@@ -84,7 +96,30 @@ test('with no agent, records are dropped and counted, and an overflow line says 
   t.after(() => agent.close());
   await eventually(() => ch.connected, 'the channel to find the agent');
   ch.report(record('/after'));
-  await eventually(() => agent.lines.length === 3, 'hello, overflow and the record');
-  assert.deepEqual(agent.lines[1], { t: 'overflow', dropped: 5 });
-  assert.equal((agent.lines[2]!.r as RequestRecord).path, '/after');
+  await eventually(() => agent.records.length === 1, 'the record');
+  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped: 5 }]);
+  assert.equal(agent.records[0]!.path, '/after');
+});
+
+test('records are gathered and written together, in order, at most flushMs late', async (t) => {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-c.sock`);
+  const agent = await agentSocket(path);
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({ path, iface, log: quiet, flushMs: 20 });
+  t.after(async () => {
+    ch.close();
+    await agent.close();
+  });
+  ch.start();
+  await eventually(() => ch.connected, 'the channel to find the agent');
+  // More than one batch's worth (16 KiB) of long records, then a few more that wait for the timer.
+  const long = '/x'.repeat(500);
+  for (let i = 0; i < 40; i++) ch.report(record(`${long}/${i}`));
+  ch.report(record('/last'));
+  await eventually(() => agent.records.length === 41, 'every record');
+  assert.deepEqual(
+    agent.records.map((r) => r.path),
+    [...Array.from({ length: 40 }, (_, i) => `${long}/${i}`), '/last'],
+  );
+  assert.equal(ch.dropped, 0);
 });

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { ServerInterface } from '../../src/interface/server-interface.js';
-import { FIELD_BITS } from '../../src/protocol/local.js';
+import { FIELD_BITS } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { makeMark } from '../../src/protocol/redirect-mark.js';
 import { eventually, httpRequest } from '../helpers.js';
@@ -33,6 +33,18 @@ async function serve(opts: {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     seen.push(req.url ?? '');
     const answer = () => {
+      if (req.url === '/writehead') {
+        // Headers given only to writeHead, in the case the application chose.
+        res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': '5' });
+        res.end('hello');
+        return;
+      }
+      if (req.url === '/chunked') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('ab');
+        res.end('cd');
+        return;
+      }
       res.setHeader('content-type', 'text/plain');
       res.writeHead(200, { 'content-length': '3' });
       res.end('ok\n');
@@ -160,4 +172,18 @@ test('the field mask chooses which optional fields a record carries', async (t) 
     'status',
     'userAgent',
   ]);
+});
+
+test('records carry the content type and size of answers whose headers were given to writeHead', async (t) => {
+  const s = await serve({ slots: 2 });
+  t.after(() => s.close());
+  assert.equal((await httpRequest(`${s.url}/writehead`)).status, 200);
+  assert.equal((await httpRequest(`${s.url}/chunked`)).status, 200);
+  await eventually(() => s.records.length === 2, 'both records');
+  const [head, chunked] = s.records;
+  assert.equal(head!.contentType, 'text/html');
+  assert.equal(head!.bytes, 5);
+  assert.equal(chunked!.contentType, 'text/plain');
+  // No content-length: what the socket wrote, headers and chunk framing included.
+  assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
 });
