@@ -1,47 +1,108 @@
 import { readFileSync } from 'node:fs';
+import { readToken } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
 import { SwitchyardError } from '../errors.js';
-import { readToken } from '../interceptor/admin-token.js';
 
 /**
- * How ctl reaches an interceptor's admin endpoint: the address from --admin or the site
- * file, the token from SWITCHYARD_TOKEN or where the interceptor keeps it.
+ * How ctl reaches the site: an interceptor's admin endpoint (from --admin or the site file)
+ * and, when the site has one, the manager (from --manager or the site file's manager
+ * section), where operator overrides live (D25). One token for both: SWITCHYARD_TOKEN or
+ * where the interceptor and manager keep it beside the site file.
  */
 export interface CtlTarget {
-  admin: string;
+  /** The interceptor's admin endpoint, when known. */
+  admin: string | undefined;
+  /** The manager's admin endpoint, when the site has a manager. */
+  manager: string | undefined;
   token: string | undefined;
 }
 
-export function resolveTarget(opts: { config?: string; admin?: string }): CtlTarget {
-  if (opts.admin) {
-    return { admin: opts.admin.replace(/\/+$/, ''), token: readToken(opts.config, undefined) };
-  }
+/** One endpoint to call: its base URL and what to call it in messages. */
+export interface Endpoint {
+  url: string;
+  token: string | undefined;
+  name: 'interceptor' | 'manager';
+}
+
+const loopback = (host: string) =>
+  host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+
+export function resolveTarget(opts: { config?: string; admin?: string; manager?: string }): CtlTarget {
+  const trim = (u: string) => u.replace(/\/+$/, '');
   if (!opts.config) {
-    throw new SwitchyardError(
-      'SY_ERR_CONFIG',
-      'say where the interceptor is: --config site.yaml or --admin http://host:port',
-    );
+    if (!opts.admin && !opts.manager)
+      throw new SwitchyardError(
+        'SY_ERR_CONFIG',
+        'say where the site is: --config site.yaml, --admin http://host:port or --manager http://host:port',
+      );
+    return {
+      admin: opts.admin && trim(opts.admin),
+      manager: opts.manager && trim(opts.manager),
+      token: readToken(undefined, undefined),
+    };
   }
   const site = loadSite(opts.config);
   const { host, port } = site.admin;
-  const h =
-    host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  const m = site.site.manager;
+  let manager = opts.manager && trim(opts.manager);
+  if (!manager && m) {
+    if (m.url) {
+      const u = new URL(m.url);
+      manager = `${u.protocol === 'wss:' ? 'https' : 'http'}://${u.host}`;
+    } else {
+      const i = m.listen.lastIndexOf(':');
+      manager = `http://${loopback(m.listen.slice(0, i))}:${m.listen.slice(i + 1)}`;
+    }
+  }
   return {
-    admin: `http://${h}:${port}`,
+    admin: opts.admin ? trim(opts.admin) : `http://${loopback(host)}:${port}`,
+    manager,
     token: readToken(opts.config, site.site.interceptor.adminTokenFile),
   };
 }
 
-/** One admin call; throws a SwitchyardError with a one-line reason on any failure. */
-export async function call(
-  target: CtlTarget,
+/** The interceptor's endpoint, or a one-line error when ctl was not told where it is. */
+export function interceptorOf(t: CtlTarget): Endpoint {
+  if (!t.admin)
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      'this command asks an interceptor: --config site.yaml or --admin http://host:port',
+    );
+  return { url: t.admin, token: t.token, name: 'interceptor' };
+}
+
+/**
+ * Makes an operator change where it belongs: at the manager when the site has one, so every
+ * interceptor gets it. When the manager cannot be reached, the change is made at the
+ * interceptor instead, which applies it at once and passes it on once the manager is back;
+ * `note` says so on stderr, since the operator should know.
+ */
+export async function change(
+  t: CtlTarget,
   method: string,
   path: string,
-  body?: unknown,
+  body: unknown,
+  note: (line: string) => void,
 ): Promise<unknown> {
+  if (t.manager) {
+    try {
+      return await call({ url: t.manager, token: t.token, name: 'manager' }, method, path, body);
+    } catch (e) {
+      const code = (e as SwitchyardError).code;
+      if (!t.admin || (code !== 'SY_ERR_UNREACHABLE' && code !== 'SY_ERR_TIMEOUT')) throw e;
+      note(
+        `${(e as Error).message}; made the change at the interceptor (${t.admin}) instead, which passes it on when the manager is back`,
+      );
+    }
+  }
+  return call(interceptorOf(t), method, path, body);
+}
+
+/** One admin call; throws a SwitchyardError with a one-line reason on any failure. */
+export async function call(target: Endpoint, method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(target.admin + path, {
+    res = await fetch(target.url + path, {
       method,
       headers: {
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
@@ -53,10 +114,13 @@ export async function call(
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
     if (cause === 'TimeoutError')
-      throw new SwitchyardError('SY_ERR_TIMEOUT', `${target.admin} did not answer within 10 s`);
+      throw new SwitchyardError(
+        'SY_ERR_TIMEOUT',
+        `the ${target.name} at ${target.url} did not answer within 10 s`,
+      );
     throw new SwitchyardError(
       'SY_ERR_UNREACHABLE',
-      `cannot reach the interceptor's admin endpoint at ${target.admin} (${cause})`,
+      `cannot reach the ${target.name}'s admin endpoint at ${target.url} (${cause})`,
     );
   }
   const text = await res.text();
@@ -66,7 +130,7 @@ export async function call(
   } catch {
     throw new SwitchyardError(
       'SY_ERR_UNREACHABLE',
-      `${target.admin} answered ${res.status} with something that is not JSON`,
+      `the ${target.name} at ${target.url} answered ${res.status} with something that is not JSON`,
     );
   }
   if (!res.ok) {
@@ -88,7 +152,7 @@ export async function call(
       throw new SwitchyardError('SY_ERR_NOT_FOUND', message(err?.message ?? 'not found'));
     throw new SwitchyardError(
       'SY_ERR_BAD_REQUEST',
-      message(err?.message ?? `the interceptor answered ${res.status}`),
+      message(err?.message ?? `the ${target.name} answered ${res.status}`),
     );
   }
   return json;

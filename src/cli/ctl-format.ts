@@ -1,4 +1,5 @@
 import type { ExplainView, StatusView } from '../interceptor/views.js';
+import type { ManagerStatusView } from '../manager/manager.js';
 
 /** Plain-text tables for ctl's human output; --json prints the API's JSON instead. */
 export function table(head: string[], rows: Array<Array<string | number>>): string {
@@ -67,4 +68,45 @@ export function formatExplain(e: ExplainView): string {
   );
   lines.push(`outcome: ${e.outcome}`);
   return lines.join('\n');
+}
+
+export function formatManager(m: ManagerStatusView): string {
+  const servers = table(
+    ['SERVER', 'L', 'AVERAGE', 'LEVEL', 'FAILED', 'QUEUE', 'BUSY', 'DELAY MS', 'AGE MS'],
+    m.servers.map((x) => [
+      x.server,
+      Math.round(x.L),
+      x.average === undefined ? '-' : Math.round(x.average),
+      x.level,
+      x.failed ? 'yes' : 'no',
+      x.figures?.queueLength ?? '-',
+      x.figures ? `${x.figures.busy}/${x.figures.slots}` : '-',
+      x.figures ? Math.round(x.figures.queueDelay) : '-',
+      Math.round(x.age),
+    ]),
+  );
+  const agents = table(
+    ['AGENT', 'CONNECTED', 'SERVERS'],
+    m.agents.map((a) => [a.name, a.connected ? 'yes' : 'no', a.servers.join(', ')]),
+  );
+  const overrides = [
+    ...Object.entries(m.overrides.applications).map(
+      ([name, o]) =>
+        `application ${name}: ${[o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled', o.sorryPage ? 'sorry page' : ''].filter(Boolean).join(', ')}`,
+    ),
+    ...Object.entries(m.overrides.servers).map(
+      ([name, o]) =>
+        `server ${name}: ${[o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled', o.capacity === undefined ? '' : `capacity ${o.capacity}`].filter(Boolean).join(', ')}`,
+    ),
+  ];
+  return [
+    `manager up ${Math.round(m.manager.uptimeMs / 1000)} s, store ${m.manager.store}`,
+    `interceptors connected: ${m.interceptors.join(', ') || 'none'}`,
+    '',
+    servers,
+    '',
+    agents,
+    '',
+    `overrides: ${overrides.length === 0 ? 'none' : `\n  ${overrides.join('\n  ')}`}`,
+  ].join('\n');
 }

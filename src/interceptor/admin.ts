@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { z } from 'zod';
+import { notFound, overrideRoute, sendJson } from '../admin-http.js';
+import { tokenMatches } from '../config/admin-token.js';
 import { SwitchyardError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { tokenMatches } from './admin-token.js';
 import type { InterceptorMetrics } from './metrics.js';
 import type { ExplainView, StatusView } from './views.js';
 
@@ -31,15 +31,6 @@ export interface AdminActions {
   shutdown(): void;
 }
 
-const MAX_BODY = 1024 * 1024 + 4096;
-const capacityBody = z.strictObject({ capacity: z.number().min(1).max(10) });
-const sorryBody = z.strictObject({
-  html: z
-    .string()
-    .min(1)
-    .max(1024 * 1024),
-});
-
 export function createAdminServer(
   actions: AdminActions,
   token: () => string,
@@ -59,9 +50,7 @@ export function createAdminServer(
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     metrics.adminRequests.labels(String(status)).inc();
-    const text = `${JSON.stringify(body, null, 2)}\n`;
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(text);
+    sendJson(res, status, body);
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -82,8 +71,6 @@ export function createAdminServer(
       );
       throw new SwitchyardError('SY_ERR_UNAUTHORIZED');
     }
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const [head, name, verb] = parts;
     if (method === 'GET' && url.pathname === '/status') return send(res, 200, actions.status());
     if (method === 'GET' && url.pathname === '/explain') {
       const target = url.searchParams.get('url');
@@ -91,80 +78,31 @@ export function createAdminServer(
       const host = url.searchParams.get('host') ?? '';
       return send(res, 200, actions.explain(target, host, url.searchParams.get('secure') === '1'));
     }
-    if (method === 'POST' && parts.length === 1) {
-      if (head === 'reload') {
-        const r = actions.reload();
-        return r.ok
-          ? send(res, 200, r)
-          : send(res, 422, { error: { code: 'SY_ERR_CONFIG', message: r.error } });
-      }
-      if (head === 'reset') {
-        actions.reset();
-        return send(res, 200, { ok: true });
-      }
-      if (head === 'shutdown') {
-        send(res, 202, { ok: true, message: 'shutting down' });
-        setImmediate(() => actions.shutdown());
-        return;
-      }
+    if (method === 'POST' && url.pathname === '/reload') {
+      const r = actions.reload();
+      return r.ok
+        ? send(res, 200, r)
+        : send(res, 422, { error: { code: 'SY_ERR_CONFIG', message: r.error } });
     }
-    if (parts.length === 3 && name !== undefined) {
-      if (method === 'POST' && (verb === 'enable' || verb === 'disable')) {
-        if (head === 'applications') actions.setAppEnabled(name, verb === 'enable');
-        else if (head === 'servers') actions.setServerEnabled(name, verb === 'enable');
-        else throw notFound(url.pathname);
-        return send(res, 200, { ok: true });
+    if (method === 'POST' && url.pathname === '/shutdown') {
+      send(res, 202, { ok: true, message: 'shutting down' });
+      setImmediate(() => actions.shutdown());
+      return;
+    }
+    const o = await overrideRoute(req);
+    if (o) {
+      if (o.target === 'all') actions.reset();
+      else if (o.target === 'application') {
+        if (o.enabled !== undefined) actions.setAppEnabled(o.name, o.enabled);
+        if (o.sorryPage !== undefined) actions.setSorryPage(o.name, Buffer.from(o.sorryPage));
+      } else {
+        if (o.enabled !== undefined) actions.setServerEnabled(o.name, o.enabled);
+        if (o.capacity !== undefined) actions.setCapacity(o.name, o.capacity);
       }
-      if (method === 'PUT' && head === 'servers' && verb === 'capacity') {
-        const body = parseBody(capacityBody, await readBody(req));
-        actions.setCapacity(name, body.capacity);
-        return send(res, 200, { ok: true });
-      }
-      if (method === 'PUT' && head === 'applications' && verb === 'sorry') {
-        const body = parseBody(sorryBody, await readBody(req));
-        actions.setSorryPage(name, Buffer.from(body.html));
-        return send(res, 200, { ok: true });
-      }
+      return send(res, 200, { ok: true });
     }
     throw notFound(`${method} ${url.pathname}`);
   }
 
   return server;
-}
-
-function notFound(what: string): SwitchyardError {
-  return new SwitchyardError('SY_ERR_NOT_FOUND', `no admin route ${what}`);
-}
-
-function parseBody<T>(schema: z.ZodType<T>, text: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new SwitchyardError('SY_ERR_BAD_REQUEST', 'the body is not JSON');
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new SwitchyardError('SY_ERR_BAD_REQUEST', `${i.path.join('.') || 'body'}: ${i.message}`);
-  }
-  return r.data;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new SwitchyardError('SY_ERR_BAD_REQUEST', `body larger than ${MAX_BODY} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

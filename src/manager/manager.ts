@@ -1,6 +1,8 @@
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
+import { notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
+import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
@@ -12,7 +14,7 @@ import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { Message, MessageOf, OverrideChange } from '../protocol/messages.js';
+import type { Message, MessageOf, OverrideChange, ServerLoad } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { LoadBoard } from './load-board.js';
 import { createManagerMetrics } from './metrics.js';
@@ -66,6 +68,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   if (!listen)
     throw new SwitchyardError('SY_ERR_CONFIG', `cannot listen on "${opts.listen}": expected host:port`);
   const { secret, source: secretSource } = ensureSecret(SITE_SECRET, opts.configFile, m.secretFile);
+  // One admin token for the site's operator endpoints: ctl uses the same for both (D25).
+  const { token: adminToken } = ensureToken(opts.configFile, site.interceptor.adminTokenFile);
   const dataDir = resolve(opts.dataDir ?? resolve(dirname(resolve(opts.configFile)), m.dataDir));
   const dbFile = join(dataDir, 'switchyard.db');
   const store = await StoreClient.open(dbFile).catch((e: Error) => {
@@ -119,9 +123,58 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       res.end('ok\n');
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found\n');
+    void admin(req, res).catch((e: unknown) => {
+      if (e instanceof SwitchyardError) {
+        metrics.adminRequests.labels(String(e.status)).inc();
+        return sendJson(res, e.status, { error: { code: e.code, message: e.message } });
+      }
+      log.error({ err: e }, 'admin request failed');
+      metrics.adminRequests.labels('500').inc();
+      sendJson(res, 500, {
+        error: { code: 'SY_ERR_INTERNAL', message: 'internal error; see the manager log' },
+      });
+    });
   });
+
+  /**
+   * The manager's admin routes, for `switchyard ctl` (D25): the operator overrides (the same
+   * routes as an interceptor's admin endpoint) and what the manager knows. Every route needs
+   * the site's admin token.
+   *   GET  /overrides   GET /status
+   *   POST /servers/NAME/enable|disable   PUT /servers/NAME/capacity   {"capacity": 1..10}
+   *   POST /applications/NAME/enable|disable   PUT /applications/NAME/sorry   {"html": "..."}
+   *   POST /reset
+   */
+  const admin = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    if (!tokenMatches(req.headers.authorization, adminToken)) {
+      log.warn({ remote: req.socket.remoteAddress, path }, 'admin request refused: missing or wrong token');
+      throw new SwitchyardError('SY_ERR_UNAUTHORIZED');
+    }
+    const ok = (body: unknown) => {
+      metrics.adminRequests.labels('200').inc();
+      sendJson(res, 200, body);
+    };
+    if (req.method === 'GET' && path === '/overrides') return ok(overridesMessage());
+    if (req.method === 'GET' && path === '/status') return ok(statusView());
+    const o = await overrideRoute(req);
+    if (!o) throw notFound(`${req.method} ${path}`);
+    const error = await changeOverride(`ctl at ${req.socket.remoteAddress ?? 'an unknown address'}`, o);
+    if (error) throw new SwitchyardError('SY_ERR_NOT_FOUND', error);
+    ok({ ok: true });
+  };
+
+  const statusView = (): ManagerStatusView => {
+    const now = clock();
+    const { servers } = board.loads(now);
+    return {
+      manager: { uptimeMs: Math.round(now - started), store: dbFile },
+      agents: site.agents.map((a) => ({ name: a.name, connected: agents.has(a.name), servers: a.servers })),
+      interceptors: [...interceptors].map((l) => l.id),
+      servers,
+      overrides: { applications: overrides.applications, servers: overrides.servers },
+    };
+  };
 
   const agents = new Map<string, ServerLink>();
   const interceptors = new Set<ServerLink>();
@@ -193,34 +246,65 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     }
   };
 
-  let overrideChain: Promise<void> = Promise.resolve();
-  const onOverride = async (link: ServerLink, o: OverrideChange) => {
+  let overrideChain: Promise<unknown> = Promise.resolve();
+  /**
+   * Stores one operator change and pushes the new set to every interceptor; gives the reason
+   * when the change names nothing in the site file. Changes run one at a time: each reads the
+   * current override and writes it back, so two at once would lose one (an operator's
+   * disable silently undone).
+   */
+  const changeOverride = (who: string, o: OverrideRequest): Promise<string | undefined> => {
+    const run = async () => {
+      if (o.target === 'all') await store.resetOverrides();
+      else {
+        const known =
+          o.target === 'server'
+            ? site.servers.some((s) => s.name === o.name)
+            : site.applications.some((a) => a.name === o.name);
+        if (!known) return `no ${o.target} named "${o.name}" in the site file`;
+        const kind = o.target === 'server' ? 'servers' : 'applications';
+        const current = (overrides[kind] as Record<string, Record<string, unknown>>)[o.name] ?? {};
+        const next: Record<string, unknown> = o.reset ? {} : { ...current };
+        if (o.enabled !== undefined) next.enabled = o.enabled;
+        if (o.capacity !== undefined && o.target === 'server') next.capacity = o.capacity;
+        if (o.sorryPage !== undefined && o.target === 'application') next.sorryPage = o.sorryPage;
+        await store.setOverride(o.target, o.name, next);
+      }
+      overrides = await store.overrides();
+      event(
+        o.target === 'all' ? 'site' : o.name,
+        'override.changed',
+        'info',
+        `operator override from ${who}: ${describeOverride(o)}`,
+      );
+      pushOverrides();
+      return undefined;
+    };
+    const p = overrideChain.then(run);
+    overrideChain = p.catch(() => {});
+    return p;
+  };
+
+  const onOverride = (link: ServerLink, o: OverrideChange) => {
+    let change: OverrideRequest;
     if (o.target === 'all') {
       if (!o.reset) return refuse(link, 'target "all" needs reset');
-      await store.resetOverrides();
+      change = { target: 'all', reset: true };
     } else {
       if (!o.name) return refuse(link, 'override without a name');
-      const known =
-        o.target === 'server'
-          ? site.servers.some((s) => s.name === o.name)
-          : site.applications.some((a) => a.name === o.name);
-      if (!known) return refuse(link, `override for unknown ${o.target} "${o.name}"`);
-      const kind = o.target === 'server' ? 'servers' : 'applications';
-      const current = (overrides[kind] as Record<string, Record<string, unknown>>)[o.name] ?? {};
-      const next: Record<string, unknown> = o.reset ? {} : { ...current };
-      if (o.enabled !== undefined) next.enabled = o.enabled;
-      if (o.capacity !== undefined && o.target === 'server') next.capacity = o.capacity;
-      if (o.sorryPage !== undefined && o.target === 'application') next.sorryPage = o.sorryPage;
-      await store.setOverride(o.target, o.name, next);
+      change = {
+        target: o.target,
+        name: o.name,
+        ...(o.reset ? { reset: true } : {}),
+        ...(o.enabled !== undefined ? { enabled: o.enabled } : {}),
+        ...(o.capacity !== undefined ? { capacity: o.capacity } : {}),
+        ...(o.sorryPage !== undefined ? { sorryPage: o.sorryPage } : {}),
+      };
     }
-    overrides = await store.overrides();
-    event(
-      o.name ?? 'site',
-      'override.changed',
-      'info',
-      `operator override from interceptor ${link.id}: ${o.target} ${o.name ?? ''} ${JSON.stringify({ enabled: o.enabled, capacity: o.capacity, reset: o.reset })}`,
+    changeOverride(`${link.role} ${link.id}`, change).then(
+      (error) => error && refuse(link, error),
+      (e: Error) => log.error({ err: e.message }, `override not stored: ${e.message}`),
     );
-    pushOverrides();
   };
 
   const links: LinkServer = startLinkServer({
@@ -278,12 +362,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
           case 'override':
             if (link.role !== 'interceptor' && link.role !== 'ctl' && link.role !== 'console')
               return refuse(link, 'overrides come from operators');
-            // One change at a time: each reads the current override and writes it back, so
-            // two at once would lose one (an operator's disable silently undone).
-            overrideChain = overrideChain
-              .then(() => onOverride(link, msg))
-              .catch((e: Error) => log.error({ err: e.message }, `override not stored: ${e.message}`));
-            return;
+            return onOverride(link, msg);
           default:
             return refuse(link, `unexpected message type "${msg.type}" from a ${link.role}`);
         }
@@ -403,5 +482,29 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       })();
       return closing;
     },
+  };
+}
+
+/** One line for the event log; a sorry page is given by its size, not its text. */
+function describeOverride(o: OverrideRequest): string {
+  if (o.target === 'all') return 'reset everything';
+  const parts = [
+    o.reset ? 'reset' : '',
+    o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled',
+    o.capacity === undefined ? '' : `capacity ${o.capacity}`,
+    o.sorryPage === undefined ? '' : `sorry page of ${o.sorryPage.length} characters`,
+  ].filter(Boolean);
+  return `${o.target} ${o.name}: ${parts.join(', ')}`;
+}
+
+/** What `GET /status` on the manager gives (`switchyard ctl manager`). */
+export interface ManagerStatusView {
+  manager: { uptimeMs: number; store: string };
+  agents: Array<{ name: string; connected: boolean; servers: string[] }>;
+  interceptors: string[];
+  servers: ServerLoad[];
+  overrides: {
+    applications: Record<string, { enabled?: boolean; sorryPage?: string }>;
+    servers: Record<string, { enabled?: boolean; capacity?: number }>;
   };
 }

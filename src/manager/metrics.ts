@@ -52,6 +52,9 @@ export function createManagerMetrics() {
     swamped: g('switchyard_manager_application_swamped', '1 while the application is swamped.', [
       'application',
     ] as const),
+    adminRequests: c('switchyard_manager_admin_requests_total', 'Admin (ctl) requests, by HTTP status.', [
+      'status',
+    ] as const),
     events: c('switchyard_manager_events_total', 'Events raised by the manager, by code.', ['code'] as const),
   };
 }

@@ -266,7 +266,7 @@ test('failures: one line on stderr and the documented exit code', async () => {
   assert.match(results[4]!, /expected "app" or "server", got "gadget"/);
   assert.match(results[5]!, /capacity: expected a number from 1 to 10, got "11"/);
   assert.match(results[6]!, /unknown command 'frobnicate'/);
-  assert.match(results[7]!, /--config site\.yaml or --admin/);
+  assert.match(results[7]!, /--config site\.yaml, --admin http:\/\/host:port or --manager/);
   // None of them changed anything.
   const s = await status();
   assert.ok(s.servers.every((x) => x.enabled && x.overrides.length === 0));

@@ -77,7 +77,7 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
   /** web-c's capacity in the site file, from before any override. */
   let fileCapacity = 0;
 
-  test('an override made at one interceptor is kept by the manager and reaches the other', async () => {
+  test('an override made with ctl is kept by the manager and reaches every interceptor', async () => {
     const [ic1, ic2] = site.ics as [RunningInterceptor, RunningInterceptor];
     for (const ic of site.ics) {
       const st = await status(ic);
@@ -89,10 +89,18 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     fileCapacity = serverStatus(await status(ic1), 'web-c').capacity;
     assert.deepEqual(storedOverrides(), []);
 
-    // ctl at ic-1 (address and token from its site file and SWITCHYARD_TOKEN).
+    // ctl finds the manager in the site file (token from SWITCHYARD_TOKEN) and asks it.
     const r = await ctl(0, 'disable', 'server', 'web-b');
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
     assert.match(r.stdout, /server web-b disabled/);
+    const said = readStore(
+      (db) =>
+        db.prepare("SELECT text FROM events WHERE code = 'override.changed'").all() as Array<{
+          text: string;
+        }>,
+    );
+    assert.match(said.at(-1)!.text, /from ctl at 127\.0\.0\.1: server web-b: disabled/);
     const seen = await untilServer(ic2, 'web-b', (s) => !s.enabled, 'ic-2 to see web-b disabled', 5000);
     assert.deepEqual(serverStatus(seen, 'web-b').overrides, ['enabled']);
     assert.equal(share(seen, 'web-b'), 0);
@@ -104,7 +112,7 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     // The manager stored it before it told the interceptors.
     assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-b', value: '{"enabled":false}' }]);
 
-    // The other way round, through ic-2's admin endpoint: a capacity reaches ic-1.
+    // Through an interceptor's admin endpoint (a script may still use it): it reaches the other.
     const c = await ic2.admin('PUT', '/servers/web-c/capacity', { capacity: 7 });
     assert.equal(c.status, 200, JSON.stringify(c.json));
     const seen1 = await untilServer(ic1, 'web-c', (s) => s.capacity === 7, 'ic-1 to see web-c at 7', 5000);
@@ -161,7 +169,7 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     assert.match(ic2.output(), /reload applied/);
   });
 
-  test('ctl reset at one interceptor drops the overrides at both and in the store', async () => {
+  test('ctl reset drops the overrides at every interceptor and in the store', async () => {
     const [ic1, ic2] = site.ics as [RunningInterceptor, RunningInterceptor];
     const r = await ctl(1, 'reset');
     assert.equal(r.code, 0, r.stderr);
@@ -321,9 +329,14 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     for (const s of ['web-a', 'web-c']) assert.ok((hits.get(s) ?? 0) >= 5, `${s} got ${got}`);
     assert.doesNotMatch(ic.output(), /connected to the manager/);
 
-    // An operator change made meanwhile is kept, and given to the manager once it is up.
-    const d = await ic.admin('POST', '/servers/web-a/disable');
-    assert.equal(d.status, 200, JSON.stringify(d.json));
+    // An operator change made meanwhile: ctl cannot reach the manager, says so, and makes it
+    // at the interceptor, which keeps it and gives it to the manager once it is up.
+    const d = await ctl(1, 'disable', 'server', 'web-a');
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(
+      d.stderr,
+      /^switchyard: cannot reach the manager's admin endpoint at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); made the change at the interceptor \(http:\/\/127\.0\.0\.1:\d+\) instead, which passes it on when the manager is back\n$/,
+    );
     assert.equal(serverStatus(await status(ic), 'web-a').enabled, false);
 
     site.manager = await site.startManager();
@@ -342,6 +355,38 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       'ic-1 to hear of the change made at ic-2 while the manager was down',
       15_000,
     );
+    assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-a', value: '{"enabled":false}' }]);
+  });
+
+  test("ctl manager shows the manager's view; the manager refuses unknown names and wrong tokens", async () => {
+    const m = await ctl(0, '--json', 'manager');
+    assert.equal(m.code, 0, m.stderr);
+    const view = JSON.parse(m.stdout) as {
+      agents: Array<{ name: string; connected: boolean }>;
+      interceptors: string[];
+      servers: Array<{ server: string; L: number; level: string }>;
+      overrides: { servers: Record<string, { enabled?: boolean }> };
+    };
+    assert.deepEqual(
+      view.agents.map((a) => [a.name, a.connected]),
+      [['host-1', true]],
+    );
+    assert.deepEqual([...view.interceptors].sort(), ['ic-1', 'ic-2']);
+    assert.deepEqual(view.servers.map((x) => x.server).sort(), ['web-a', 'web-b', 'web-c']);
+    assert.deepEqual(view.overrides.servers, { 'web-a': { enabled: false } });
+    const table = await ctl(0, 'manager');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^SERVER +L +AVERAGE +LEVEL/m);
+    assert.match(table.stdout, /server web-a: disabled/);
+
+    const unknown = await ctl(0, 'disable', 'server', 'web-x');
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr, 'switchyard: no server named "web-x" in the site file\n');
+    const wrong = await runCli(['ctl', '--config', site.files[0]!, 'enable', 'server', 'web-a'], {
+      SWITCHYARD_TOKEN: 'not-the-token',
+    });
+    assert.equal(wrong.code, 4, wrong.stderr);
+    assert.match(wrong.stderr, /admin token was refused/);
     assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-a', value: '{"enabled":false}' }]);
   });
 });

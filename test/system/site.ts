@@ -6,6 +6,7 @@ import {
   type RunningProcess,
   startCli,
   startInterceptorCli,
+  TEST_TOKEN,
   tempDir,
 } from '../helpers.js';
 
@@ -120,7 +121,8 @@ ${shared}`;
   const dir = tempDir(siteFiles);
   const files = Object.keys(siteFiles).map((f) => join(dir, f));
   const file = files[0]!;
-  const env = { SWITCHYARD_SECRET: SECRET };
+  // The manager and the interceptors share the site's admin token, as on a real site (D25).
+  const env = { SWITCHYARD_SECRET: SECRET, SWITCHYARD_TOKEN: TEST_TOKEN };
   const started: RunningProcess[] = [];
   const startManager = async () => {
     const p = startCli(['manager', '--config', file], env);

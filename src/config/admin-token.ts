@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ensureSecret, generatedSecretPath, readSecret, type SecretSpec } from '../config/secret-file.js';
+import { ensureSecret, generatedSecretPath, readSecret, type SecretSpec } from './secret-file.js';
 
 /**
  * Where the admin token comes from, in order: SWITCHYARD_TOKEN, the file the site file names
