@@ -169,11 +169,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (!mine.has(c.server)) return { ok: false, error: `server ${c.server} is not on agent ${opts.name}` };
     if (c.op === 'redirect') redirects.set(c.server, c.target);
     if (c.op === 'cancel-redirect') redirects.delete(c.server);
-    if (c.op === 'start' || c.op === 'stop')
-      return { ok: false, error: `${c.op} is done by the watcher, not the agent` };
     const s = sessions.get(c.server);
     if (!s) return { ok: false, error: `no interface of ${c.server} is connected` };
     if (c.op === 'pid') return { ok: true, data: s.pid };
+    // A sidecar runs its web server and starts or stops it; stopping waits for the process.
+    if (c.op === 'start' || c.op === 'stop')
+      return s.command({ op: c.op === 'start' ? 'start-server' : 'stop-server' }, 15_000);
     const { server: _, ...local } = c;
     return s.command(local as Parameters<InterfaceSession['command']>[0]);
   };

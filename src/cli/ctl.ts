@@ -66,6 +66,29 @@ export function registerCtl(program: Command): void {
       }),
     );
 
+  for (const verb of ['start', 'stop'] as const) {
+    ctl
+      .command(`${verb}-server <name>`)
+      .description(
+        `${verb} a server's web server process (run by its sidecar), through the manager and its agent`,
+      )
+      .action(async (name: string) => {
+        await run(async (t, json) => {
+          if (!t.manager)
+            throw new SwitchyardError(
+              'SY_ERR_CONFIG',
+              'starting and stopping servers goes through the manager: give --manager',
+            );
+          const r = await call(
+            { url: t.manager, token: t.token, name: 'manager' },
+            'POST',
+            `/servers/${encodeURIComponent(name)}/${verb}`,
+          );
+          return ok(json, r, `${name} ${verb === 'start' ? 'started' : 'stopped'}`);
+        })();
+      });
+  }
+
   for (const verb of ['enable', 'disable'] as const) {
     ctl
       .command(`${verb} <kind> <name>`)

@@ -18,8 +18,9 @@ interface SidecarFlags {
 }
 
 /**
- * `switchyard sidecar --listen 127.0.0.1:9001 --server http://127.0.0.1:8001 --name web-a`:
- * the interface in front of a server that cannot load Node middleware. The site's shared
+ * `switchyard sidecar --listen 127.0.0.1:9001 --server http://127.0.0.1:8001 --name web-a
+ * [-- program args...]`: the interface in front of a server that cannot load Node
+ * middleware; given a program after `--`, it runs that web server too. The site's shared
  * secret (for redirect marks) comes from SWITCHYARD_SECRET or --secret-file.
  */
 export function registerSidecar(program: Command): void {
@@ -35,7 +36,11 @@ export function registerSidecar(program: Command): void {
     .option('--agent-socket <path>', "the host agent's Unix socket")
     .option('--secret-file <file>', 'file holding the site secret (else SWITCHYARD_SECRET)')
     .option('--stateful <pages>', 'comma-separated pages never moved, e.g. "/cart/*,/checkout"')
-    .action(async (f: SidecarFlags) => {
+    .argument(
+      '[command...]',
+      "after --, the web server to run behind the sidecar (started and stopped with it, and on the agent's command)",
+    )
+    .action(async (command: string[], f: SidecarFlags) => {
       const listen = parseHostPort(f.listen);
       if (!listen) fail(`sidecar: --listen must be host:port, got "${f.listen}"`, EXIT.usage);
       let upstream: URL;
@@ -72,6 +77,7 @@ export function registerSidecar(program: Command): void {
             pages: { mode: 'stateful', pages: f.stateful ? f.stateful.split(',').filter(Boolean) : [] },
           },
           agentSocket: f.agentSocket,
+          command,
           log,
         });
       } catch (e) {

@@ -7,6 +7,7 @@ import { checkCommand } from '../protocol/local-command.js';
 import { encodeRecord } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import type { ServerInterface } from './server-interface.js';
+import type { ServerProcess } from './server-process.js';
 
 /**
  * The interface's end of the local channel to its agent: a Unix socket, one JSON value per
@@ -30,6 +31,8 @@ export interface AgentChannelOptions {
   maxBuffer?: number;
   /** Longest time a record waits to be written with others, ms. Default 5. */
   flushMs?: number;
+  /** The web server process this interface runs (a sidecar given a command), for start/stop. */
+  serverProcess?: ServerProcess;
   backoff?: BackoffParams;
 }
 
@@ -125,7 +128,10 @@ export class AgentChannel {
         this.o.log.warn({ error: p.error }, `command from the agent refused: ${p.error}`);
         return;
       }
-      this.write(this.run(p.value));
+      const c = p.value;
+      if (c.op === 'start-server' || c.op === 'stop-server')
+        void this.runProcess(c.op, c.id).then((answer) => this.ready && this.write(answer));
+      else this.write(this.run(c));
     });
     // Dial failures and resets end in 'close', which retries; readline re-emits them too.
     s.on('error', () => {});
@@ -153,7 +159,25 @@ export class AgentChannel {
     });
   }
 
-  private run(c: ToInterface): FromInterface {
+  private async runProcess(op: 'start-server' | 'stop-server', id: number): Promise<FromInterface> {
+    const p = this.o.serverProcess;
+    if (!p)
+      return {
+        t: 'result',
+        id,
+        ok: false,
+        error: `the interface of ${this.o.iface.server} runs no web server process (only a sidecar given a command does)`,
+      };
+    try {
+      if (op === 'start-server') return { t: 'result', id, ok: true, data: await p.start() };
+      await p.stop();
+      return { t: 'result', id, ok: true };
+    } catch (e) {
+      return { t: 'result', id, ok: false, error: (e as Error).message.slice(0, 1000) };
+    }
+  }
+
+  private run(c: Exclude<ToInterface, { op: 'start-server' | 'stop-server' }>): FromInterface {
     const iface = this.o.iface;
     switch (c.op) {
       case 'figures': {

@@ -6,6 +6,7 @@ import { boundAddress, listenOn } from '../listen.js';
 import type { Logger } from '../log/logger.js';
 import { AgentChannel } from './agent-channel.js';
 import { type InterfaceOptions, ServerInterface } from './server-interface.js';
+import { ServerProcess } from './server-process.js';
 
 /**
  * `switchyard sidecar`: the interface for servers that cannot load Node middleware (nginx,
@@ -25,12 +26,19 @@ export interface SidecarOptions {
   iface: Omit<InterfaceOptions, 'report'>;
   /** The agent's Unix socket; without it records are not reported. */
   agentSocket?: string;
+  /**
+   * The web server to run behind the sidecar (program and arguments): started before the
+   * sidecar listens, started and stopped on the agent's command, stopped with the sidecar.
+   */
+  command?: string[];
   log: Logger;
 }
 
 export interface Sidecar {
   url: string;
   iface: ServerInterface;
+  /** The web server process it runs, when given a command. */
+  serverProcess: ServerProcess | undefined;
   close(): Promise<void>;
 }
 
@@ -61,7 +69,11 @@ function forwardHeaders(req: IncomingMessage): Record<string, string | string[]>
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const pool = new Pool(o.upstream, { connections: Math.max(8, o.iface.slots * 2), pipelining: 1 });
   const iface = new ServerInterface(o.iface);
-  const channel = o.agentSocket ? new AgentChannel({ path: o.agentSocket, iface, log: o.log }) : undefined;
+  const serverProcess = o.command?.length ? new ServerProcess({ command: o.command, log: o.log }) : undefined;
+  await serverProcess?.start();
+  const channel = o.agentSocket
+    ? new AgentChannel({ path: o.agentSocket, iface, log: o.log, serverProcess })
+    : undefined;
   if (channel) iface.reportTo(channel.report);
 
   const proxy = (req: IncomingMessage, res: ServerResponse) => {
@@ -97,19 +109,31 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     { keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 60_000 },
     iface.wrap(proxy),
   );
-  await listenOn(server, o.listen.host, o.listen.port);
+  try {
+    await listenOn(server, o.listen.host, o.listen.port);
+  } catch (e) {
+    await serverProcess?.stop();
+    throw e;
+  }
   channel?.start();
   const url = `http://${boundAddress(server)}`;
+  let closing: Promise<void> | undefined;
   return {
     url,
     iface,
-    async close() {
-      channel?.close();
-      iface.close();
-      server.close();
-      server.closeIdleConnections();
-      await pool.close();
-      if (server.listening) await once(server, 'close');
+    serverProcess,
+    close() {
+      // Once: a signal and a caller may both ask.
+      closing ??= (async () => {
+        channel?.close();
+        iface.close();
+        server.close();
+        server.closeIdleConnections();
+        await pool.close();
+        if (server.listening) await once(server, 'close');
+        await serverProcess?.stop();
+      })();
+      return closing;
     },
   };
 }

@@ -144,6 +144,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
    *   POST /servers/NAME/enable|disable   PUT /servers/NAME/capacity   {"capacity": 1..10}
    *   POST /applications/NAME/enable|disable   PUT /applications/NAME/sorry   {"html": "..."}
    *   POST /reset
+   *   POST /servers/NAME/start|stop   (the web server process, through its agent and sidecar)
    */
   const admin = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
@@ -157,12 +158,66 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     };
     if (req.method === 'GET' && path === '/overrides') return ok(overridesMessage());
     if (req.method === 'GET' && path === '/status') return ok(statusView());
+    const process = /^\/servers\/([^/]+)\/(start|stop)$/.exec(path);
+    if (req.method === 'POST' && process)
+      return ok(await startStop(decodeURIComponent(process[1]!), process[2] as 'start' | 'stop'));
     const o = await overrideRoute(req);
     if (!o) throw notFound(`${req.method} ${path}`);
     const error = await changeOverride(`ctl at ${req.socket.remoteAddress ?? 'an unknown address'}`, o);
     if (error) throw new SwitchyardError('SY_ERR_NOT_FOUND', error);
     ok({ ok: true });
   };
+
+  /**
+   * Asks a server's agent to start or stop its web server (a sidecar that runs it does) and
+   * waits for the answer: ctl should say whether it happened, not that it was asked.
+   */
+  const startStop = (server: string, op: 'start' | 'stop') =>
+    new Promise<{ ok: true; data?: unknown }>((resolve, reject) => {
+      const agentName = agentOf.get(server);
+      if (!agentName)
+        return reject(
+          new SwitchyardError(
+            'SY_ERR_NOT_FOUND',
+            `no server named "${server}" on any agent in the site file`,
+          ),
+        );
+      const link = agents.get(agentName);
+      if (!link)
+        return reject(
+          new SwitchyardError('SY_ERR_UNREACHABLE', `agent ${agentName} of ${server} is not connected`),
+        );
+      const id = nextCommand++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(
+          new SwitchyardError(
+            'SY_ERR_TIMEOUT',
+            `agent ${agentName} did not answer "${op}" for ${server} within 20 s`,
+          ),
+        );
+      }, 20_000);
+      pending.set(id, {
+        server,
+        op,
+        answer: (r) => {
+          clearTimeout(timer);
+          if (r.ok) resolve({ ok: true, data: r.data });
+          else reject(new SwitchyardError('SY_ERR_BAD_REQUEST', `${op} ${server}: ${r.error ?? 'failed'}`));
+        },
+      });
+      if (!link.send({ v: PROTOCOL_VERSION, type: 'command', id, command: { op, server } })) {
+        clearTimeout(timer);
+        pending.delete(id);
+        reject(new SwitchyardError('SY_ERR_UNREACHABLE', `agent ${agentName} of ${server} is not connected`));
+      }
+      event(
+        server,
+        `server.${op}`,
+        'info',
+        `${op} of ${server}'s web server asked by ctl, through agent ${agentName}`,
+      );
+    });
 
   const statusView = (): ManagerStatusView => {
     const now = clock();
@@ -180,7 +235,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const interceptors = new Set<ServerLink>();
   /** What each server's interface was last told: its redirect target, or undefined. */
   const told = new Map<string, string | undefined>();
-  const pending = new Map<number, { server: string; op: string }>();
+  const pending = new Map<
+    number,
+    { server: string; op: string; answer?: (r: { ok: boolean; data?: unknown; error?: string }) => void }
+  >();
   let nextCommand = 1;
 
   const event = (source: string, code: string, level: 'info' | 'warn' | 'error', text: string) => {
@@ -352,6 +410,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
           case 'result': {
             const p = pending.get(msg.id);
             pending.delete(msg.id);
+            p?.answer?.(msg);
             if (p && !msg.ok)
               log.warn(
                 { server: p.server, op: p.op, error: msg.error },

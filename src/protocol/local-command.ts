@@ -50,6 +50,8 @@ const COMMANDS: Record<ToInterface['op'], Fields> = {
   'set-mask': { id, mask },
   echo: { id, text: text(1000) },
   pid: { id },
+  'start-server': { id },
+  'stop-server': { id },
 };
 
 export function checkCommand(line: string): Result {

@@ -52,6 +52,9 @@ export const toInterfaceSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('set-mask'), id, mask: z.number().int().min(0).max(0xffffffff) }),
   z.strictObject({ op: z.literal('echo'), id, text: z.string().max(1000) }),
   z.strictObject({ op: z.literal('pid'), id }),
+  /** Sidecar only: start or stop the web server process it runs behind it. */
+  z.strictObject({ op: z.literal('start-server'), id }),
+  z.strictObject({ op: z.literal('stop-server'), id }),
 ]);
 
 export type FromInterface = z.infer<typeof fromInterfaceSchema>;

@@ -388,5 +388,14 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     assert.equal(wrong.code, 4, wrong.stderr);
     assert.match(wrong.stderr, /admin token was refused/);
     assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-a', value: '{"enabled":false}' }]);
+
+    // Start and stop travel manager → agent → interface, and the answer comes back: these demo
+    // servers have the interface inside (no sidecar running them), which says so.
+    const stop = await ctl(0, 'stop-server', 'web-c');
+    assert.equal(stop.code, 1);
+    assert.match(stop.stderr, /^switchyard: stop web-c: the interface of web-c runs no web server process/);
+    const none = await ctl(0, 'stop-server', 'web-x');
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no server named "web-x"/);
   });
 });
