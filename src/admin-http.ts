@@ -17,6 +17,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(`${JSON.stringify(body, null, 2)}\n`);
 }
 
+/** One segment of an admin path; a malformed escape is the client's error, not ours. */
+export function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new SwitchyardError('SY_ERR_BAD_REQUEST', `"${part.slice(0, 100)}" is not a valid path segment`);
+  }
+}
+
 export function notFound(what: string): SwitchyardError {
   return new SwitchyardError('SY_ERR_NOT_FOUND', `no admin route ${what}`);
 }
@@ -82,7 +91,7 @@ export type OverrideRequest =
  */
 export async function overrideRoute(req: IncomingMessage): Promise<OverrideRequest | undefined> {
   const url = new URL(req.url ?? '/', 'http://admin');
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = url.pathname.split('/').filter(Boolean).map(decodePart);
   const method = req.method ?? 'GET';
   if (method === 'POST' && parts.length === 1 && parts[0] === 'reset') return { target: 'all', reset: true };
   if (parts.length !== 3) return undefined;

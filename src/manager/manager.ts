@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
+import { decodePart, notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
 import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
@@ -158,9 +158,9 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     };
     if (req.method === 'GET' && path === '/overrides') return ok(overridesMessage());
     if (req.method === 'GET' && path === '/status') return ok(statusView());
-    const process = /^\/servers\/([^/]+)\/(start|stop)$/.exec(path);
-    if (req.method === 'POST' && process)
-      return ok(await startStop(decodeURIComponent(process[1]!), process[2] as 'start' | 'stop'));
+    const serverProcess = /^\/servers\/([^/]+)\/(start|stop)$/.exec(path);
+    if (req.method === 'POST' && serverProcess)
+      return ok(await startStop(decodePart(serverProcess[1]!), serverProcess[2] as 'start' | 'stop'));
     const o = await overrideRoute(req);
     if (!o) throw notFound(`${req.method} ${path}`);
     const error = await changeOverride(`ctl at ${req.socket.remoteAddress ?? 'an unknown address'}`, o);
@@ -210,6 +210,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         clearTimeout(timer);
         pending.delete(id);
         reject(new SwitchyardError('SY_ERR_UNREACHABLE', `agent ${agentName} of ${server} is not connected`));
+        return;
       }
       event(
         server,

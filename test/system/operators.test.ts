@@ -388,6 +388,15 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     assert.equal(wrong.code, 4, wrong.stderr);
     assert.match(wrong.stderr, /admin token was refused/);
     assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-a', value: '{"enabled":false}' }]);
+    // A malformed path is the client's error (400), at the override and start/stop routes alike.
+    for (const path of ['/servers/%E0%A4%A/disable', '/servers/%E0%A4%A/stop']) {
+      const bad = await fetch(`http://127.0.0.1:${site.managerPort}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      assert.equal(bad.status, 400, path);
+      assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'SY_ERR_BAD_REQUEST');
+    }
 
     // Start and stop travel manager → agent → interface, and the answer comes back: these demo
     // servers have the interface inside (no sidecar running them), which says so.
