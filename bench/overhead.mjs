@@ -40,8 +40,7 @@
 // Flags win over the environment. Needs Linux (/proc), taskset (util-linux), wrk (installed
 // with apt-get when missing) and dist/ (npm run build).
 // Exit status: 0 when the benchmark ran (whether or not the goals are met), 1 when it could not.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -50,14 +49,15 @@ import { fileURLToPath } from 'node:url';
 import { calibrate } from './overhead-page.mjs';
 import {
   alive,
+  BenchError,
   clockTicks,
+  coresBusyTicks,
   cpuTicks,
+  ensureTools,
   fmt,
-  has,
   makeTempDir,
-  parseStat,
-  parseWrk,
-  signal,
+  median,
+  runWrk,
   stopAll,
   track,
   wrkVersion,
@@ -86,15 +86,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const STATS_TIMEOUT_MS = 3_000;
 const DRAIN_TIMEOUT_MS = 3_000;
 const PROBE_TIMEOUT_MS = 5_000;
-const APT_TIMEOUT_MS = 600_000;
-/** wrk is killed when it runs this much longer than asked. */
-const WRK_GRACE_MS = 30_000;
 /** Share of the cores in use other processes may take during a run before it is repeated. */
 const OTHER_LOAD_WARN = 0.05;
 /** Busy share of wrk's core (wrk + agent) above which wrk may be what limits the servers. */
 const CLIENT_CORE_WARN = 0.9;
-
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -165,29 +160,6 @@ function parseArgs(argv, env) {
 
 // ---------------------------------------------------------------------------------------------
 // Tools
-
-function ensureTools(log) {
-  if (process.platform !== 'linux') throw new BenchError('needs Linux (/proc/<pid>/stat and taskset)');
-  if (!has('taskset'))
-    throw new BenchError('taskset not found: it comes with util-linux (apt-get install util-linux)');
-  if (!has('wrk')) {
-    log('wrk not found: installing it with apt-get ...');
-    const r = spawnSync(
-      'sh',
-      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'],
-      { stdio: ['ignore', 'pipe', 'pipe'], timeout: APT_TIMEOUT_MS, encoding: 'utf8' },
-    );
-    if (r.status !== 0 || !has('wrk')) {
-      const why = r.error?.message ?? (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
-      throw new BenchError(
-        `wrk is missing and "apt-get install wrk" failed${why ? ` (${why})` : ''}; install wrk and run again`,
-      );
-    }
-  }
-  for (const f of ['dist/interface/index.js', 'dist/agent/interface-listener.js'])
-    if (!existsSync(join(ROOT, f)))
-      throw new BenchError(`${f} not found: run "npm run build" (or "npm run bench:overhead")`);
-}
 
 /**
  * Starts `node ARGS` pinned to `core` and waits for the stdout line that matches `readyRe`.
@@ -304,60 +276,6 @@ function probe(server) {
 // Measuring
 
 /**
- * Busy time of each core since boot, in clock ticks, from /proc/stat: user, nice, system,
- * irq and softirq. The kernel charges the softirq work of loopback TCP to the process that
- * was running, so a process's stime holds some of this machine-wide softirq column.
- */
-function coresBusyTicks() {
-  const busy = new Map();
-  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
-    if (!/^cpu\d+ /.test(line)) continue;
-    const f = line.split(/\s+/);
-    busy.set(Number(f[0].slice(3)), Number(f[1]) + Number(f[2]) + Number(f[3]) + Number(f[6]) + Number(f[7]));
-  }
-  return busy;
-}
-
-/**
- * Runs wrk pinned to `core`. It runs under sh, which prints its own /proc stat line once wrk
- * has ended: the children's times there are wrk's CPU time. sh and wrk form their own process
- * group, so a time-out or Ctrl-C stops both.
- */
-function runWrk(url, seconds, connections, core) {
-  const script = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
-  const args = [`-t${THREADS}`, `-c${connections}`, `-d${seconds}s`, '--latency'];
-  for (const h of HEADERS) args.push('-H', h);
-  args.push(url);
-  const child = spawn('sh', ['-c', script, 'sh', String(core), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  child.group = true;
-  track(child);
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => signal(child, 'SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new BenchError(`wrk: cannot start: ${e.message}`));
-    });
-    child.once('close', (code, sig) => {
-      clearTimeout(timer);
-      const r = parseWrk(out);
-      const stat = /^\d+ \(.*$/m.exec(out);
-      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true) });
-      else reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
-    });
-  });
-}
-
-/**
  * One measured run of `server` at `connections`. Besides wrk's figures: the server's and the
  * agent's CPU time per request, the requests the server answered, the records the agent got
  * (after it has caught up, bounded), the records dropped, the busy share of wrk's core, and
@@ -375,7 +293,14 @@ async function measure(ctx, server, seconds, connections) {
   const agentBefore = cpuTicks(agent.pid);
   const busyBefore = coresBusyTicks();
   const startedAt = process.hrtime.bigint();
-  const r = await runWrk(server.url, seconds, connections, cores.wrk);
+  const r = await runWrk({
+    url: server.url,
+    seconds,
+    connections,
+    threads: THREADS,
+    core: cores.wrk,
+    headers: HEADERS,
+  });
   const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
   const busyAfter = coresBusyTicks();
   const serverAfter = cpuTicks(server.pid);
@@ -429,13 +354,6 @@ function handlerMean(a, b) {
   return n > 0 ? (b.handlerUs * b.served - a.handlerUs * a.served) / n : Number.NaN;
 }
 
-function median(xs) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 function summarise(runs) {
   const med = (f) => median(runs.map((r) => r[f]));
   const sum = (f) => runs.reduce((a, r) => a + r[f], 0);
@@ -466,7 +384,7 @@ function summarise(runs) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2), process.env);
   const log = opts.json ? (m) => console.error(m) : (m) => console.log(m);
-  ensureTools(log);
+  ensureTools(log, ROOT, ['dist/interface/index.js', 'dist/agent/interface-listener.js'], 'bench:overhead');
 
   const ncores = availableParallelism();
   if (ncores < 2)
@@ -518,7 +436,15 @@ async function main() {
   );
   log(`servers on core ${cores.server}, wrk on core ${cores.wrk}, ${sharing}`);
   if (opts.warmup > 0)
-    for (const s of servers) await runWrk(s.url, opts.warmup, HEAVY_CONNECTIONS, cores.wrk);
+    for (const s of servers)
+      await runWrk({
+        url: s.url,
+        seconds: opts.warmup,
+        connections: HEAVY_CONNECTIONS,
+        threads: THREADS,
+        core: cores.wrk,
+        headers: HEADERS,
+      });
 
   const runs = {};
   for (const l of loads) runs[l.name] = { bare: [], interface: [] };

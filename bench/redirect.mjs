@@ -22,23 +22,24 @@
 //          --json        print one JSON object instead of the table
 // Needs Linux (/proc), taskset (util-linux) and wrk; wrk is installed with apt-get when missing.
 // Exit status: 0 when the benchmark ran (whether or not the goal is met), 1 when it could not.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   alive,
+  BenchError,
   clockTicks,
+  coresBusyTicks,
   cpuTicks,
+  ensureTools,
   fmt,
-  has,
   makeTempDir,
-  parseStat,
-  parseWrk,
-  signal,
+  median,
+  runWrk,
   stopAll,
   track,
   wrkVersion,
@@ -53,13 +54,8 @@ const LOCATION = 'http://127.0.0.1:9101/';
 /** Time limits, ms: every wait below is bounded by one of these. */
 const START_TIMEOUT_MS = 15_000;
 const PROBE_TIMEOUT_MS = 5_000;
-const APT_TIMEOUT_MS = 600_000;
 /** Share of the two cores other processes may take during a run before the figures are flagged. */
 const OTHER_LOAD_WARN = 0.05;
-/** wrk is killed when it runs this much longer than asked. */
-const WRK_GRACE_MS = 30_000;
-
-class BenchError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -111,28 +107,6 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------------------------------------
 // Tools
-
-function ensureTools(log) {
-  if (process.platform !== 'linux') throw new BenchError('needs Linux (/proc/<pid>/stat and taskset)');
-  if (!has('taskset'))
-    throw new BenchError('taskset not found: it comes with util-linux (apt-get install util-linux)');
-  if (!has('wrk')) {
-    log('wrk not found: installing it with apt-get ...');
-    const r = spawnSync(
-      'sh',
-      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'],
-      { stdio: ['ignore', 'pipe', 'pipe'], timeout: APT_TIMEOUT_MS, encoding: 'utf8' },
-    );
-    if (r.status !== 0 || !has('wrk')) {
-      const why = r.error?.message ?? (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
-      throw new BenchError(
-        `wrk is missing and "apt-get install wrk" failed${why ? ` (${why})` : ''}; install wrk and run again`,
-      );
-    }
-  }
-  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
-    throw new BenchError('dist/cli/main.js not found: run "npm run build" (or "npm run bench:redirect")');
-}
 
 /**
  * Starts `node ARGS` pinned to `core`, waits for the stdout line that matches `portRe` and
@@ -194,58 +168,6 @@ function probe(server) {
 // Measuring
 
 /**
- * Busy time of the given cores since boot, in clock ticks, from /proc/stat: user, nice,
- * system, irq and softirq. The kernel charges the softirq work of loopback TCP to the process
- * that was running, so a process's stime holds some of this machine-wide softirq column.
- */
-function coresBusyTicks(cores) {
-  let sum = 0;
-  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
-    const f = /^cpu(\d+) /.test(line) ? line.split(/\s+/) : undefined;
-    if (f && cores.includes(Number(f[0].slice(3))))
-      sum += Number(f[1]) + Number(f[2]) + Number(f[3]) + Number(f[6]) + Number(f[7]);
-  }
-  return sum;
-}
-
-/**
- * Runs wrk pinned to `core`. It runs under sh, which prints its own /proc stat line once wrk
- * has ended: the children's times there are wrk's CPU time. sh and wrk form their own process
- * group, so a time-out or Ctrl-C stops both.
- */
-function runWrk(url, seconds, core) {
-  const script = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
-  const child = spawn('sh', ['-c', script, 'sh', String(core), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  child.group = true;
-  track(child);
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => signal(child, 'SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new BenchError(`wrk: cannot start: ${e.message}`));
-    });
-    child.once('close', (code, sig) => {
-      clearTimeout(timer);
-      const r = parseWrk(out);
-      const stat = /^\d+ \(.*$/m.exec(out);
-      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true) });
-      else reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
-    });
-  });
-}
-
-/**
  * One measured run. Besides wrk's figures: the server's CPU time per request, and the CPU
  * time other processes took on the two cores meanwhile (`otherLoad`, a share of the run's
  * core time: about 0 on a quiet machine; anything more competed with the benchmark).
@@ -254,11 +176,21 @@ async function measure(server, seconds, cores, ticksPerSecond) {
   if (!alive(server.child)) throw new BenchError(`${server.name} is no longer running`);
   const coreList = [...new Set(cores)];
   const before = cpuTicks(server.pid);
-  const busyBefore = coresBusyTicks(coreList);
+  const busyOn = () => {
+    const busy = coresBusyTicks();
+    return coreList.reduce((sum, c) => sum + (busy.get(c) ?? 0), 0);
+  };
+  const busyBefore = busyOn();
   const startedAt = process.hrtime.bigint();
-  const r = await runWrk(server.url, seconds, cores[1]);
+  const r = await runWrk({
+    url: server.url,
+    seconds,
+    connections: CONNECTIONS,
+    threads: THREADS,
+    core: cores[1],
+  });
   const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
-  const busyAfter = coresBusyTicks(coreList);
+  const busyAfter = busyOn();
   const after = cpuTicks(server.pid);
   if (!alive(server.child)) throw new BenchError(`${server.name} exited during the run`);
   const cpuSeconds = (after - before) / ticksPerSecond;
@@ -271,12 +203,6 @@ async function measure(server, seconds, cores, ticksPerSecond) {
     wrkCpuSeconds: wrkTicks / ticksPerSecond,
     otherLoad: Math.max(0, other / ticksPerSecond / (elapsed * coreList.length)),
   };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 function summarise(runs) {
@@ -320,7 +246,7 @@ function siteFile() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const log = opts.json ? (m) => console.error(m) : (m) => console.log(m);
-  ensureTools(log);
+  ensureTools(log, ROOT, ['dist/cli/main.js'], 'bench:redirect');
 
   const cores = availableParallelism();
   const serverCore = 0;
@@ -356,7 +282,14 @@ async function main() {
       `${opts.rounds} round(s) after a ${opts.warmup} s warm-up, about ${total} s; ` +
       `servers on core ${serverCore}, wrk on core ${wrkCore}`,
   );
-  for (const s of servers) await runWrk(s.url, opts.warmup, wrkCore);
+  for (const s of servers)
+    await runWrk({
+      url: s.url,
+      seconds: opts.warmup,
+      connections: CONNECTIONS,
+      threads: THREADS,
+      core: wrkCore,
+    });
 
   const runs = { bare: [], interceptor: [] };
   for (let round = 1; round <= opts.rounds; round++) {

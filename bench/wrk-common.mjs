@@ -2,12 +2,45 @@
  * What the wrk benchmarks share: starting and stopping their processes on every way out
  * (a temporary directory with them), running and reading wrk, and CPU time from /proc.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const STOP_TIMEOUT_MS = 4_000;
+const APT_TIMEOUT_MS = 600_000;
+/** wrk is killed when it runs this much longer than asked. */
+const WRK_GRACE_MS = 30_000;
+
+/** A benchmark that cannot run: one line for the operator, exit status 1. */
+export class BenchError extends Error {}
+
+/**
+ * Linux with taskset, wrk (installed with apt-get when missing) and the built files the
+ * benchmark loads (`built`, relative to `root`); `npmScript` is named in the error.
+ */
+export function ensureTools(log, root, built, npmScript) {
+  if (process.platform !== 'linux') throw new BenchError('needs Linux (/proc/<pid>/stat and taskset)');
+  if (!has('taskset'))
+    throw new BenchError('taskset not found: it comes with util-linux (apt-get install util-linux)');
+  if (!has('wrk')) {
+    log('wrk not found: installing it with apt-get ...');
+    const r = spawnSync(
+      'sh',
+      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: APT_TIMEOUT_MS, encoding: 'utf8' },
+    );
+    if (r.status !== 0 || !has('wrk')) {
+      const why = r.error?.message ?? (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
+      throw new BenchError(
+        `wrk is missing and "apt-get install wrk" failed${why ? ` (${why})` : ''}; install wrk and run again`,
+      );
+    }
+  }
+  for (const f of built)
+    if (!existsSync(join(root, f)))
+      throw new BenchError(`${f} not found: run "npm run build" (or "npm run ${npmScript}")`);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Processes: every one started is tracked and stopped on every way out.
@@ -150,4 +183,67 @@ export function wrkVersion() {
   const r = spawnSync('wrk', ['-v'], { encoding: 'utf8', timeout: 5000 });
   const m = /wrk\s+(\S+)/.exec(`${r.stdout}${r.stderr}`);
   return m ? m[1] : 'unknown';
+}
+
+/** The median of the finite numbers in `xs`; NaN when there are none. */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * Busy time of each core since boot, in clock ticks, from /proc/stat: user, nice, system,
+ * irq and softirq. The kernel charges the softirq work of loopback TCP to the process that
+ * was running, so a process's stime holds some of this machine-wide softirq column.
+ */
+export function coresBusyTicks() {
+  const busy = new Map();
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    if (!/^cpu\d+ /.test(line)) continue;
+    const f = line.split(/\s+/);
+    busy.set(Number(f[0].slice(3)), Number(f[1]) + Number(f[2]) + Number(f[3]) + Number(f[6]) + Number(f[7]));
+  }
+  return busy;
+}
+
+/**
+ * Runs wrk pinned to `core`: `-t threads -c connections -d seconds --latency`, each of
+ * `headers` as -H, then `url`. It runs under sh, which prints its own /proc stat line once wrk
+ * has ended: the children's times there are wrk's CPU time (`wrkTicks`). sh and wrk form
+ * their own process group, so a time-out or Ctrl-C stops both.
+ */
+export function runWrk({ url, seconds, connections, threads, core, headers = [] }) {
+  const script = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
+  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency'];
+  for (const h of headers) args.push('-H', h);
+  args.push(url);
+  const child = spawn('sh', ['-c', script, 'sh', String(core), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  child.group = true;
+  track(child);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => signal(child, 'SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new BenchError(`wrk: cannot start: ${e.message}`));
+    });
+    child.once('close', (code, sig) => {
+      clearTimeout(timer);
+      const r = parseWrk(out);
+      const stat = /^\d+ \(.*$/m.exec(out);
+      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true) });
+      else reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
+    });
+  });
 }

@@ -3,14 +3,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface as readLines } from 'node:readline';
 import type { QueueFigures } from '../core/load-value.js';
 import type { Logger } from '../log/logger.js';
-import {
-  type FromInterface,
-  fromInterfaceSchema,
-  MAX_LINE_BYTES,
-  parseLine,
-  type ToInterface,
-} from '../protocol/local.js';
-import { decodeRecord } from '../protocol/local-record.js';
+import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
+import { decodeRecord, readJsonLine } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 
 /**
@@ -97,21 +91,16 @@ export class InterfaceListener {
   /** A request record in its compact form; refused before the interface has said hello. */
   private record(server: string | undefined, line: string): void {
     let error: string;
+    const read = readJsonLine(line);
     if (server === undefined) error = 'record before hello';
-    else if (line.length > MAX_LINE_BYTES) error = 'line too long';
+    else if (!read.ok) error = read.error;
     else {
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        json = undefined;
-      }
-      const r = decodeRecord(json, server);
+      const r = decodeRecord(read.json, server);
       if (r.ok) {
         this.o.onRecord(r.value);
         return;
       }
-      error = json === undefined ? 'not JSON' : r.error;
+      error = r.error;
     }
     this.invalid++;
     // One bad record a second is logged at most: a broken interface sends thousands.

@@ -328,114 +328,61 @@ export const siteSchema = z
     agents: z.array(agentSchema).default([]).meta({ description: 'The agents, one per host.' }),
   })
   .superRefine((site, ctx) => {
+    const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const unknownServer = (s: string) =>
+      `unknown server "${s}" (expected one of ${[...names.keys()].join(', ')})`;
     const ic = site.interceptor;
     if (ic.requestTimeout > 0 && ic.headersTimeout > ic.requestTimeout)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['interceptor', 'headersTimeout'],
-        message: `must not be longer than requestTimeout (${ic.requestTimeout} ms)`,
-      });
+      issue(
+        ['interceptor', 'headersTimeout'],
+        `must not be longer than requestTimeout (${ic.requestTimeout} ms)`,
+      );
     const names = new Map<string, number>();
     site.servers.forEach((s, i) => {
-      if (names.has(s.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['servers', i, 'name'],
-          message: `duplicate server name "${s.name}"`,
-        });
+      if (names.has(s.name)) issue(['servers', i, 'name'], `duplicate server name "${s.name}"`);
       names.set(s.name, i);
       if (!s.url && !s.public?.http && !s.public?.https)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['servers', i],
-          message: 'expected "url" or "public" with an http or https URL',
-        });
+        issue(['servers', i], 'expected "url" or "public" with an http or https URL');
       if (s.public?.http && !s.public.http.startsWith('http:'))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['servers', i, 'public', 'http'],
-          message: 'expected an http:// URL',
-        });
+        issue(['servers', i, 'public', 'http'], 'expected an http:// URL');
       if (s.public?.https && !s.public.https.startsWith('https:'))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['servers', i, 'public', 'https'],
-          message: 'expected an https:// URL',
-        });
+        issue(['servers', i, 'public', 'https'], 'expected an https:// URL');
     });
     if (site.manager && !parseHostPort(site.manager.listen))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['manager', 'listen'],
-        message: 'expected host:port, e.g. 127.0.0.1:7070',
-      });
+      issue(['manager', 'listen'], 'expected host:port, e.g. 127.0.0.1:7070');
     if (site.agents.length > 0 && !site.manager)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['agents'],
-        message: 'agents need a "manager" section to report to',
-      });
+      issue(['agents'], 'agents need a "manager" section to report to');
     const agentNames = new Set<string>();
     const placed = new Map<string, string>();
     site.agents.forEach((a, i) => {
-      if (agentNames.has(a.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['agents', i, 'name'],
-          message: `duplicate agent name "${a.name}"`,
-        });
+      if (agentNames.has(a.name)) issue(['agents', i, 'name'], `duplicate agent name "${a.name}"`);
       agentNames.add(a.name);
       a.servers.forEach((s, j) => {
-        if (!names.has(s))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['agents', i, 'servers', j],
-            message: `unknown server "${s}" (expected one of ${[...names.keys()].join(', ')})`,
-          });
+        if (!names.has(s)) issue(['agents', i, 'servers', j], unknownServer(s));
         else if (placed.has(s))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['agents', i, 'servers', j],
-            message: `server "${s}" is already on agent "${placed.get(s)}"`,
-          });
+          issue(['agents', i, 'servers', j], `server "${s}" is already on agent "${placed.get(s)}"`);
         placed.set(s, a.name);
       });
     });
     const apps = new Set<string>();
     site.applications.forEach((a, i) => {
-      if (apps.has(a.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['applications', i, 'name'],
-          message: `duplicate application name "${a.name}"`,
-        });
+      if (apps.has(a.name)) issue(['applications', i, 'name'], `duplicate application name "${a.name}"`);
       apps.add(a.name);
       a.servers.forEach((s, j) => {
-        if (!names.has(s))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['applications', i, 'servers', j],
-            message: `unknown server "${s}" (expected one of ${[...names.keys()].join(', ')})`,
-          });
+        if (!names.has(s)) issue(['applications', i, 'servers', j], unknownServer(s));
       });
       const lists = (['stateful', 'movable', 'fixed'] as const).filter((k) => a[k] !== undefined);
-      if (lists.length > 1)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['applications', i, lists[1]!],
-          message: `use only one of stateful, movable, fixed`,
-        });
+      if (lists.length > 1) issue(['applications', i, lists[1]!], 'use only one of stateful, movable, fixed');
       for (const k of lists)
         a[k]!.forEach((p, j) => {
           if (
             !p.startsWith('/') ||
             (p.includes('*') && !(p.endsWith('/*') && p.indexOf('*') === p.length - 1))
           )
-            ctx.addIssue({
-              code: 'custom',
-              path: ['applications', i, k, j],
-              message: 'expected a path ("/checkout") or a path ending in "/*" ("/cart/*")',
-            });
+            issue(
+              ['applications', i, k, j],
+              'expected a path ("/checkout") or a path ending in "/*" ("/cart/*")',
+            );
         });
     });
   });

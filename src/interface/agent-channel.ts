@@ -50,8 +50,9 @@ export class AgentChannel {
   private pendingDrops = 0;
   /** Records dropped since start. */
   dropped = 0;
-  /** Encoded records not yet written, each ending in a newline. */
+  /** Encoded records not yet written, each ending in a newline, and how many they are. */
   private batch = '';
+  private batched = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly maxBuffer: number;
   private readonly flushMs: number;
@@ -83,6 +84,7 @@ export class AgentChannel {
       this.pendingDrops = 0;
     }
     this.batch += `${encodeRecord(r)}\n`;
+    this.batched++;
     if (this.batch.length >= BATCH_CHARS) this.flush();
     else if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(this.flush, this.flushMs);
@@ -97,6 +99,7 @@ export class AgentChannel {
     if (this.batch === '') return;
     if (this.ready) this.socket?.write(this.batch);
     this.batch = '';
+    this.batched = 0;
   };
 
   close(): void {
@@ -140,12 +143,10 @@ export class AgentChannel {
       const was = this.ready;
       this.ready = false;
       // Records gathered for a socket that is gone are lost with it; count them as dropped.
-      if (this.batch !== '') {
-        const lost = this.batch.split('\n').filter((l) => l.startsWith('[')).length;
-        this.dropped += lost;
-        this.pendingDrops += lost;
-        this.batch = '';
-      }
+      this.dropped += this.batched;
+      this.pendingDrops += this.batched;
+      this.batch = '';
+      this.batched = 0;
       lines.close();
       if (this.stopped) return;
       const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);

@@ -26,6 +26,8 @@ export interface ServerProcessOptions {
 export class ServerProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
+  /** Set while stop() runs, so the exit it causes is not reported as a crash. */
+  private stopping = false;
 
   constructor(private readonly o: ServerProcessOptions) {
     if (o.command.length === 0) throw new Error('no command to run');
@@ -72,8 +74,6 @@ export class ServerProcess {
       });
     });
   }
-
-  private stopping = false;
 
   /** Stops the server: SIGTERM, then SIGKILL if it has not exited within stopTimeout. */
   async stop(): Promise<void> {

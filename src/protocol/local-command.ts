@@ -1,5 +1,5 @@
 import type { ToInterface } from './local.js';
-import { MAX_LINE_BYTES } from './local-record.js';
+import { readJsonLine } from './local-record.js';
 
 /**
  * The interface's check of a command line from its agent. `toInterfaceSchema` in local.ts
@@ -55,13 +55,9 @@ const COMMANDS: Record<ToInterface['op'], Fields> = {
 };
 
 export function checkCommand(line: string): Result {
-  if (line.length > MAX_LINE_BYTES) return { ok: false, error: 'line too long' };
-  let c: unknown;
-  try {
-    c = JSON.parse(line);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
+  const read = readJsonLine(line);
+  if (!read.ok) return read;
+  const c = read.json;
   if (typeof c !== 'object' || c === null || Array.isArray(c))
     return { ok: false, error: 'line: expected an object' };
   const o = c as Record<string, unknown>;

@@ -33,6 +33,20 @@ export const FIELD_BITS = {
 /** Longest line either side of the local channel reads; a longer one is dropped and counted. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
+/**
+ * The first step of reading any line of the local channel, either side: its length, then
+ * JSON. Shared by the schema check (local.ts), the interface's command check and the
+ * agent's record decoding, and free of zod so the interface can use it.
+ */
+export function readJsonLine(line: string): { ok: true; json: unknown } | { ok: false; error: string } {
+  if (line.length > MAX_LINE_BYTES) return { ok: false, error: 'line too long' };
+  try {
+    return { ok: true, json: JSON.parse(line) };
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+}
+
 export const ALL_FIELDS = Object.values(FIELD_BITS).reduce((a, b) => a | b, 0);
 
 /**

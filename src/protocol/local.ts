@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_LINE_BYTES } from './local-record.js';
+import { readJsonLine } from './local-record.js';
 import { queueFiguresSchema } from './messages.js';
 
 /**
@@ -60,8 +60,6 @@ export const toInterfaceSchema = z.discriminatedUnion('op', [
 export type FromInterface = z.infer<typeof fromInterfaceSchema>;
 export type ToInterface = z.infer<typeof toInterfaceSchema>;
 
-export { MAX_LINE_BYTES };
-
 /**
  * Parses one line with a schema; a one-line reason instead of throwing.
  *
@@ -72,14 +70,9 @@ export function parseLine<T>(
   schema: z.ZodType<T>,
   line: string,
 ): { ok: true; value: T } | { ok: false; error: string } {
-  if (line.length > MAX_LINE_BYTES) return { ok: false, error: 'line too long' };
-  let json: unknown;
-  try {
-    json = JSON.parse(line);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  const r = schema.safeParse(json);
+  const read = readJsonLine(line);
+  if (!read.ok) return read;
+  const r = schema.safeParse(read.json);
   if (r.success) return { ok: true, value: r.data };
   const i = r.error.issues[0]!;
   return { ok: false, error: `${i.path.join('.') || 'line'}: ${i.message}` };
