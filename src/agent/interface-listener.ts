@@ -4,7 +4,7 @@ import { createInterface as readLines } from 'node:readline';
 import type { QueueFigures } from '../core/load-value.js';
 import type { Logger } from '../log/logger.js';
 import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
-import { decodeRecord, readJsonLine } from '../protocol/local-record.js';
+import { decodeBatch, readJsonLine } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 
 /**
@@ -53,7 +53,7 @@ export class InterfaceListener {
   private server: Server | undefined;
   private readonly sessions = new Map<string, InterfaceSession>();
   private readonly sockets = new Set<Socket>();
-  /** Lines refused since start. */
+  /** Lines and records refused since start (a bad record in a good batch counts alone). */
   invalid = 0;
   private lastRecordWarning = 0;
 
@@ -88,28 +88,27 @@ export class InterfaceListener {
     return new Promise((r) => server.close(() => r()));
   }
 
-  /** A request record in its compact form; refused before the interface has said hello. */
-  private record(server: string | undefined, line: string): void {
+  /** A batch of request records in their compact form; refused before the interface has said hello. */
+  private records(server: string | undefined, line: string): void {
     let error: string;
+    let bad = 1;
     const read = readJsonLine(line);
-    if (server === undefined) error = 'record before hello';
+    if (server === undefined) error = 'records before hello';
     else if (!read.ok) error = read.error;
     else {
-      const r = decodeRecord(read.json, server);
-      if (r.ok) {
-        this.o.onRecord(r.value);
-        return;
-      }
+      const r = decodeBatch(read.json, server, this.o.onRecord);
+      if (r.error === undefined) return;
       error = r.error;
+      bad = Math.max(1, r.invalid);
     }
-    this.invalid++;
+    this.invalid += bad;
     // One bad record a second is logged at most: a broken interface sends thousands.
     const now = Date.now();
     if (now - this.lastRecordWarning >= 1000) {
       this.lastRecordWarning = now;
       this.o.log.warn(
         { server, error, invalid: this.invalid },
-        `record from interface ${server ?? '(unnamed)'} refused: ${error}`,
+        `records from interface ${server ?? '(unnamed)'} refused: ${error}`,
       );
     }
   }
@@ -137,7 +136,7 @@ export class InterfaceListener {
     socket.on('error', () => {});
     lines.on('line', (line) => {
       if (line.charCodeAt(0) === 0x5b /* [ */) {
-        this.record(name, line);
+        this.records(name, line);
         return;
       }
       const p = parseLine(fromInterfaceSchema, line);

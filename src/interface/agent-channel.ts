@@ -4,16 +4,16 @@ import { type BackoffParams, backoffDelay } from '../core/backoff.js';
 import type { Logger } from '../log/logger.js';
 import type { FromInterface, ToInterface } from '../protocol/local.js';
 import { checkCommand } from '../protocol/local-command.js';
-import { encodeRecord } from '../protocol/local-record.js';
+import { RecordBatch } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import type { ServerInterface } from './server-interface.js';
 import type { ServerProcess } from './server-process.js';
 
 /**
  * The interface's end of the local channel to its agent: a Unix socket, one JSON value per
- * line. Records are encoded compactly (local-record.ts) and gathered for `flushMs` (or until
- * 16 KiB), then written at once: one write per batch, not per request, which is most of what
- * reporting costs a busy server. The buffer is bounded: when the agent reads slower than the
+ * line. Records are gathered for `flushMs` (or until the batch is full) and written as one
+ * compact line (local-record.ts): one write and one JSON encoding per batch, not per
+ * request, which is most of what reporting costs a busy server. The buffer is bounded: when the agent reads slower than the
  * server serves (or is not there), records are dropped and counted, and an overflow line
  * says how many once there is room again. Serving is never slowed or blocked by the channel.
  * Commands come back on the same socket and act on the interface at once.
@@ -37,8 +37,6 @@ export interface AgentChannelOptions {
 }
 
 const RECONNECT: BackoffParams = { initial: 200, factor: 2, maxAttempts: 6, jitter: 0.25 };
-/** Records gathered beyond this many characters are written at once. */
-const BATCH_CHARS = 16 * 1024;
 
 export class AgentChannel {
   private socket: Socket | undefined;
@@ -50,9 +48,8 @@ export class AgentChannel {
   private pendingDrops = 0;
   /** Records dropped since start. */
   dropped = 0;
-  /** Encoded records not yet written, each ending in a newline, and how many they are. */
-  private batch = '';
-  private batched = 0;
+  /** Records not yet written. */
+  private readonly batch = new RecordBatch();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly maxBuffer: number;
   private readonly flushMs: number;
@@ -74,18 +71,17 @@ export class AgentChannel {
   /** Sends one record, or drops and counts it; never waits. */
   readonly report = (r: RequestRecord): void => {
     const s = this.socket;
-    if (!this.ready || !s || s.writableLength + this.batch.length > this.maxBuffer) {
+    if (!this.ready || !s || s.writableLength + this.batch.chars > this.maxBuffer) {
       this.pendingDrops++;
       this.dropped++;
       return;
     }
     if (this.pendingDrops > 0) {
-      this.batch += `${JSON.stringify({ t: 'overflow', dropped: this.pendingDrops } satisfies FromInterface)}\n`;
+      this.write({ t: 'overflow', dropped: this.pendingDrops });
       this.pendingDrops = 0;
     }
-    this.batch += `${encodeRecord(r)}\n`;
-    this.batched++;
-    if (this.batch.length >= BATCH_CHARS) this.flush();
+    this.batch.add(r);
+    if (this.batch.full) this.flush();
     else if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(this.flush, this.flushMs);
       this.flushTimer.unref();
@@ -96,10 +92,9 @@ export class AgentChannel {
   readonly flush = (): void => {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.batch === '') return;
-    if (this.ready) this.socket?.write(this.batch);
-    this.batch = '';
-    this.batched = 0;
+    if (this.batch.count === 0) return;
+    const line = this.batch.take();
+    if (this.ready) this.socket?.write(`${line}\n`);
   };
 
   close(): void {
@@ -143,10 +138,9 @@ export class AgentChannel {
       const was = this.ready;
       this.ready = false;
       // Records gathered for a socket that is gone are lost with it; count them as dropped.
-      this.dropped += this.batched;
-      this.pendingDrops += this.batched;
-      this.batch = '';
-      this.batched = 0;
+      this.dropped += this.batch.count;
+      this.pendingDrops += this.batch.count;
+      this.batch.take();
       lines.close();
       if (this.stopped) return;
       const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);

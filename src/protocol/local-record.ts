@@ -1,19 +1,30 @@
 import type { RequestRecord } from './messages.js';
 
 /**
- * A request record on the local channel (interface → agent), in its compact form: one JSON
- * array a line, the fields in a fixed order and no names, without the server (the agent
- * knows which interface the socket belongs to). It is written for every request a server
- * answers, so it is kept cheap on both sides: `JSON.stringify` of an array of plain values
- * to encode, and a hand-written check instead of a schema library to decode (D24). The
- * check enforces the same limits as `requestRecordSchema` in messages.ts.
+ * Request records on the local channel (interface → agent), in their compact form (D24,
+ * D26). A record is written for every request a server answers, and the interface runs in
+ * the server's own process, so what a record costs there is kept as small as it can be:
  *
- * Which optional fields a record carries is chosen by the field mask (FIELD_BITS) the agent
- * sets; an absent field is `null`.
+ * - Records travel in batches, one line a batch, column by column: a JSON array of the
+ *   batch's start time, a string table, then one array per field, all as long as the batch.
+ *   Numbers in a column are small whole numbers (start times as ms after the batch's start,
+ *   queue wait and service time in µs), which JSON writes quickest.
+ * - The strings that repeat from request to request (method, client, protocol, content type,
+ *   user agent, referrer) are written once a batch, in the string table; their columns hold
+ *   indexes into it. A user agent is about 100 bytes, and a browser sends the same one with
+ *   every request.
+ * - There is no field name and no server name (the agent knows which interface a socket
+ *   belongs to), and no object is built per record on the way to the socket.
+ *
+ * The agent decodes by hand, with the limits of `requestRecordSchema`; a bad value costs only
+ * its own record. Which optional fields a record carries is chosen by the field mask
+ * (FIELD_BITS) the agent sets; an absent field is `null`.
  *
  * @example
- * const line = encodeRecord({ server: 'web-a', start: 1, method: 'GET', path: '/', status: 200, queueWait: 0, serviceTime: 2 });
- * decodeRecord(JSON.parse(line), 'web-a'); // { ok: true, value: { server: 'web-a', start: 1, ... } }
+ * const b = new RecordBatch();
+ * b.add({ server: 'web-a', start: 1, method: 'GET', path: '/', status: 200, queueWait: 0, serviceTime: 2 });
+ * const line = b.take(); // '[1,["GET"],[0],[0],["/"],[200],[0],[2000],[null],...]'
+ * decodeBatch(JSON.parse(line), 'web-a', (r) => console.log(r)); // { records: 1, invalid: 0 }
  */
 
 /** Bits of the field mask, one per optional Table 3 field. */
@@ -55,27 +66,6 @@ export const ALL_FIELDS = Object.values(FIELD_BITS).reduce((a, b) => a | b, 0);
  */
 const us = (ms: number) => Math.round(ms * 1000);
 
-export function encodeRecord(r: RequestRecord): string {
-  return JSON.stringify([
-    r.start,
-    r.method,
-    r.path,
-    r.status,
-    us(r.queueWait),
-    us(r.serviceTime),
-    r.client,
-    r.query,
-    r.protocol,
-    r.bytes,
-    r.contentType,
-    r.userAgent,
-    r.referrer,
-    r.cookies,
-    r.redirectedTo,
-    r.aborted,
-  ]);
-}
-
 type Check = (v: unknown) => boolean;
 const text =
   (max: number): Check =>
@@ -87,45 +77,174 @@ const num =
     typeof v === 'number' && v >= min && v <= max && (!int || Number.isInteger(v));
 const bool: Check = (v) => typeof v === 'boolean';
 
-/** Field name, check, whether it may be null, and (times) the µs to ms divisor; in order. */
-const FIELDS: [keyof RequestRecord, Check, boolean, number?][] = [
-  ['start', num(-1e15, 1e15), false],
-  ['method', text(16), false],
-  ['path', text(2048), false],
-  ['status', num(0, 999, true), false],
-  ['queueWait', num(0, 1e13, true), false, 1000],
-  ['serviceTime', num(0, 1e13, true), false, 1000],
-  ['client', text(64), true],
-  ['query', text(2048), true],
-  ['protocol', text(16), true],
-  ['bytes', num(0, 1e12, true), true],
-  ['contentType', text(128), true],
-  ['userAgent', text(512), true],
-  ['referrer', text(2048), true],
-  ['cookies', bool, true],
-  ['redirectedTo', text(2048), true],
-  ['aborted', bool, true],
-];
-const REQUIRED = FIELDS.filter((f) => !f[2]).length;
+/**
+ * The columns, in their order on the wire after the batch's start and string table, each
+ * with the limits of `requestRecordSchema`. The required ones come first. `table`: the
+ * values are indexes into the string table; `divisor`: µs on the wire, ms in the record.
+ */
+const COLUMNS: { key: keyof RequestRecord; check: Check; optional?: true; table?: true; divisor?: number }[] =
+  [
+    { key: 'start', check: num(-1e15, 1e15) },
+    { key: 'method', check: text(16), table: true },
+    { key: 'path', check: text(2048) },
+    { key: 'status', check: num(0, 999, true) },
+    { key: 'queueWait', check: num(0, 1e13, true), divisor: 1000 },
+    { key: 'serviceTime', check: num(0, 1e13, true), divisor: 1000 },
+    { key: 'client', check: text(64), optional: true, table: true },
+    { key: 'query', check: text(2048), optional: true },
+    { key: 'protocol', check: text(16), optional: true, table: true },
+    { key: 'bytes', check: num(0, 1e12, true), optional: true },
+    { key: 'contentType', check: text(128), optional: true, table: true },
+    { key: 'userAgent', check: text(512), optional: true, table: true },
+    { key: 'referrer', check: text(2048), optional: true, table: true },
+    { key: 'cookies', check: bool, optional: true },
+    { key: 'redirectedTo', check: text(2048), optional: true },
+    { key: 'aborted', check: bool, optional: true },
+  ];
+const REQUIRED = COLUMNS.filter((c) => !c.optional).length;
 
 /**
- * Checks a parsed compact record and gives the record of `server`, or a one-line reason.
- * Arrays shorter than the full form (a future interface may add fields at the end; an older
- * one may send fewer) are read as far as they go; extra elements are ignored.
+ * Characters gathered before a batch says it is full. A record's strings are cut to their
+ * limits (about 9,000 characters at most), and JSON at most doubles what the HTTP parser
+ * lets through (a tab, a quote, a backslash), so a full batch's line stays under
+ * MAX_LINE_BYTES.
  */
-export function decodeRecord(
+const FULL_CHARS = 16 * 1024;
+/** What a record's numbers, indexes and separators add to its line, at most. */
+const RECORD_CHARS = 96;
+
+/**
+ * Records gathered for one line. `add` costs a few array pushes and, for the repeating
+ * strings, one Map lookup each; the JSON is written once, for the whole batch, by `take`.
+ */
+export class RecordBatch {
+  private base = 0;
+  private strings: string[] = [];
+  private index = new Map<string, number>();
+  private cols: unknown[][] = COLUMNS.map(() => []);
+  /**
+   * The last string each table column saw, and its index. A connection's requests carry the
+   * same strings (its client, user agent, the page's content type), so comparing with the
+   * last one usually spares the Map lookup, which must hash a fresh string each time.
+   */
+  private last: (string | undefined)[] = COLUMNS.map(() => undefined);
+  private lastIndex: number[] = COLUMNS.map(() => 0);
+  /** Records in the batch. */
+  count = 0;
+  /** A bound on the characters of the batch's line, before escaping. */
+  chars = 0;
+
+  get full(): boolean {
+    return this.chars >= FULL_CHARS;
+  }
+
+  add(r: RequestRecord): void {
+    const c = this.cols;
+    if (this.count === 0) this.base = r.start;
+    c[0]!.push(r.start - this.base);
+    c[1]!.push(this.ref(1, r.method));
+    c[2]!.push(r.path);
+    c[3]!.push(r.status);
+    c[4]!.push(us(r.queueWait));
+    c[5]!.push(us(r.serviceTime));
+    c[6]!.push(this.ref(6, r.client));
+    c[7]!.push(r.query ?? null);
+    c[8]!.push(this.ref(8, r.protocol));
+    c[9]!.push(r.bytes ?? null);
+    c[10]!.push(this.ref(10, r.contentType));
+    c[11]!.push(this.ref(11, r.userAgent));
+    c[12]!.push(this.ref(12, r.referrer));
+    c[13]!.push(r.cookies ?? null);
+    c[14]!.push(r.redirectedTo ?? null);
+    c[15]!.push(r.aborted ?? null);
+    this.chars += RECORD_CHARS + r.path.length + (r.query?.length ?? 0) + (r.redirectedTo?.length ?? 0);
+    this.count++;
+  }
+
+  /** The batch's line (without its newline), leaving the batch empty. */
+  take(): string {
+    const line = JSON.stringify([this.base, this.strings, ...this.cols]);
+    this.base = 0;
+    this.strings = [];
+    this.index = new Map();
+    this.cols = COLUMNS.map(() => []);
+    this.last.fill(undefined);
+    this.count = 0;
+    this.chars = 0;
+    return line;
+  }
+
+  /** The string's index in the table; the batch's first sight of it adds it there. */
+  private ref(col: number, s: string | undefined): number | null {
+    if (s === undefined) return null;
+    if (s === this.last[col]) return this.lastIndex[col]!;
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.index.set(s, i);
+      this.chars += s.length;
+    }
+    this.last[col] = s;
+    this.lastIndex[col] = i;
+    return i;
+  }
+}
+
+/** One line for the records given: for tests and tools; the interface keeps a RecordBatch. */
+export function encodeRecords(records: RequestRecord[]): string {
+  const b = new RecordBatch();
+  for (const r of records) b.add(r);
+  return b.take();
+}
+
+const isIndex = (v: unknown, n: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n;
+
+/**
+ * Checks a parsed batch line and hands each good record of `server` to `onRecord`, in order.
+ * A batch of the wrong shape is refused whole, with a one-line reason; a bad value costs only
+ * its own record (counted in `invalid`, the first reason kept). A line with fewer columns
+ * than this version knows (an older interface) reads the missing optional ones as absent;
+ * extra columns (a newer one) are ignored.
+ */
+export function decodeBatch(
   a: unknown,
   server: string,
-): { ok: true; value: RequestRecord } | { ok: false; error: string } {
-  if (!Array.isArray(a) || a.length < REQUIRED) return { ok: false, error: 'record: not a record array' };
-  const r: Record<string, unknown> = { server };
-  const n = Math.min(a.length, FIELDS.length);
-  for (let i = 0; i < n; i++) {
-    const [key, check, optional, divisor] = FIELDS[i]!;
-    const v = a[i];
-    if (v === null && optional) continue;
-    if (!check(v)) return { ok: false, error: `record.${key}: invalid` };
-    r[key] = divisor ? (v as number) / divisor : v;
+  onRecord: (r: RequestRecord) => void,
+): { records: number; invalid: number; error?: string } {
+  const refuse = (error: string) => ({ records: 0, invalid: 0, error: `records: ${error}` });
+  if (!Array.isArray(a) || a.length < 2 + REQUIRED) return refuse('not a record batch');
+  const base = a[0] as unknown;
+  const strings = a[1] as unknown;
+  if (!num(-1e15, 1e15)(base)) return refuse('invalid batch start');
+  if (!Array.isArray(strings) || !strings.every((s) => typeof s === 'string'))
+    return refuse('invalid string table');
+  const cols = a.slice(2, 2 + COLUMNS.length) as unknown[][];
+  const n = Array.isArray(cols[0]) ? cols[0].length : -1;
+  for (let j = 0; j < cols.length; j++)
+    if (!Array.isArray(cols[j]) || cols[j]!.length !== n)
+      return refuse(`column ${COLUMNS[j]!.key}: not an array as long as the batch`);
+  let records = 0;
+  let invalid = 0;
+  let error: string | undefined;
+  next: for (let i = 0; i < n; i++) {
+    const r: Record<string, unknown> = { server };
+    for (let j = 0; j < COLUMNS.length; j++) {
+      const { key, check, optional, table, divisor } = COLUMNS[j]!;
+      let v = j < cols.length ? cols[j]![i] : null;
+      if (v === null && optional) continue;
+      if (table) v = isIndex(v, strings.length) ? strings[v] : undefined;
+      else if (j === 0 && typeof v === 'number') v += base as number;
+      if (!check(v)) {
+        invalid++;
+        error ??= `record.${key}: invalid`;
+        continue next;
+      }
+      r[key] = divisor ? (v as number) / divisor : v;
+    }
+    records++;
+    onRecord(r as unknown as RequestRecord);
   }
-  return { ok: true, value: r as unknown as RequestRecord };
+  return { records, invalid, error };
 }

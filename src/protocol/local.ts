@@ -8,9 +8,9 @@ import { queueFiguresSchema } from './messages.js';
  * server it serves, then streams request records; the agent sends commands and asks for the
  * queue figures on its own fast schedule. Both sides validate every line.
  *
- * Request records, one a request, travel in a compact form of their own (local-record.ts):
- * a line that starts with `[` is a record, any other line one of the messages below. They
- * carry only the Table 3 fields the agent's mask selects (FIELD_BITS).
+ * Request records travel in batches, in a compact form of their own (local-record.ts): a
+ * line that starts with `[` is a batch of records, any other line one of the messages below.
+ * They carry only the Table 3 fields the agent's mask selects (FIELD_BITS).
  */
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);

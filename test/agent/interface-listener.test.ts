@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { InterfaceListener } from '../../src/agent/interface-listener.js';
 import { createInterface } from '../../src/interface/index.js';
+import { encodeRecords } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { eventually, quiet } from '../helpers.js';
 
@@ -59,12 +60,7 @@ test('bad record lines are refused and counted, never passed on, and the session
   t.after(() => l.close());
   const s = connect(path);
   t.after(() => s.destroy());
-  const good = '[1,"GET","/ok",200,0,1000]';
-  // A record before hello, then after it: broken JSON, a wrong field, a line too long, a good one.
-  s.write(`${good}\n{"t":"hello","server":"web-a","pid":1}\n[1,"GET"\n[1,"GET","/",2000,0,0]\n`);
-  s.write(`["${'x'.repeat(70_000)}"]\n${good}\n`);
-  await eventually(() => records.length === 1, 'the good record');
-  assert.deepEqual(records[0], {
+  const ok = {
     server: 'web-a',
     start: 1,
     method: 'GET',
@@ -72,7 +68,20 @@ test('bad record lines are refused and counted, never passed on, and the session
     status: 200,
     queueWait: 0,
     serviceTime: 1,
-  });
-  assert.equal(l.invalid, 4);
+  };
+  const good = encodeRecords([ok]);
+  // A batch with one bad record (status 2000) between two good ones: only that one is lost.
+  const mixed = encodeRecords([ok, { ...ok, status: 2000 }, { ...ok, path: '/ok2' }]);
+  // Records before hello, then after it: broken JSON, a batch of the wrong shape, a mixed
+  // batch, a line too long, a good one.
+  s.write(`${good}\n{"t":"hello","server":"web-a","pid":1}\n[1,"GET"\n[1,[],[0],[0]]\n${mixed}\n`);
+  s.write(`["${'x'.repeat(70_000)}"]\n${good}\n`);
+  await eventually(() => records.length === 3, 'the good records');
+  assert.deepEqual(
+    records.map((r) => r.path),
+    ['/ok', '/ok2', '/ok'],
+  );
+  assert.deepEqual(records[0], ok);
+  assert.equal(l.invalid, 5);
   assert.ok(l.session('web-a'), 'the session is still there');
 });

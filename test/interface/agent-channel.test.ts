@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { AgentChannel } from '../../src/interface/agent-channel.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
-import { decodeRecord } from '../../src/protocol/local-record.js';
+import { decodeBatch } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { eventually, quiet } from '../helpers.js';
 
@@ -22,9 +22,12 @@ async function agentSocket(path: string) {
       const v = JSON.parse(l);
       if (!Array.isArray(v)) lines.push(v);
       else {
-        const r = decodeRecord(v, 'web-a');
-        assert.ok(r.ok, 'a record line the agent can read');
-        records.push(r.value);
+        const r = decodeBatch(v, 'web-a', (rec) => records.push(rec));
+        assert.deepEqual(
+          r,
+          { records: r.records, invalid: 0, error: undefined },
+          'a batch the agent can read',
+        );
       }
     });
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseLine, toInterfaceSchema } from '../../src/protocol/local.js';
 import { checkCommand } from '../../src/protocol/local-command.js';
-import { decodeRecord, encodeRecord } from '../../src/protocol/local-record.js';
+import { decodeBatch, encodeRecords } from '../../src/protocol/local-record.js';
 import { type RequestRecord, requestRecordSchema } from '../../src/protocol/messages.js';
 
 const full: RequestRecord = {
@@ -25,45 +25,84 @@ const full: RequestRecord = {
   aborted: false,
 };
 
-test('a compact record round-trips, times to the microsecond, and satisfies the record schema', () => {
-  const back = decodeRecord(JSON.parse(encodeRecord(full)), 'web-a');
-  assert.ok(back.ok);
-  assert.deepEqual(back.value, full);
-  assert.ok(requestRecordSchema.safeParse(back.value).success);
+/** Decodes a batch line as the agent does: the records, and what was refused. */
+function decode(json: unknown, server = 'web-a') {
+  const records: RequestRecord[] = [];
+  const r = decodeBatch(json, server, (rec) => records.push(rec));
+  return { ...r, list: records };
+}
+
+test('a batch of compact records round-trips, times to the microsecond, and satisfies the record schema', () => {
   const minimal = {
-    server: 'web-b',
-    start: 1,
+    server: 'web-a',
+    start: 1_795_000_000_100,
     method: 'GET',
     path: '/',
     status: 200,
     queueWait: 0.0004,
     serviceTime: 2,
   };
-  const m = decodeRecord(JSON.parse(encodeRecord(minimal)), 'web-b');
-  assert.ok(m.ok);
-  assert.deepEqual(m.value, { ...minimal, queueWait: 0 }, 'absent fields stay absent; 0.4 µs rounds to 0');
+  const line = encodeRecords([full, minimal, { ...full, start: full.start - 5, path: '/other' }]);
+  const back = decode(JSON.parse(line));
+  assert.equal(back.error, undefined);
+  assert.equal(back.records, 3);
+  assert.deepEqual(back.list[0], full);
+  assert.deepEqual(
+    back.list[1],
+    { ...minimal, queueWait: 0 },
+    'absent fields stay absent; 0.4 µs rounds to 0',
+  );
+  assert.deepEqual(
+    back.list[2],
+    { ...full, start: full.start - 5, path: '/other' },
+    'a clock that went back',
+  );
+  for (const r of back.list) assert.ok(requestRecordSchema.safeParse(r).success);
+  // The strings that repeat are written once a batch.
+  assert.equal(line.split('Mozilla/5.0').length, 2, 'the user agent once');
+  assert.equal(line.split('text/html').length, 2, 'the content type once');
 });
 
-test('bad compact records are refused with the field named, within the schema limits', () => {
-  const line = JSON.parse(encodeRecord(full)) as unknown[];
-  const bad = (i: number, v: unknown) => {
-    const a = [...line];
-    a[i] = v;
-    const r = decodeRecord(a, 'web-a');
-    return r.ok ? 'accepted' : r.error;
+test('a bad value costs its own record only, named; a batch of the wrong shape is refused whole', () => {
+  const line = JSON.parse(encodeRecords([full, full])) as unknown[];
+  /** The batch with column `col` of record 1 set to `v`: what the agent says of it. */
+  const bad = (col: number, v: unknown) => {
+    const a = structuredClone(line);
+    (a[2 + col] as unknown[])[1] = v;
+    const r = decode(a);
+    return r.invalid === 0 ? 'accepted' : `${r.records} kept, ${r.error}`;
   };
-  assert.equal(bad(0, 'soon'), 'record.start: invalid');
-  assert.equal(bad(1, 'X'.repeat(17)), 'record.method: invalid');
-  assert.equal(bad(2, null), 'record.path: invalid');
-  assert.equal(bad(3, 1000), 'record.status: invalid');
-  assert.equal(bad(4, -1), 'record.queueWait: invalid');
-  assert.equal(bad(5, 1.5), 'record.serviceTime: invalid', 'microseconds are whole');
-  assert.equal(bad(9, -3), 'record.bytes: invalid');
-  assert.equal(bad(11, 'u'.repeat(513)), 'record.userAgent: invalid');
-  assert.equal(bad(13, 'yes'), 'record.cookies: invalid');
-  assert.equal(decodeRecord({ path: '/' }, 'web-a').ok, false);
-  assert.equal(decodeRecord([1, 'GET'], 'web-a').ok, false);
+  assert.equal(bad(0, 'soon'), '1 kept, record.start: invalid');
+  assert.equal(bad(1, 7), '1 kept, record.method: invalid', 'an index past the string table');
+  assert.equal(bad(2, null), '1 kept, record.path: invalid');
+  assert.equal(bad(3, 1000), '1 kept, record.status: invalid');
+  assert.equal(bad(4, -1), '1 kept, record.queueWait: invalid');
+  assert.equal(bad(5, 1.5), '1 kept, record.serviceTime: invalid', 'microseconds are whole');
+  assert.equal(bad(9, -3), '1 kept, record.bytes: invalid');
+  assert.equal(bad(13, 'yes'), '1 kept, record.cookies: invalid');
   assert.equal(bad(7, null), 'accepted', 'an optional field may be null');
+  const longAgent = JSON.parse(encodeRecords([full, { ...full, userAgent: 'u'.repeat(513) }]));
+  assert.equal(decode(longAgent).error, 'record.userAgent: invalid');
+  assert.equal(decode({ path: '/' }).error, 'records: not a record batch');
+  assert.equal(decode([1, [], [0], [0]]).error, 'records: not a record batch');
+  assert.equal(decode(['x', ...line.slice(1)]).error, 'records: invalid batch start');
+  assert.equal(decode([line[0], [1], ...line.slice(2)]).error, 'records: invalid string table');
+  const short = structuredClone(line);
+  (short[4] as unknown[]).pop();
+  assert.equal(decode(short).error, 'records: column path: not an array as long as the batch');
+  assert.equal(decode(short).records, 0);
+  // An older interface that sends only the required columns: the rest are absent.
+  const old = decode(line.slice(0, 8));
+  assert.equal(old.records, 2);
+  assert.deepEqual(Object.keys(old.list[0]!), [
+    'server',
+    'start',
+    'method',
+    'path',
+    'status',
+    'queueWait',
+    'serviceTime',
+  ]);
 });
 
 test("the interface's own command check answers as the declared schema does", () => {
