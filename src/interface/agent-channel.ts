@@ -4,7 +4,7 @@ import { type BackoffParams, backoffDelay } from '../core/backoff.js';
 import type { Logger } from '../log/logger.js';
 import type { FromInterface, ToInterface } from '../protocol/local.js';
 import { checkCommand } from '../protocol/local-command.js';
-import { RecordBatch } from '../protocol/local-record.js';
+import { RecordBatch, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import type { ServerInterface } from './server-interface.js';
 import type { ServerProcess } from './server-process.js';
@@ -20,7 +20,8 @@ import type { ServerProcess } from './server-process.js';
  *
  * @example
  * const ch = new AgentChannel({ path: '/run/switchyard/agent.sock', iface, log });
- * ch.start(); // iface's records now go to ch.report
+ * iface.reportTo(ch);
+ * ch.start();
  */
 
 export interface AgentChannelOptions {
@@ -38,7 +39,7 @@ export interface AgentChannelOptions {
 
 const RECONNECT: BackoffParams = { initial: 200, factor: 2, maxAttempts: 6, jitter: 0.25 };
 
-export class AgentChannel {
+export class AgentChannel implements RecordSink {
   private socket: Socket | undefined;
   private ready = false;
   private stopped = false;
@@ -68,25 +69,36 @@ export class AgentChannel {
     this.dial();
   }
 
-  /** Sends one record, or drops and counts it; never waits. */
-  readonly report = (r: RequestRecord): void => {
+  /**
+   * Whether the next record can be sent; if not it is dropped and counted. Never waits.
+   * A batch that is full is written first, so `push` always has room.
+   */
+  accept(): boolean {
     const s = this.socket;
     if (!this.ready || !s || s.writableLength + this.batch.chars > this.maxBuffer) {
       this.pendingDrops++;
       this.dropped++;
-      return;
+      return false;
     }
     if (this.pendingDrops > 0) {
       this.write({ t: 'overflow', dropped: this.pendingDrops });
       this.pendingDrops = 0;
     }
-    this.batch.add(r);
     if (this.batch.full) this.flush();
-    else if (this.flushTimer === undefined) {
+    if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(this.flush, this.flushMs);
       this.flushTimer.unref();
     }
-  };
+    return true;
+  }
+
+  /** Adds the record `accept` let through to the batch. */
+  readonly push = this.batch.push;
+
+  /** Sends one record given as an object, or drops and counts it (tests, tools). */
+  report(r: RequestRecord): void {
+    if (this.accept()) this.batch.add(r);
+  }
 
   /** Writes the records gathered so far. */
   readonly flush = (): void => {

@@ -24,7 +24,7 @@ export function createInterface(
       iface,
       log: o.log ?? stderrWarnings,
     });
-    iface.reportTo(channel.report);
+    iface.reportTo(channel);
     channel.start();
     iface.channel = channel;
     const close = iface.close.bind(iface);

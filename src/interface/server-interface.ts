@@ -3,9 +3,9 @@ import type { TLSSocket } from 'node:tls';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, mayMove, type PageRules, type PageRulesSpec } from '../core/page-rules.js';
 import type { Clock } from '../core/random.js';
-import { ALL_FIELDS, FIELD_BITS } from '../protocol/local-record.js';
+import { ALL_FIELDS, FIELD_BITS, objectSink, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
-import { addMark, makeMark, readMark, stripMark } from '../protocol/redirect-mark.js';
+import { addMark, makeMark, mayHaveMark, readMark, stripMark } from '../protocol/redirect-mark.js';
 import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
 
 /**
@@ -39,7 +39,7 @@ export interface InterfaceOptions {
   pages?: PageRulesSpec;
   /** The site's shared secret, for redirect marks. */
   secret: string;
-  /** Where each request's record goes (the agent channel). */
+  /** Where each request's record goes, as an object (tests, embedding); the agent channel is a RecordSink (`reportTo`). */
   report?: (r: RequestRecord) => void;
   /** Seconds in Retry-After of a 503. Default 5. */
   retryAfter?: number;
@@ -50,6 +50,7 @@ export interface InterfaceOptions {
 }
 
 type Next = (err?: unknown) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export class ServerInterface {
   readonly queue: RequestQueue;
@@ -60,7 +61,7 @@ export class ServerInterface {
   private readonly wall: () => number;
   /** Requests redirected away since the last figures(). */
   private redirected = 0;
-  private report: ((r: RequestRecord) => void) | undefined;
+  private sink: RecordSink | undefined;
 
   constructor(private readonly o: InterfaceOptions) {
     this.clock = o.clock ?? (() => performance.now());
@@ -70,7 +71,7 @@ export class ServerInterface {
       this.clock,
     );
     this.rules = compilePageRules(o.pages ?? { mode: 'fixed', pages: [] });
-    this.report = o.report;
+    this.sink = o.report ? objectSink(o.server, o.report) : undefined;
   }
 
   get server(): string {
@@ -91,8 +92,8 @@ export class ServerInterface {
   }
 
   /** Where records go from now on (the agent channel, once it exists). */
-  reportTo(report: ((r: RequestRecord) => void) | undefined): void {
-    this.report = report;
+  reportTo(sink: RecordSink | undefined): void {
+    this.sink = sink;
   }
 
   setMask(mask: number): void {
@@ -106,23 +107,13 @@ export class ServerInterface {
   }
 
   /** Wraps a plain node:http handler. */
-  wrap(
-    handler: (req: IncomingMessage, res: ServerResponse) => void,
-  ): (req: IncomingMessage, res: ServerResponse) => void {
-    return (req, res) =>
-      this.handle(req, res, (err) => {
-        if (err) {
-          res.statusCode = 500;
-          res.end();
-          return;
-        }
-        handler(req, res);
-      });
+  wrap(handler: Handler): Handler {
+    return (req, res) => this.dispatch(req, res, handler, undefined);
   }
 
   /** Express / connect style middleware. */
   middleware(): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
-    return (req, res, next) => this.handle(req, res, next);
+    return (req, res, next) => this.dispatch(req, res, undefined, next);
   }
 
   close(): void {
@@ -130,10 +121,30 @@ export class ServerInterface {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    this.dispatch(req, res, undefined, next);
+  }
+
+  /**
+   * The work of every request. The application is either a handler (wrap: called as it is,
+   * so no closure is made per request) or a middleware chain's `next`.
+   */
+  private dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    app: Handler | undefined,
+    next: Next | undefined,
+  ): void {
     const arrivedWall = this.wall();
-    const { pathAndQuery, mark } = stripMark(req.url ?? '/');
-    if (mark !== undefined) req.url = pathAndQuery;
-    const moved = mark !== undefined && readMark(this.o.secret, mark, arrivedWall) !== undefined;
+    let pathAndQuery = req.url ?? '/';
+    let moved = false;
+    if (mayHaveMark(pathAndQuery)) {
+      const stripped = stripMark(pathAndQuery);
+      if (stripped.mark !== undefined) {
+        pathAndQuery = stripped.pathAndQuery;
+        req.url = pathAndQuery;
+        moved = readMark(this.o.secret, stripped.mark, arrivedWall) !== undefined;
+      }
+    }
     if (this.target !== undefined && !moved && mayMove(this.rules, pathOf(pathAndQuery))) {
       const location =
         this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
@@ -147,13 +158,13 @@ export class ServerInterface {
 
     const ticket = this.queue.tryEnter();
     if (ticket) {
-      this.serve(req, res, next, ticket, arrivedWall);
+      this.serve(req, res, app, next, ticket, arrivedWall);
       return;
     }
     const start = this.clock();
     void this.queue.enter().then((a: Admission) => {
       if (a.ok) {
-        this.serve(req, res, next, a.ticket, arrivedWall);
+        this.serve(req, res, app, next, a.ticket, arrivedWall);
         return;
       }
       const wait = this.clock() - start;
@@ -172,8 +183,15 @@ export class ServerInterface {
   }
 
   /** The request has its slot: lets the server answer, then frees the slot and reports. */
-  private serve(req: IncomingMessage, res: ServerResponse, next: Next, t: Ticket, arrivedWall: number): void {
-    const bytesBefore = req.socket.bytesWritten;
+  private serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    app: Handler | undefined,
+    next: Next | undefined,
+    t: Ticket,
+    arrivedWall: number,
+  ): void {
+    const bytesBefore = this.mask & FIELD_BITS.bytes ? req.socket.bytesWritten : 0;
     let done = false;
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both.
@@ -199,7 +217,8 @@ export class ServerInterface {
       finish();
       return;
     }
-    next();
+    if (app) app(req, res);
+    else next!();
   }
 
   private record(
@@ -212,42 +231,37 @@ export class ServerInterface {
     redirectedTo: string | undefined,
     bytesBefore = 0,
   ): void {
-    const report = this.report;
-    if (!report) return;
+    const sink = this.sink;
+    if (!sink?.accept()) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const r: RequestRecord = {
-      server: this.o.server,
-      start,
-      method: (req.method ?? '').slice(0, 16),
-      path: (q < 0 ? url : url.slice(0, q)).slice(0, 2048),
-      status,
-      queueWait,
-      serviceTime,
-    };
     const m = this.mask;
-    if (m & (FIELD_BITS.client | FIELD_BITS.protocol)) {
-      const c = connectionOf(req);
-      if (m & FIELD_BITS.client) r.client = c.client;
-      if (m & FIELD_BITS.protocol) r.protocol = c.protocol;
-    }
-    if (m & FIELD_BITS.query && q >= 0) r.query = url.slice(q + 1, q + 2049);
+    const c = m & (FIELD_BITS.client | FIELD_BITS.protocol) ? connectionOf(req) : undefined;
+    let bytes: number | undefined;
     if (m & FIELD_BITS.bytes) {
       // Without a content-length (chunked), what the socket wrote, headers included.
       const len = Number(sentHeader(res, 'content-length') ?? Number.NaN);
-      r.bytes = Number.isFinite(len) && len >= 0 ? len : Math.max(0, req.socket.bytesWritten - bytesBefore);
+      bytes = Number.isFinite(len) && len >= 0 ? len : Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
-    if (m & FIELD_BITS.contentType) {
-      const ct = sentHeader(res, 'content-type');
-      if (ct !== undefined) r.contentType = ct.slice(0, 128);
-    }
-    if (m & FIELD_BITS.userAgent && req.headers['user-agent'])
-      r.userAgent = req.headers['user-agent'].slice(0, 512);
-    if (m & FIELD_BITS.referrer && req.headers.referer) r.referrer = req.headers.referer.slice(0, 2048);
-    if (m & FIELD_BITS.cookies) r.cookies = req.headers.cookie !== undefined;
-    if (m & FIELD_BITS.redirectedTo && redirectedTo) r.redirectedTo = redirectedTo.slice(0, 2048);
-    if (m & FIELD_BITS.aborted) r.aborted = !res.writableFinished;
-    report(r);
+    const h = req.headers;
+    sink.push(
+      start,
+      (req.method ?? '').slice(0, 16),
+      (q < 0 ? url : url.slice(0, q)).slice(0, 2048),
+      status,
+      queueWait,
+      serviceTime,
+      m & FIELD_BITS.client ? c!.client : undefined,
+      m & FIELD_BITS.query && q >= 0 ? url.slice(q + 1, q + 2049) : undefined,
+      m & FIELD_BITS.protocol ? c!.protocol : undefined,
+      bytes,
+      m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
+      m & FIELD_BITS.userAgent ? h['user-agent']?.slice(0, 512) || undefined : undefined,
+      m & FIELD_BITS.referrer ? h.referer?.slice(0, 2048) || undefined : undefined,
+      m & FIELD_BITS.cookies ? h.cookie !== undefined : undefined,
+      m & FIELD_BITS.redirectedTo ? redirectedTo?.slice(0, 2048) || undefined : undefined,
+      m & FIELD_BITS.aborted ? !res.writableFinished : undefined,
+    );
   }
 }
 

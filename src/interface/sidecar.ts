@@ -74,7 +74,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const channel = o.agentSocket
     ? new AgentChannel({ path: o.agentSocket, iface, log: o.log, serverProcess })
     : undefined;
-  if (channel) iface.reportTo(channel.report);
+  if (channel) iface.reportTo(channel);
 
   const proxy = (req: IncomingMessage, res: ServerResponse) => {
     pool

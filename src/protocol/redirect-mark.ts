@@ -36,6 +36,17 @@ export function readMark(secret: string, mark: string, nowMs: number): { from: s
   return { from: m[1]! };
 }
 
+const MARK_PREFIX = `${MARK_PARAM}=`;
+
+/**
+ * Whether a path-and-query may carry a mark: cheap, for every request; stripMark then says
+ * for sure. Most requests carry none, and need neither its work nor its allocations.
+ */
+export function mayHaveMark(pathAndQuery: string): boolean {
+  const q = pathAndQuery.indexOf('?');
+  return q >= 0 && pathAndQuery.includes(MARK_PREFIX, q);
+}
+
 /**
  * Takes the mark out of a path-and-query, leaving every other byte as it was.
  *
@@ -44,13 +55,13 @@ export function readMark(secret: string, mark: string, nowMs: number): { from: s
  */
 export function stripMark(pathAndQuery: string): { pathAndQuery: string; mark: string | undefined } {
   const q = pathAndQuery.indexOf('?');
-  if (q < 0 || !pathAndQuery.includes(`${MARK_PARAM}=`, q)) return { pathAndQuery, mark: undefined };
+  if (!mayHaveMark(pathAndQuery)) return { pathAndQuery, mark: undefined };
   let mark: string | undefined;
   const kept = pathAndQuery
     .slice(q + 1)
     .split('&')
     .filter((part) => {
-      if (!part.startsWith(`${MARK_PARAM}=`)) return true;
+      if (!part.startsWith(MARK_PREFIX)) return true;
       mark ??= part.slice(MARK_PARAM.length + 1);
       return false;
     });
