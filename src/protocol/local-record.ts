@@ -6,7 +6,9 @@ import type { RequestRecord } from './messages.js';
  * the server's own process, so what a record costs there is kept as small as it can be:
  *
  * - Records travel in batches, one line a batch, column by column: a JSON array of the
- *   batch's start time, a string table, then one array per field, all as long as the batch.
+ *   batch's record count, its start time, a string table, then one entry per field: an array
+ *   as long as the batch, or a single value when every record has the same one (the method,
+ *   the protocol, mostly the status: most columns of a batch are one value repeated).
  *   Numbers in a column are small whole numbers (start times as ms after the batch's start,
  *   queue wait and service time in µs), which JSON writes quickest.
  * - The strings that repeat from request to request (method, client, protocol, content type,
@@ -23,7 +25,7 @@ import type { RequestRecord } from './messages.js';
  * @example
  * const b = new RecordBatch();
  * b.add({ server: 'web-a', start: 1, method: 'GET', path: '/', status: 200, queueWait: 0, serviceTime: 2 });
- * const line = b.take(); // '[1,["GET"],[0],[0],["/"],[200],[0],[2000],[null],...]'
+ * const line = b.take(); // '[1,1,["GET"],0,0,"/",200,0,2000,null,...]'
  * decodeBatch(JSON.parse(line), 'web-a', (r) => console.log(r)); // { records: 1, invalid: 0 }
  */
 
@@ -244,7 +246,9 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
 
   /** The batch's line (without its newline), leaving the batch empty. */
   take(): string {
-    const line = JSON.stringify([this.base, this.strings, ...this.cols]);
+    const out: unknown[] = [this.count, this.base, this.strings];
+    for (const col of this.cols) out.push(same(col) ? col[0] : col);
+    const line = JSON.stringify(out);
     this.base = 0;
     this.strings = [];
     this.index = new Map();
@@ -272,6 +276,13 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
   }
 }
 
+/** Whether every value of a column is the first: then one value stands for the column. */
+function same(col: unknown[]): boolean {
+  const v = col[0];
+  for (let i = 1; i < col.length; i++) if (col[i] !== v) return false;
+  return true;
+}
+
 /** One line for the records given: for tests and tools; the interface keeps a RecordBatch. */
 export function encodeRecords(records: RequestRecord[]): string {
   const b = new RecordBatch();
@@ -295,25 +306,28 @@ export function decodeBatch(
   onRecord: (r: RequestRecord) => void,
 ): { records: number; invalid: number; error?: string } {
   const refuse = (error: string) => ({ records: 0, invalid: 0, error: `records: ${error}` });
-  if (!Array.isArray(a) || a.length < 2 + REQUIRED) return refuse('not a record batch');
-  const base = a[0] as unknown;
-  const strings = a[1] as unknown;
+  // The required columns come first: a line must hold at least those.
+  if (!Array.isArray(a) || a.length < 3 + REQUIRED) return refuse('not a record batch');
+  const [n, base, strings] = a as unknown[];
+  if (!num(0, 1e6, true)(n)) return refuse('invalid record count');
   if (!num(-1e15, 1e15)(base)) return refuse('invalid batch start');
   if (!Array.isArray(strings) || !strings.every((s) => typeof s === 'string'))
     return refuse('invalid string table');
-  const cols = a.slice(2, 2 + COLUMNS.length) as unknown[][];
-  const n = Array.isArray(cols[0]) ? cols[0].length : -1;
-  for (let j = 0; j < cols.length; j++)
-    if (!Array.isArray(cols[j]) || cols[j]!.length !== n)
-      return refuse(`column ${COLUMNS[j]!.key}: not an array as long as the batch`);
+  const cols = a.slice(3, 3 + COLUMNS.length) as unknown[];
+  for (let j = 0; j < cols.length; j++) {
+    const col = cols[j];
+    if (Array.isArray(col) && col.length !== n)
+      return refuse(`column ${COLUMNS[j]!.key}: not as long as the batch`);
+  }
   let records = 0;
   let invalid = 0;
   let error: string | undefined;
-  next: for (let i = 0; i < n; i++) {
+  next: for (let i = 0; i < (n as number); i++) {
     const r: Record<string, unknown> = { server };
     for (let j = 0; j < COLUMNS.length; j++) {
       const { key, check, optional, table, divisor } = COLUMNS[j]!;
-      let v = j < cols.length ? cols[j]![i] : null;
+      const col = j < cols.length ? cols[j] : null;
+      let v = Array.isArray(col) ? col[i] : col;
       if (v === null && optional) continue;
       if (table) v = isIndex(v, strings.length) ? strings[v] : undefined;
       else if (j === 0 && typeof v === 'number') v += base as number;

@@ -63,12 +63,24 @@ test('a batch of compact records round-trips, times to the microsecond, and sati
   assert.equal(line.split('text/html').length, 2, 'the content type once');
 });
 
+test('a column whose values are all the same travels as one value', () => {
+  const line = JSON.parse(encodeRecords([full, { ...full, path: '/b', status: 404 }])) as unknown[];
+  assert.equal(line[0], 2, 'the record count');
+  assert.equal(line[3 + 1], 0, 'the method: one index for both');
+  assert.deepEqual(line[3 + 2], [full.path, '/b'], 'the paths differ');
+  assert.deepEqual(line[3 + 3], [201, 404], 'so do the statuses');
+  assert.equal(line[3 + 14], full.redirectedTo);
+});
+
 test('a bad value costs its own record only, named; a batch of the wrong shape is refused whole', () => {
   const line = JSON.parse(encodeRecords([full, full])) as unknown[];
   /** The batch with column `col` of record 1 set to `v`: what the agent says of it. */
   const bad = (col: number, v: unknown) => {
     const a = structuredClone(line);
-    (a[2 + col] as unknown[])[1] = v;
+    const c = a[3 + col];
+    const values = Array.isArray(c) ? c : [c, c];
+    values[1] = v;
+    a[3 + col] = values;
     const r = decode(a);
     return r.invalid === 0 ? 'accepted' : `${r.records} kept, ${r.error}`;
   };
@@ -83,16 +95,24 @@ test('a bad value costs its own record only, named; a batch of the wrong shape i
   assert.equal(bad(7, null), 'accepted', 'an optional field may be null');
   const longAgent = JSON.parse(encodeRecords([full, { ...full, userAgent: 'u'.repeat(513) }]));
   assert.equal(decode(longAgent).error, 'record.userAgent: invalid');
+  const allBad = structuredClone(line);
+  allBad[3 + 3] = 'teapot';
+  assert.deepEqual(
+    [decode(allBad).records, decode(allBad).invalid],
+    [0, 2],
+    'a bad single value: every record',
+  );
   assert.equal(decode({ path: '/' }).error, 'records: not a record batch');
-  assert.equal(decode([1, [], [0], [0]]).error, 'records: not a record batch');
-  assert.equal(decode(['x', ...line.slice(1)]).error, 'records: invalid batch start');
-  assert.equal(decode([line[0], [1], ...line.slice(2)]).error, 'records: invalid string table');
-  const short = structuredClone(line);
-  (short[4] as unknown[]).pop();
-  assert.equal(decode(short).error, 'records: column path: not an array as long as the batch');
+  assert.equal(decode([1, 0, [], 0, 0]).error, 'records: not a record batch');
+  assert.equal(decode([-1, ...line.slice(1)]).error, 'records: invalid record count');
+  assert.equal(decode([2, 'x', ...line.slice(2)]).error, 'records: invalid batch start');
+  assert.equal(decode([2, line[1], [1], ...line.slice(3)]).error, 'records: invalid string table');
+  const short = JSON.parse(encodeRecords([full, { ...full, path: '/b' }])) as unknown[];
+  (short[3 + 2] as unknown[]).pop();
+  assert.equal(decode(short).error, 'records: column path: not as long as the batch');
   assert.equal(decode(short).records, 0);
   // An older interface that sends only the required columns: the rest are absent.
-  const old = decode(line.slice(0, 8));
+  const old = decode(line.slice(0, 9));
   assert.equal(old.records, 2);
   assert.deepEqual(Object.keys(old.list[0]!), [
     'server',
