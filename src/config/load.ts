@@ -52,21 +52,7 @@ export function loadSite(file: string): LoadedSite {
 
 /** As loadSite, from text; relative file names resolve against `dir`. */
 export function parseSite(text: string, file: string, dir: string): LoadedSite {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const where = ` (line ${lines.linePos(e.pos[0]).line})`;
-    throw new SwitchyardError(
-      'SY_ERR_CONFIG',
-      `${file}${where}: not valid YAML: ${e.message.split('\n')[0]}`,
-    );
-  }
-  const result = siteSchema.safeParse(doc.toJS({ maxAliasCount: 100 }));
-  if (!result.success) {
-    throw new SwitchyardError('SY_ERR_CONFIG', formatIssues(file, result.error.issues));
-  }
-  const site = result.data;
+  const site = parseYamlFile(siteSchema, text, file);
   const problems: string[] = [];
   const read = (name: string, key: string): Buffer | undefined => {
     try {
@@ -116,6 +102,30 @@ function serverAddresses(s: Site['servers'][number]): ServerAddresses {
   const publicHttps = trim(s.public?.https ?? (s.url?.startsWith('https:') ? s.url : undefined));
   const internal = trim(s.internal ?? s.url ?? publicHttp ?? publicHttps)!;
   return { publicHttp, publicHttps, internal };
+}
+
+/**
+ * Parses YAML text and validates it with a schema. Any problem throws a SwitchyardError
+ * (SY_ERR_CONFIG) naming the file, the line (bad YAML) or the key's path, one a line.
+ * Shared by every file Switchyard reads: the site file, the lab's scenarios.
+ *
+ * @example
+ * const site = parseYamlFile(siteSchema, text, 'site.yaml');
+ */
+export function parseYamlFile<T>(schema: z.ZodType<T>, text: string, file: string): T {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const where = ` (line ${lines.linePos(e.pos[0]).line})`;
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `${file}${where}: not valid YAML: ${e.message.split('\n')[0]}`,
+    );
+  }
+  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (!result.success) throw new SwitchyardError('SY_ERR_CONFIG', formatIssues(file, result.error.issues));
+  return result.data;
 }
 
 /** "applications[0].servers[1]" from ["applications", 0, "servers", 1]. */
