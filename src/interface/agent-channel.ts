@@ -13,9 +13,9 @@ import type { ServerProcess } from './server-process.js';
  * The interface's end of the local channel to its agent: a Unix socket, one JSON value per
  * line. Records are gathered for `flushMs` (or until the batch is full) and written as one
  * compact line (local-record.ts): one write and one JSON encoding per batch, not per
- * request, which is most of what reporting costs a busy server. The buffer is bounded: when the agent reads slower than the
- * server serves (or is not there), records are dropped and counted, and an overflow line
- * says how many once there is room again. Serving is never slowed or blocked by the channel.
+ * request, which is most of what reporting costs a busy server. The buffer is bounded: when
+ * the agent reads slower than the server serves (or is not there), records are dropped and
+ * counted, and an overflow line says how many once there is room again. Serving is never slowed or blocked by the channel.
  * Commands come back on the same socket and act on the interface at once.
  *
  * @example

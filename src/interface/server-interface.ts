@@ -191,7 +191,8 @@ export class ServerInterface {
     t: Ticket,
     arrivedWall: number,
   ): void {
-    const bytesBefore = this.mask & FIELD_BITS.bytes ? req.socket.bytesWritten : 0;
+    // Read only when records carry sizes: the getter walks the socket's write buffer.
+    const bytesBefore = this.mask & FIELD_BITS.bytes ? req.socket.bytesWritten : undefined;
     let done = false;
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both.
@@ -229,7 +230,7 @@ export class ServerInterface {
     serviceTime: number,
     status: number,
     redirectedTo: string | undefined,
-    bytesBefore = 0,
+    bytesBefore?: number,
   ): void {
     const sink = this.sink;
     if (!sink?.accept()) return;
@@ -241,7 +242,8 @@ export class ServerInterface {
     if (m & FIELD_BITS.bytes) {
       // Without a content-length (chunked), what the socket wrote, headers included.
       const len = Number(sentHeader(res, 'content-length') ?? Number.NaN);
-      bytes = Number.isFinite(len) && len >= 0 ? len : Math.max(0, req.socket.bytesWritten - bytesBefore);
+      if (Number.isFinite(len) && len >= 0) bytes = len;
+      else if (bytesBefore !== undefined) bytes = Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
     const h = req.headers;
     sink.push(
