@@ -80,9 +80,10 @@ const num =
 const bool: Check = (v) => typeof v === 'boolean';
 
 /**
- * The columns, in their order on the wire after the batch's start and string table, each
- * with the limits of `requestRecordSchema`. The required ones come first. `table`: the
- * values are indexes into the string table; `divisor`: µs on the wire, ms in the record.
+ * The columns, in their order on the wire after the record count, the batch's start and the
+ * string table, each with the limits of `requestRecordSchema`. The required ones come first.
+ * `table`: the values are indexes into the string table; `divisor`: µs on the wire, ms in
+ * the record.
  */
 const COLUMNS: { key: keyof RequestRecord; check: Check; optional?: true; table?: true; divisor?: number }[] =
   [
@@ -158,7 +159,7 @@ export function objectSink(server: string, report: (r: RequestRecord) => void): 
 }
 
 /**
- * Records gathered for one line. `add` costs a few array pushes and, for the repeating
+ * Records gathered for one line. `push` costs a few array pushes and, for the repeating
  * strings, one Map lookup each; the JSON is written once, for the whole batch, by `take`.
  */
 export class RecordBatch implements Pick<RecordSink, 'push'> {
