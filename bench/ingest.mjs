@@ -43,7 +43,6 @@
 //   BENCH_DIR=PATH   where the temporary directory goes (default the OS temp directory; put it
 //                    on a real disk, not tmpfs)
 // Exit status: 0 when the benchmark ran (whether or not the goals are met), 1 when it could not.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,6 +54,7 @@ import { seededRandom } from '../dist/core/index.js';
 import { SqliteStore } from '../dist/manager/store/sqlite-store.js';
 import { parseMessage } from '../dist/protocol/messages.js';
 import { PROTOCOL_VERSION } from '../dist/protocol/version.js';
+import { BenchError, clockTicks } from './common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL_RATE = 100_000;
@@ -83,8 +83,6 @@ const PARSE_BATCHES = 200;
 const MB = 1024 * 1024;
 /** Share of all cores other processes may take during a run before it is run again. */
 const OTHER_LOAD_WARN = 0.05;
-
-class BenchError extends Error {}
 
 function envInt(name, def, min, max) {
   const raw = process.env[name];
@@ -346,11 +344,6 @@ async function workerVariant() {
 // ---------------------------------------------------------------------------------------------
 // One run
 
-function clockTicks() {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
-  const n = Number(r.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-}
 const TICKS_PER_SECOND = clockTicks();
 
 /**

@@ -6,14 +6,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BenchError, clockTicks } from './common.mjs';
 
 const STOP_TIMEOUT_MS = 4_000;
 const APT_TIMEOUT_MS = 600_000;
 /** wrk is killed when it runs this much longer than asked. */
 const WRK_GRACE_MS = 30_000;
 
-/** A benchmark that cannot run: one line for the operator, exit status 1. */
-export class BenchError extends Error {}
+export { BenchError, clockTicks };
 
 /**
  * Linux with taskset, wrk (installed with apt-get when missing) and the built files the
@@ -112,12 +112,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     console.error(`\n${sig}: stopping the servers`);
     void stopAll().finally(() => process.exit(130));
   });
-}
-
-export function clockTicks() {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
-  const n = Number(r.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
 }
 
 export function cpuTicks(pid) {

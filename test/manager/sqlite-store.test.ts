@@ -2,25 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/manager/store/sqlite-store.js';
-import type { RequestRecord } from '../../src/protocol/messages.js';
 import { tempDir } from '../helpers.js';
+import { hostFacts as facts, batch as storeBatch } from './store-fixtures.js';
 
-const rec = (path: string): RequestRecord => ({
-  server: 'web-a',
-  start: 1_800_000_000_000,
-  method: 'GET',
-  path,
-  status: 200,
-  queueWait: 1.5,
-  serviceTime: 20,
-  userAgent: 'ua',
-  cookies: false,
-});
-const batch = (n: number) => ({
-  records: Array.from({ length: n }, (_, i) => rec(`/${i}`)),
-  events: [{ source: 'web-a', code: 'server.up', text: 'up', age: 10, level: 'info' as const }],
-  samples: [{ component: 'host-1', metric: 'cpu', startAge: 1000, stopAge: 0, value: 0.5 }],
-});
+const batch = (n: number) => storeBatch(n, { userAgent: 'ua', cookies: false });
 
 test('a real SQLite file: batches are stored once, in order, and numbers survive a reopen', () => {
   const file = join(tempDir(), 'data', 'switchyard.db');
@@ -53,16 +38,7 @@ test('a batch that fails half way stores nothing, and its number is not taken', 
 
 test('host facts are logged only when they change; overrides are kept and reset', () => {
   const s = new SqliteStore(':memory:');
-  const facts = {
-    hostname: 'h',
-    os: 'Linux',
-    release: '6',
-    arch: 'x64',
-    cpus: 2,
-    memoryMb: 24000,
-    interfaces: [],
-    disks: [],
-  };
+
   assert.equal(s.hostFacts('h', facts, 1), true);
   assert.equal(s.hostFacts('h', facts, 2), false);
   assert.equal(s.hostFacts('h', { ...facts, cpus: 4 }, 3), true);

@@ -2,25 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { StoreClient } from '../../src/manager/store/store-client.js';
-import type { RequestRecord } from '../../src/protocol/messages.js';
 import { tempDir } from '../helpers.js';
+import { batch, hostFacts as facts } from './store-fixtures.js';
 
 const T = { timeout: 20_000 };
-
-const rec = (path: string): RequestRecord => ({
-  server: 'web-a',
-  start: 1_800_000_000_000,
-  method: 'GET',
-  path,
-  status: 200,
-  queueWait: 1.5,
-  serviceTime: 20,
-});
-const batch = (n: number) => ({
-  records: Array.from({ length: n }, (_, i) => rec(`/${i}`)),
-  events: [{ source: 'web-a', code: 'server.up', text: 'up', age: 10, level: 'info' as const }],
-  samples: [{ component: 'host-1', metric: 'cpu', startAge: 1000, stopAge: 0, value: 0.5 }],
-});
 
 const dbFile = () => join(tempDir(), 'data', 'switchyard.db');
 
@@ -126,16 +111,6 @@ test("the manager's own events and host facts are stored", T, async (t) => {
   assert.equal(await store.prune(2000), 1, 'the older event goes');
   assert.equal(await store.count('events'), 1);
 
-  const facts = {
-    hostname: 'h',
-    os: 'Linux',
-    release: '6',
-    arch: 'x64',
-    cpus: 2,
-    memoryMb: 24000,
-    interfaces: [],
-    disks: [],
-  };
   assert.equal(await store.hostFacts('h', facts, 1), true);
   assert.equal(await store.hostFacts('h', facts, 2), false);
   assert.equal(await store.count('host_facts_log'), 1);
