@@ -251,6 +251,10 @@ const interceptor = z
       .array(cidr)
       .default([])
       .meta({ description: 'Proxies whose X-Forwarded-Proto and Forwarded headers are believed.' }),
+    choice: z.enum(['queue', 'interval']).default('queue').meta({
+      description:
+        "queue: each user goes to the server with the shortest expected delay from the servers' own figures (with a manager), else the interval choice; interval: the document's weighted interval choice always.",
+    }),
     obsolescenceTime: duration(
       'T: after this long without an update a dynamic load value is ignored.',
     ).prefault(DEFAULTS.obsolescenceTime),

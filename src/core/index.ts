@@ -8,6 +8,7 @@ export * from './load-metric.js';
 export * from './load-value.js';
 export * from './page-rules.js';
 export * from './probe-split.js';
+export * from './queue-choice.js';
 export * from './random.js';
 export * from './referrals.js';
 export * from './server-pool.js';

@@ -1,4 +1,5 @@
 import { type DynamicLoad, loadMetric } from './load-metric.js';
+import { expectedDelay, SentSince, type ServerQueue, serviceEstimate } from './queue-choice.js';
 import type { Random } from './random.js';
 import {
   countAt,
@@ -19,6 +20,11 @@ import { WeightedPicker } from './weighted-picker.js';
  * drawn again otherwise (rejection sampling). The result is exactly LM × factor, each draw
  * O(log n), about two draws a pick.
  *
+ * With `choice: 'queue'` a pick goes instead to the server with the shortest expected delay
+ * from its own figures (queue-choice.ts), whenever every candidate has figures younger than
+ * T; otherwise it falls back to the interval choice. Either way the referral is counted for
+ * both, so switching between them is smooth.
+ *
  * Two lanes share the servers: one over all of them and one over those with an https
  * endpoint, so a request that arrived over TLS is never sent to plain http.
  *
@@ -35,12 +41,19 @@ export interface PoolMember {
   /** Enabled by the operator and healthy. Defaults to true. */
   available?: boolean;
   dynamic?: DynamicLoad;
+  /** The server's own queue figures, for the queue choice. */
+  queue?: ServerQueue;
 }
 
+/** `interval`: the document's weighted interval choice; `queue`: shortest expected delay. */
+export type ChoicePolicy = 'interval' | 'queue';
+
 export interface PoolParams {
-  /** Obsolescence time T of the dynamic load value, ms. */
+  /** Obsolescence time T of the dynamic load value and of the queue figures, ms. */
   obsolescence: number;
   referral: ReferralParams;
+  /** Default `interval`. */
+  choice?: ChoicePolicy;
 }
 
 export interface PickOptions {
@@ -62,6 +75,9 @@ export interface WeightBreakdown {
   share: number;
 }
 
+/** shortest(): some candidate has no fresh figures. */
+const NO_FIGURES = -2;
+
 /** Draws before giving up on the factor and taking the LM-only draw. */
 const MAX_DRAWS = 32;
 
@@ -70,6 +86,13 @@ interface Member {
   https: boolean;
   available: boolean;
   dynamic: DynamicLoad | undefined;
+  queue: ServerQueue | undefined;
+  /** This door's referrals since the figures were measured. */
+  sent: SentSince;
+  /** The service time estimate, ms (0: none yet). */
+  service: number;
+  /** When the figures behind `service` were measured. */
+  measuredAt: number;
 }
 
 interface Lane {
@@ -84,6 +107,8 @@ export class ServerPool {
   /** The last candidate draw() read the referral count of, and that count (see pick). */
   private drawn = -1;
   private drawnCount = 0;
+  /** Independent doors sending to these servers; each scales its own referrals by it. */
+  private doors = 1;
 
   constructor(
     members: readonly PoolMember[],
@@ -95,7 +120,14 @@ export class ServerPool {
       https: m.https,
       available: m.available ?? true,
       dynamic: m.dynamic,
+      queue: undefined,
+      sent: new SentSince(),
+      service: 0,
+      measuredAt: -Infinity,
     }));
+    this.members.forEach((_, i) => {
+      this.setQueue(i, members[i]!.queue);
+    });
     const lane = (): Lane => ({
       picker: new WeightedPicker(new Float64Array(this.members.length)),
       picks: newCount(now),
@@ -136,9 +168,11 @@ export class ServerPool {
     // kept by draw() for its bump. The values are the ones bump() would compute.
     const picks = countAt(lane.picks, now, halfLife);
     this.drawn = -1;
-    let chosen = -1;
-    if (prefer !== undefined && prefer !== exclude && picker.weight(prefer) > 0) {
-      chosen = prefer;
+    const preferred = prefer !== undefined && prefer !== exclude && picker.weight(prefer) > 0;
+    let chosen = preferred ? prefer : NO_FIGURES;
+    if (chosen === NO_FIGURES && this.params.choice === 'queue') chosen = this.shortest(now, random, opts);
+    if (chosen !== NO_FIGURES) {
+      // the affinity's server, or the one with the shortest expected delay
     } else if (exclude !== undefined && picker.weight(exclude) > 0) {
       const saved = picker.weight(exclude);
       picker.set(exclude, 0);
@@ -153,6 +187,7 @@ export class ServerPool {
       referrals.at = now;
       lane.picks.value = picks + 1;
       lane.picks.at = now;
+      this.members[chosen]!.sent.add(now);
     }
     return chosen;
   }
@@ -176,12 +211,62 @@ export class ServerPool {
     this.update(i, now);
   }
 
+  /** A server's latest queue figures (undefined: none), for the queue choice. */
+  setQueue(i: number, queue: ServerQueue | undefined): void {
+    const m = this.members[i]!;
+    m.queue = queue;
+    if (!queue) return;
+    if (queue.measuredAt <= m.measuredAt) return;
+    m.measuredAt = queue.measuredAt;
+    m.sent.measured(queue.measuredAt);
+    m.service = serviceEstimate(m.service, queue.serviceTime, queue.requests ?? 1);
+  }
+
+  /** How many independent doors share these servers (the manager knows); at least 1. */
+  setDoors(n: number): void {
+    this.doors = Number.isFinite(n) && n >= 1 ? n : 1;
+  }
+
   /**
    * Recomputes every LM. Dynamic values age continuously, so a component that feeds them
    * calls this every tick (O(n)); with static capacities only it is never needed.
    */
   refresh(now: number): void {
     for (let i = 0; i < this.members.length; i++) this.update(i, now);
+  }
+
+  /**
+   * The candidate with the shortest expected delay, ties at random; NO_FIGURES when a
+   * candidate has no figures younger than T (then the interval choice decides), -1 when
+   * there is no candidate.
+   */
+  private shortest(now: number, random: Random, opts: PickOptions): number {
+    let best = -1;
+    let bestDelay = Infinity;
+    let ties = 0;
+    let known = 0;
+    let knownSum = 0;
+    for (const m of this.members) {
+      if (m.service > 0) {
+        known++;
+        knownSum += m.service;
+      }
+    }
+    // A server that has not finished a request yet is taken to be as fast as the others.
+    const typical = known > 0 ? knownSum / known : 1;
+    for (let i = 0; i < this.members.length; i++) {
+      const m = this.members[i]!;
+      if (!m.available || i === opts.exclude || (opts.secureOnly && !m.https)) continue;
+      const q = m.queue;
+      if (!q || now - q.measuredAt > this.params.obsolescence) return NO_FIGURES;
+      const delay = expectedDelay(q, m.sent.count, this.doors, m.service > 0 ? m.service : typical);
+      if (delay < bestDelay) {
+        bestDelay = delay;
+        best = i;
+        ties = 1;
+      } else if (delay === bestDelay && random() * ++ties < 1) best = i;
+    }
+    return best;
   }
 
   /** `picks`: the lane's decayed pick count at `now`. */

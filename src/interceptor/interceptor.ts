@@ -91,7 +91,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       id: loaded.site.interceptor.name,
       secret,
       log,
-      onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock()),
+      onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors),
       onOverrides: (msg) => {
         overrides.apps.clear();
         overrides.servers.clear();

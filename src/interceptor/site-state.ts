@@ -4,6 +4,7 @@ import { type Health, type HealthThresholds, initialHealth } from '../core/healt
 import { type DynamicLoad, MAX_LOAD_VALUE, staticCapacity } from '../core/load-metric.js';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, type PageRules } from '../core/page-rules.js';
+import type { ServerQueue } from '../core/queue-choice.js';
 import { ServerPool } from '../core/server-pool.js';
 import type { LoadLevelName } from '../core/thresholds.js';
 import type { ServerLoad } from '../protocol/messages.js';
@@ -80,6 +81,8 @@ export class SiteState {
   markSecret: string | undefined;
   /** How long the manager's levels and failures hold without a new word from it, ms. */
   private readonly managedTtl: number;
+  /** Interceptors the manager last said it feeds (each scales its own referrals by it). */
+  private doors: number;
 
   constructor(
     readonly site: Site,
@@ -91,6 +94,7 @@ export class SiteState {
   ) {
     const ic = site.interceptor;
     this.markSecret = previous?.markSecret;
+    this.doors = previous?.doors ?? 1;
     this.managedTtl = Math.max(ic.obsolescenceTime, 1000);
     this.servers = new Map();
     for (const cfg of site.servers) {
@@ -117,6 +121,7 @@ export class SiteState {
     const params = {
       obsolescence: ic.obsolescenceTime,
       referral: { halfLife: ic.referralHalfLife, perUnit: ic.referralsPerUnit },
+      choice: ic.choice,
     };
     this.apps = site.applications.map((cfg) => {
       const o = overrides.apps.get(cfg.name);
@@ -127,10 +132,12 @@ export class SiteState {
           https: s.addresses.publicHttps !== undefined,
           available: s.enabled && s.health.up,
           dynamic: dynamicLoad(s),
+          queue: queueOf(s),
         })),
         params,
         now,
       );
+      pool.setDoors(this.doors);
       const pages = cfg.stateful
         ? { mode: 'stateful' as const, pages: cfg.stateful }
         : cfg.movable
@@ -184,8 +191,8 @@ export class SiteState {
     return m.level === 'normal' || app.swamped;
   }
 
-  /** The manager's load message: values, levels, failures, swamped applications. */
-  applyLoad(servers: readonly ServerLoad[], swamped: readonly string[], now: number): void {
+  /** The manager's load message: values, levels, failures, swamped applications, doors. */
+  applyLoad(servers: readonly ServerLoad[], swamped: readonly string[], now: number, doors = 1): void {
     for (const l of servers) {
       const s = this.servers.get(l.server);
       if (!s) continue;
@@ -199,7 +206,15 @@ export class SiteState {
         figures: l.figures,
       };
     }
-    for (const app of this.apps) app.swamped = swamped.includes(app.name);
+    this.doors = doors;
+    for (const app of this.apps) {
+      app.swamped = swamped.includes(app.name);
+      app.pool.setDoors(doors);
+    }
+    for (const s of this.servers.values()) {
+      const queue = queueOf(s);
+      for (const m of s.memberships) m.app.pool.setQueue(m.index, queue);
+    }
     this.refreshManaged(now);
   }
 
@@ -238,6 +253,20 @@ function dynamicLoad(s: ServerState): DynamicLoad | undefined {
   return {
     value: (s.managed.L / MAX_LOAD_VALUE) * staticCapacity(s.capacity),
     measuredAt: s.managed.measuredAt,
+  };
+}
+
+/** The server's queue figures as the pool's queue choice reads them. */
+function queueOf(s: ServerState): ServerQueue | undefined {
+  const f = s.managed?.figures;
+  if (!f) return undefined;
+  return {
+    queueLength: f.queueLength,
+    busy: f.busy,
+    slots: f.slots,
+    serviceTime: f.serviceTime,
+    requests: f.requests,
+    measuredAt: s.managed!.measuredAt,
   };
 }
 

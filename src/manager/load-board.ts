@@ -1,5 +1,17 @@
-import { type LoadValueParams, loadValue, type QueueFigures } from '../core/load-value.js';
-import { recentFlips, type SwampParams, type SwampReason, swampedReason } from '../core/swamped.js';
+import type { Site } from '../config/schema.js';
+import {
+  DEFAULT_LOAD_REFERENCE,
+  type LoadValueParams,
+  loadValue,
+  type QueueFigures,
+} from '../core/load-value.js';
+import {
+  DEFAULT_SWAMP_PARAMS,
+  recentFlips,
+  type SwampParams,
+  type SwampReason,
+  swampedReason,
+} from '../core/swamped.js';
 import {
   initialLevel,
   type LevelParams,
@@ -45,6 +57,18 @@ export interface BoardParams {
   averageWindow: number;
   /** Figures older than this no longer move levels or redirect, ms. */
   stale: number;
+}
+
+/** The board's parameters from the site file's manager section (the manager and the lab's simulator share it). */
+export function boardParams(m: NonNullable<Site['manager']>): BoardParams {
+  return {
+    load: { basis: m.load.basis, reference: m.load.reference ?? DEFAULT_LOAD_REFERENCE[m.load.basis] },
+    level: { hysteresis: m.hysteresis, hold: m.hold },
+    swamp: DEFAULT_SWAMP_PARAMS,
+    averageWindow: m.averageWindow,
+    // Four report intervals without figures: the agent is late or gone.
+    stale: Math.max(4 * m.reportInterval, 1000),
+  };
 }
 
 export interface BoardEvent {
@@ -157,11 +181,15 @@ export class LoadBoard {
     this.updateSwamp(now);
   }
 
-  /** What interceptors are told: every server with figures or a failure. */
-  loads(now: number): { servers: ServerLoad[]; swamped: string[] } {
+  /**
+   * What interceptors are told: every server with figures or a failure, or only those
+   * named in `only` (the ones whose figures just came in).
+   */
+  loads(now: number, only?: ReadonlySet<string>): { servers: ServerLoad[]; swamped: string[] } {
     const servers: ServerLoad[] = [];
     for (const s of this.servers.values()) {
       if (s.figures === undefined && s.failed === undefined) continue;
+      if (only && !only.has(s.cfg.name)) continue;
       servers.push({
         server: s.cfg.name,
         L: s.L,

@@ -7,16 +7,14 @@ import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
-import { DEFAULT_LOAD_REFERENCE } from '../core/load-value.js';
 import type { Clock } from '../core/random.js';
-import { DEFAULT_SWAMP_PARAMS } from '../core/swamped.js';
 import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Message, MessageOf, OverrideChange, ServerLoad } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { LoadBoard } from './load-board.js';
+import { boardParams, LoadBoard } from './load-board.js';
 import { createManagerMetrics } from './metrics.js';
 import type { StoredOverrides } from './store/sqlite-store.js';
 import { StoreClient } from './store/store-client.js';
@@ -86,14 +84,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const board = new LoadBoard(
     site.servers.map((s) => ({ name: s.name, thresholds: s.thresholds ?? m.thresholds })),
     site.applications.map((a) => ({ name: a.name, servers: a.servers })),
-    {
-      load: { basis: m.load.basis, reference: m.load.reference ?? DEFAULT_LOAD_REFERENCE[m.load.basis] },
-      level: { hysteresis: m.hysteresis, hold: m.hold },
-      swamp: DEFAULT_SWAMP_PARAMS,
-      averageWindow: m.averageWindow,
-      // Four report intervals without figures: the agent is late or gone.
-      stale: Math.max(4 * m.reportInterval, 1000),
-    },
+    boardParams(m),
     clock(),
   );
   const first = Array.isArray(site.interceptor.listen)
@@ -289,6 +280,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
 
   const onFigures = (link: ServerLink, f: MessageOf<'figures'>) => {
     const now = clock();
+    const fresh = new Set<string>();
     const host = {
       ...(f.cpu !== undefined ? { cpu: f.cpu } : {}),
       ...(f.memory !== undefined ? { memory: f.memory } : {}),
@@ -302,7 +294,22 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       metrics.figuresAge.observe(s.age / 1000);
       if (s.figures) board.report(s.server, s.figures, now - s.age, host, now);
       board.setFailed(s.server, s.down === undefined ? undefined : `agent ${link.id}: ${s.down}`, now);
+      fresh.add(s.server);
     }
+    // Passed on at once rather than on the next tick: the figures' age is what a redirecting
+    // door's choice loses most to (the lab's simulator, D28).
+    if (fresh.size > 0) pushLoads(board.loads(now, fresh));
+  };
+
+  /** Sends load values to every interceptor. */
+  const pushLoads = (loads: { servers: ServerLoad[]; swamped: string[] }) => {
+    const msg: Message = {
+      v: PROTOCOL_VERSION,
+      type: 'load',
+      ...loads,
+      doors: Math.max(1, interceptors.size),
+    };
+    for (const l of interceptors) l.send(msg);
   };
 
   let overrideChain: Promise<unknown> = Promise.resolve();
@@ -379,7 +386,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         if (link.role === 'interceptor') {
           interceptors.add(link);
           link.send(overridesMessage());
-          link.send({ v: PROTOCOL_VERSION, type: 'load', ...board.loads(clock()) });
+          link.send({ v: PROTOCOL_VERSION, type: 'load', ...board.loads(clock()), doors: interceptors.size });
         } else if (link.role === 'agent') {
           if (!site.agents.some((a) => a.name === link.id)) {
             log.warn(
@@ -448,8 +455,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     const now = clock();
     board.tick(now);
     const loads = board.loads(now);
-    const msg: Message = { v: PROTOCOL_VERSION, type: 'load', ...loads };
-    for (const l of interceptors) l.send(msg);
+    pushLoads(loads);
     for (const s of loads.servers) {
       metrics.loadValue.labels(s.server).set(s.L);
       metrics.level.labels(s.server).set(LEVEL_RANK[s.level]);

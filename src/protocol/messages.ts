@@ -193,6 +193,8 @@ export const loadSchema = z.strictObject({
   servers: z.array(serverLoadSchema).max(100_000),
   /** Applications the manager considers swamped: every available server back in rotation. */
   swamped: z.array(name).max(100_000).default([]),
+  /** Interceptors the manager feeds: independent doors, each of which sees only its own referrals. */
+  doors: z.number().int().min(1).max(100_000).optional(),
 });
 
 /** Operator overrides, kept by the manager and pushed whole to every interceptor. */

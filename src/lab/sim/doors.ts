@@ -1,0 +1,177 @@
+import type { LoadedSite } from '../../config/load.js';
+import type { Random } from '../../core/random.js';
+import { decideForApp, parseTarget } from '../../interceptor/decide.js';
+import { emptyOverrides } from '../../interceptor/overrides.js';
+import { type AppState, SiteState } from '../../interceptor/site-state.js';
+import type { ServerLoad } from '../../protocol/messages.js';
+
+/**
+ * The simulator's front doors. A proxy door sees every request of its own finish; a
+ * redirect door only ever sees the request it redirects. Both hand a request on through
+ * `go(server)`; -1 means it could not be placed (a redirect door had no server, or the
+ * client gave up while it waited in a proxy's queue).
+ */
+
+export interface LoadMessage {
+  servers: ServerLoad[];
+  swamped: string[];
+  doors?: number;
+}
+
+export interface Routed {
+  /** When the client gives up. */
+  deadline: number;
+  /** A server the request must not go to (it was redirected away from it). */
+  exclude?: number;
+  go(server: number): void;
+}
+
+export interface Door {
+  readonly kind: 'proxy' | 'redirect';
+  route(now: number, r: Routed): void;
+  /** Proxies: a request this door sent to `server` has been answered. */
+  finished(server: number, now: number): void;
+  /** The manager's push (Switchyard's dynamic mode). */
+  load(msg: LoadMessage, now: number): void;
+  /** Called every few hundred ms: the interceptor's own tick. */
+  tick(now: number): void;
+}
+
+/** How a proxy chooses, after HAProxy's and NGINX's own rules. */
+export type ProxyRule =
+  /** HAProxy leastconn: the fewest outstanding requests per weight, (n + 1) / w. */
+  | 'leastconn'
+  /** NGINX least_conn: n / w, ties by weighted round robin (here: at random). */
+  | 'least_conn'
+  /** Smooth weighted round robin (HAProxy roundrobin, NGINX's default). */
+  | 'roundrobin';
+
+export interface ProxyOptions {
+  rule: ProxyRule;
+  weights: readonly number[];
+  /** Per-server limit on outstanding requests; the rest wait in the proxy's one queue (HAProxy maxconn). */
+  maxconn?: readonly number[];
+  /** A redirecting door (HAProxy `redir`): it never sees a request finish. */
+  redirect?: boolean;
+}
+
+export class ProxyDoor implements Door {
+  readonly kind: 'proxy' | 'redirect';
+  private readonly outstanding: number[];
+  private readonly current: number[];
+  private readonly held: Routed[] = [];
+  private heldHead = 0;
+
+  constructor(
+    private readonly o: ProxyOptions,
+    private readonly random: Random,
+  ) {
+    this.kind = o.redirect ? 'redirect' : 'proxy';
+    this.outstanding = o.weights.map(() => 0);
+    this.current = o.weights.map(() => 0);
+  }
+
+  route(_now: number, r: Routed): void {
+    const i = this.choose(r.exclude);
+    if (i < 0 && this.o.maxconn && r.exclude === undefined) {
+      this.held.push(r);
+      return;
+    }
+    this.send(i, r);
+  }
+
+  finished(server: number, now: number): void {
+    if (this.kind === 'redirect') return;
+    this.outstanding[server]!--;
+    // HAProxy hands a freed slot to the oldest request in its queue.
+    while (this.heldHead < this.held.length) {
+      const r = this.held[this.heldHead++]!;
+      if (r.deadline <= now) {
+        r.go(-1);
+        continue;
+      }
+      this.send(server, r);
+      break;
+    }
+  }
+
+  load(): void {}
+  tick(): void {}
+
+  private send(i: number, r: Routed): void {
+    if (i >= 0 && this.kind === 'proxy') this.outstanding[i]!++;
+    r.go(i);
+  }
+
+  private choose(exclude: number | undefined): number {
+    const { weights, maxconn, rule } = this.o;
+    if (rule === 'roundrobin') {
+      let total = 0;
+      let best = -1;
+      for (let i = 0; i < weights.length; i++) {
+        if (i === exclude || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
+        this.current[i]! += weights[i]!;
+        total += weights[i]!;
+        if (best < 0 || this.current[i]! > this.current[best]!) best = i;
+      }
+      if (best >= 0) this.current[best]! -= total;
+      return best;
+    }
+    const plusOne = rule === 'leastconn' ? 1 : 0;
+    let best = -1;
+    let bestKey = Infinity;
+    let ties = 0;
+    for (let i = 0; i < weights.length; i++) {
+      if (i === exclude || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
+      const key = (this.outstanding[i]! + plusOne) / weights[i]!;
+      if (key < bestKey) {
+        bestKey = key;
+        best = i;
+        ties = 1;
+      } else if (key === bestKey && this.random() * ++ties < 1) best = i;
+    }
+    return best;
+  }
+}
+
+/**
+ * A Switchyard interceptor: the real site state and the real decision (`decideForApp`), fed
+ * by the same load messages the manager sends. Server indexes are the scenario's order.
+ */
+export class SwitchyardDoor implements Door {
+  readonly kind = 'redirect' as const;
+  private readonly state: SiteState;
+  private readonly app: AppState;
+  private readonly toSim: number[];
+  private readonly fromSim: number[];
+  private readonly target = parseTarget('/lab', 'lab.example')!;
+  private readonly facts = { method: 'GET', url: '/lab', host: 'lab.example', secure: false };
+
+  constructor(
+    loaded: LoadedSite,
+    serverNames: readonly string[],
+    private readonly random: Random,
+    now: number,
+  ) {
+    this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
+    this.app = this.state.apps[0]!;
+    this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
+    this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
+  }
+
+  route(now: number, r: Routed): void {
+    const exclude = r.exclude === undefined ? undefined : this.fromSim[r.exclude];
+    const d = decideForApp(this.app, this.target, this.facts, now, this.random, exclude);
+    r.go(d.kind === 'redirect' ? this.toSim[d.server]! : -1);
+  }
+
+  finished(): void {}
+
+  load(msg: LoadMessage, now: number): void {
+    this.state.applyLoad(msg.servers, msg.swamped, now, msg.doors);
+  }
+
+  tick(now: number): void {
+    this.state.refreshManaged(now);
+  }
+}

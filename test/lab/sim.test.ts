@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { seededRandom } from '../../src/core/random.js';
+import { loadScenario, type Scenario, scenarioSchema } from '../../src/lab/scenario.js';
+import { EventQueue } from '../../src/lab/sim/event-queue.js';
+import { type Job, SimServer } from '../../src/lab/sim/sim-server.js';
+import { simulate } from '../../src/lab/sim/simulate.js';
+import { percentile, recovery, shareReaction, summarize } from '../../src/lab/summary.js';
+
+const DIR = join(import.meta.dirname, '../../bench/lab/scenarios');
+
+test('the event queue runs events in time order, ties in the order scheduled', () => {
+  const q = new EventQueue();
+  const seen: string[] = [];
+  q.at(5, () => seen.push(`a${q.now}`));
+  q.at(1, () => {
+    seen.push(`b${q.now}`);
+    q.after(2, () => seen.push(`c${q.now}`));
+  });
+  q.at(5, () => seen.push(`d${q.now}`));
+  q.run(4);
+  assert.deepEqual(seen, ['b1', 'c3']);
+  assert.equal(q.now, 4);
+  q.run(10);
+  assert.deepEqual(seen, ['b1', 'c3', 'a5', 'd5']);
+});
+
+test('a simulated server is M/M/1 when it should be: mean response s / (1 - rho)', () => {
+  const q = new EventQueue();
+  const r = seededRandom(11);
+  const srv = new SimServer(q, 'x', 1, () => -Math.log(1 - r()) * 20);
+  let sum = 0;
+  let n = 0;
+  let t = 0;
+  for (let i = 0; i < 100_000; i++) {
+    t += -Math.log(1 - r()) * 40; // 25 a second against 50 a second: rho = 0.5
+    const at = t;
+    q.at(at, () => {
+      const job: Job = {
+        deadline: Infinity,
+        arrived: at,
+        done: (now) => {
+          sum += now - at;
+          n++;
+        },
+      };
+      srv.arrive(job);
+    });
+  }
+  q.run(Infinity);
+  assert.equal(n, 100_000);
+  assert.ok(Math.abs(sum / n - 40) < 1.5, `mean ${sum / n}`);
+});
+
+test('a client that gives up frees its slot, as the interface frees it', () => {
+  const q = new EventQueue();
+  const srv = new SimServer(q, 'x', 1, () => 100);
+  const outcomes: string[] = [];
+  const job = (deadline: number, name: string): Job => ({
+    deadline,
+    arrived: 0,
+    done: (now, ok) => outcomes.push(`${name}:${ok}@${now}`),
+  });
+  q.at(0, () => {
+    srv.arrive(job(50, 'first')); // gone at 50, while served
+    srv.arrive(job(40, 'second')); // gone while it waited: costs nothing
+    srv.arrive(job(1000, 'third'));
+  });
+  q.run(Infinity);
+  assert.deepEqual(outcomes, ['first:false@50', 'second:false@50', 'third:true@150']);
+});
+
+test('percentiles are nearest-rank; the time-window figures read shares and recovery', () => {
+  const v = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(v, 0.5), 50);
+  assert.equal(percentile(v, 0.99), 99);
+  assert.equal(percentile(v, 1), 100);
+  // A server with 30 % of the traffic, then 10 % from second 2, then 30 % again from second 5.
+  const arrivals = [30, 30, 10, 10, 10, 30, 30].map((x) => [x, 100 - x]);
+  const base = { duration: 7000, servers: ['slow', 'fast'], arrivals, sessionTotal: [], sessionOk: [] };
+  const rec = { ...base, t0: [], latency: [], bypass: [], outcome: [], server: [] };
+  assert.deepEqual(shareReaction(rec, 0, 2000, 5000), { down: 1000, up: 1000 });
+  assert.deepEqual(shareReaction(rec, 0, 1500, 5000), { down: 1500, up: 1000 });
+  // Latency 10 ms before 20 s, 100 ms from 20 s to 34 s, 12 ms after: the window from 34 s
+  // to 36 s is the first back within 1.5 of 10 ms, 6 s after the step down at 30 s.
+  const t0: number[] = [];
+  const latency: number[] = [];
+  for (let t = 0; t < 40_000; t += 10) {
+    t0.push(t);
+    latency.push(t < 20_000 ? 10 : t < 34_000 ? 100 : 12);
+  }
+  const zeros = t0.map(() => 0);
+  const flash = { ...base, duration: 40_000, t0, latency, bypass: zeros, outcome: zeros, server: zeros };
+  const r = recovery(flash, 20_000, 30_000);
+  assert.equal(r.baseline, 10);
+  assert.equal(r.recovered, 6000);
+});
+
+test('one seed gives one run: the simulator repeats itself exactly', () => {
+  const s = loadScenario(join(DIR, 'uneven.yaml'));
+  const short: Scenario = { ...s, duration: 5000, warmup: 1000 };
+  const a = summarize(simulate(short, { name: 'switchyard' }, 7));
+  const b = summarize(simulate(short, { name: 'switchyard' }, 7));
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, summarize(simulate(short, { name: 'switchyard' }, 8)));
+});
+
+test('every contender meets the same requests; one server answers them all when it is alone', () => {
+  const s = scenarioSchema.parse({
+    name: 'alone',
+    description: 'one server',
+    duration: '5s',
+    warmup: '1s',
+    servers: [{ name: 'only', strength: 2 }],
+    load: 0.5,
+  });
+  const counts = ['switchyard', 'switchyard-static', 'lc', 'lc-q', 'redir'].map((name) => {
+    const r = summarize(simulate(s, { name: name as 'lc' }, 3));
+    assert.deepEqual(r.shares, [1]);
+    assert.equal(r.routed.errors + r.routed.timeouts, 0, name);
+    return r.routed.requests;
+  });
+  assert.equal(new Set(counts).size, 1);
+});
+
+test('the shipped choice beats lc where the servers are uneven and where traffic bypasses the door (simulated)', () => {
+  for (const [name, most] of [
+    ['uneven', 0.95],
+    ['bypass', 0.5],
+  ] as const) {
+    const s = loadScenario(join(DIR, `${name}.yaml`));
+    const p99 = (c: 'switchyard' | 'lc') => summarize(simulate(s, { name: c }, 1)).routed.p99;
+    const ratio = p99('switchyard') / p99('lc');
+    assert.ok(ratio <= most, `${name}: switchyard / lc = ${ratio.toFixed(2)}`);
+  }
+});
