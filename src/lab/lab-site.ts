@@ -32,6 +32,13 @@ export interface LabSiteOptions {
   manager?: string;
   /** The agent's local socket (the simulator never opens it). */
   socket?: string;
+  /**
+   * The manager tells overloaded servers to redirect users away (default). Off for the
+   * other contenders: the servers report as always, but nothing is sent to Switchyard.
+   */
+  redirects?: boolean;
+  /** Where overloaded servers send users (default: the interceptor). */
+  redirectTarget?: string;
 }
 
 /** Static capacities 1..10 in proportion to the strengths, the strongest at most 10. */
@@ -56,6 +63,8 @@ export function labSiteText(s: Scenario, o: LabSiteOptions): string {
           manager: {
             listen: o.manager ?? '127.0.0.1:0',
             ...(o.reportInterval !== undefined ? { reportInterval: `${o.reportInterval}ms` } : {}),
+            ...(o.redirects === false ? { thresholds: [] } : {}),
+            ...(o.redirectTarget ? { redirectTarget: o.redirectTarget } : {}),
           },
           agents: [
             {

@@ -167,3 +167,17 @@ export function speedFactor(s: Scenario, server: string, t: number): number {
 export function doorShares(s: Scenario): number[] {
   return s.split ?? Array.from({ length: s.doors }, () => 1 / s.doors);
 }
+
+/**
+ * The door a routed request goes to, for a uniform draw r in [0, 1).
+ *
+ * @example
+ * pickDoor([0.5, 0.5], 0.7); // 1
+ */
+export function pickDoor(shares: readonly number[], r: number): number {
+  for (let i = 0; i < shares.length; i++) {
+    r -= shares[i]!;
+    if (r < 0) return i;
+  }
+  return shares.length - 1;
+}

@@ -19,6 +19,63 @@ export interface Records {
   arrivals: number[][];
 }
 
+/** Outcome codes of one request. */
+export const OK = 0;
+export const TIMEOUT = 1;
+export const ERROR = 2;
+
+/** Records being filled in by the simulator or the lab's load generator. */
+export interface RecordColumns extends Records {
+  t0: number[];
+  latency: number[];
+  bypass: number[];
+  outcome: number[];
+  server: number[];
+  sessionTotal: number[];
+  sessionOk: number[];
+}
+
+export function newRecords(duration: number, servers: string[]): RecordColumns {
+  return {
+    duration,
+    servers,
+    t0: [],
+    latency: [],
+    bypass: [],
+    outcome: [],
+    server: [],
+    sessionTotal: [],
+    sessionOk: [],
+    arrivals: Array.from({ length: Math.ceil(duration / 1000) }, () => servers.map(() => 0)),
+  };
+}
+
+/**
+ * Records one request that started (was due) at `t0` and ended at `end` with `outcome`, when
+ * it belongs to the measured run; an answer after the time-out counts as a time-out, and a
+ * time-out's latency is the time-out. Returns the outcome and latency as scored.
+ */
+export function addRequest(
+  r: RecordColumns,
+  timeout: number,
+  t0: number,
+  end: number,
+  bypass: boolean,
+  outcome: number,
+  server: number,
+): { outcome: number; latency: number } {
+  const o = outcome === OK && end - t0 > timeout ? TIMEOUT : outcome;
+  const latency = o === TIMEOUT ? timeout : Math.min(end - t0, timeout);
+  if (t0 >= 0 && t0 < r.duration) {
+    r.t0.push(t0);
+    r.latency.push(latency);
+    r.bypass.push(bypass ? 1 : 0);
+    r.outcome.push(o);
+    r.server.push(o === OK ? server : -1);
+  }
+  return { outcome: o, latency };
+}
+
 export interface Latencies {
   requests: number;
   /** Requests a second over the measured run. */
@@ -54,8 +111,8 @@ export function latencies(values: number[], outcomes: number[], seconds: number)
   let errors = 0;
   let timeouts = 0;
   for (const o of outcomes) {
-    if (o === 1) timeouts++;
-    else if (o === 2) errors++;
+    if (o === TIMEOUT) timeouts++;
+    else if (o === ERROR) errors++;
   }
   return {
     requests: sorted.length,

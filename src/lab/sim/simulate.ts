@@ -2,7 +2,16 @@ import { type Random, seededRandom } from '../../core/random.js';
 import { boardParams, LoadBoard } from '../../manager/load-board.js';
 import { type ContenderSpec, label } from '../contenders.js';
 import { labSite, type SwitchyardMode } from '../lab-site.js';
-import { doorShares, offeredRate, type Scenario, sessionRate, slotsOf, speedFactor } from '../scenario.js';
+import {
+  doorShares,
+  offeredRate,
+  pickDoor,
+  type Scenario,
+  sessionRate,
+  slotsOf,
+  speedFactor,
+} from '../scenario.js';
+import { addRequest, ERROR, newRecords, OK, type RecordColumns, TIMEOUT } from '../summary.js';
 import { type Door, ProxyDoor, type Routed, SwitchyardDoor } from './doors.js';
 import { EventQueue } from './event-queue.js';
 import { type Job, SimServer, serviceSampler } from './sim-server.js';
@@ -19,32 +28,11 @@ import { type Job, SimServer, serviceSampler } from './sim-server.js';
  * summarize(run).routed.p99;
  */
 
-/** Outcome codes of one request. */
-export const OK = 0;
-export const TIMEOUT = 1;
-export const ERROR = 2;
-
 /** What a run leaves: one entry per scored request, in columns. */
-export interface RunRecord {
+export interface RunRecord extends RecordColumns {
   scenario: string;
   contender: string;
   seed: number;
-  duration: number;
-  servers: string[];
-  /** Intended start, ms from the measured run's start. */
-  t0: number[];
-  /** Latency ms (the time-out for a request that timed out). */
-  latency: number[];
-  /** 1: sent past the balancer (bypass). */
-  bypass: number[];
-  outcome: number[];
-  /** The server that answered, -1 when none did. */
-  server: number[];
-  /** Sessions begun in the measured run: total time of their requests, and whether all succeeded. */
-  sessionTotal: number[];
-  sessionOk: number[];
-  /** Routed requests reaching each server, by one-second window: [window][server]. */
-  arrivals: number[][];
   /** Each server's requests in the system (waiting + in service), sampled every 250 ms. */
   queueSamples: number[][];
 }
@@ -101,19 +89,10 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
   if (c.name === 'switchyard') wireManager(s, c, q, servers, doors, redirecting, policyRnd, scheduleEvery);
 
   const rec: RunRecord = {
+    ...newRecords(s.duration, names),
     scenario: s.name,
     contender: label(c),
     seed,
-    duration: s.duration,
-    servers: names,
-    t0: [],
-    latency: [],
-    bypass: [],
-    outcome: [],
-    server: [],
-    sessionTotal: [],
-    sessionOk: [],
-    arrivals: Array.from({ length: Math.ceil(s.duration / 1000) }, () => names.map(() => 0)),
     queueSamples: names.map(() => []),
   };
   scheduleEvery(SAMPLE_EVERY, SAMPLE_EVERY, () => {
@@ -125,25 +104,8 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
 
   const shares = doorShares(s);
   const bypassTo = s.bypass ? names.indexOf(s.bypass.server) : -1;
-  const pickDoor = () => {
-    let r = arrivalsRnd();
-    for (let i = 0; i < shares.length; i++) {
-      r -= shares[i]!;
-      if (r < 0) return i;
-    }
-    return shares.length - 1;
-  };
-
   const finish = (req: Req, now: number, server: number, outcome: number) => {
-    const latency = outcome === TIMEOUT ? s.timeout : Math.min(now - req.t0, s.timeout);
-    const o = outcome === OK && now - req.t0 > s.timeout ? TIMEOUT : outcome;
-    if (req.t0 >= 0 && req.t0 < s.duration) {
-      rec.t0.push(req.t0);
-      rec.latency.push(latency);
-      rec.bypass.push(req.bypass ? 1 : 0);
-      rec.outcome.push(o);
-      rec.server.push(o === OK ? server : -1);
-    }
+    const { outcome: o, latency } = addRequest(rec, s.timeout, req.t0, now, req.bypass, outcome, server);
     const ses = req.session;
     if (!ses) return;
     ses.total += latency;
@@ -220,7 +182,13 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
             scored: t >= 0 && t < s.duration,
           }
         : undefined;
-      const req: Req = { t0: t, bypass, door: bypass ? 0 : pickDoor(), session, moved: undefined };
+      const req: Req = {
+        t0: t,
+        bypass,
+        door: bypass ? 0 : pickDoor(shares, arrivalsRnd()),
+        session,
+        moved: undefined,
+      };
       if (bypass) q.at(t + d2, () => atServer(req, bypassTo, false));
       else q.at(t + d2, () => atDoor(req));
     }

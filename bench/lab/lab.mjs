@@ -1,0 +1,325 @@
+// The balancing lab (issue 8): `npm run lab -- [--scenario NAME.. | --scenario-file PATH..]
+// [--runs N] [--quick] [--contenders a,b]`. For every scenario and contender it starts real
+// processes on 127.0.0.1 (the lab's servers behind the interface, Switchyard's manager and
+// agent, the contender's doors, the load generator), keeps each cell's records on disk
+// (bench/results/lab/SCENARIO/CONTENDER-rN.json: a rerun skips finished cells), and prints
+// one table a scenario. `--quick` runs every scenario once for a few seconds with
+// Switchyard's default and lc, in a scratch folder: a check that everything runs.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { contendersFor, label, parseContender } from '../../dist/lab/contenders.js';
+import { labSiteText } from '../../dist/lab/lab-site.js';
+import { loadScenario, slotsOf } from '../../dist/lab/scenario.js';
+import { BenchError } from '../common.mjs';
+import { startProxyDoor } from './contenders.mjs';
+import { report } from './report.mjs';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MAIN = join(ROOT, 'dist/cli/main.js');
+const SCENARIOS = join(ROOT, 'bench/lab/scenarios');
+
+const { values: a } = parseArgs({
+  options: {
+    scenario: { type: 'string', multiple: true },
+    'scenario-file': { type: 'string', multiple: true },
+    runs: { type: 'string', default: '1' },
+    quick: { type: 'boolean', default: false },
+    contenders: { type: 'string' },
+    results: { type: 'string' },
+  },
+});
+
+const runs = Number(a.runs);
+if (!Number.isInteger(runs) || runs < 1)
+  throw new BenchError(`--runs must be a whole number >= 1, got ${a.runs}`);
+const known = readdirSync(SCENARIOS)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => basename(f, '.yaml'))
+  .sort();
+const files = [
+  ...(a.scenario ?? (a['scenario-file'] ? [] : known)).map((n) => {
+    if (!known.includes(n)) throw new BenchError(`no scenario "${n}" (have: ${known.join(', ')})`);
+    return join(SCENARIOS, `${n}.yaml`);
+  }),
+  ...(a['scenario-file'] ?? []).map((f) => resolve(f)),
+];
+const resultsDir = a.quick
+  ? mkdtempSync(join(tmpdir(), 'sy-lab-quick-'))
+  : resolve(a.results ?? join(ROOT, 'bench/results/lab'));
+
+/** A scenario cut to `seconds` measured, its times scaled with it (`--quick`). */
+function shorten(s, seconds) {
+  const f = (seconds * 1000) / s.duration;
+  const scale = (t) => Math.round(t * f);
+  return {
+    ...s,
+    duration: seconds * 1000,
+    warmup: 1000,
+    // Sessions' think time shrinks too, so the last users' follow-ups do not outlast the run.
+    ...(s.sessions ? { sessions: { ...s.sessions, think: Math.min(s.sessions.think, 200) } } : {}),
+    load: Array.isArray(s.load) ? s.load.map((x) => ({ ...x, at: scale(x.at) })) : s.load,
+    speed: s.speed.map((x) => ({
+      ...x,
+      from: scale(x.from),
+      ...(x.to !== undefined ? { to: scale(x.to) } : {}),
+    })),
+  };
+}
+
+const freePort = () =>
+  new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+
+/** CPU seconds of a process and everything below it (Linux /proc). */
+function treeCpu(pid) {
+  const stats = new Map();
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const text = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(p), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {}
+  }
+  let ticks = 0;
+  const walk = (p) => {
+    const s = stats.get(p);
+    if (!s) return;
+    ticks += s.ticks;
+    for (const [q, t] of stats) if (t.ppid === p) walk(q);
+  };
+  walk(pid);
+  return ticks / 100;
+}
+
+async function waitFor(what, ok, ms) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await ok()) return;
+    } catch {}
+    if (Date.now() > end) throw new BenchError(`lab: ${what} not ready after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const answers = async (url, statuses) => {
+  const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(2000) });
+  await res.arrayBuffer();
+  return statuses.includes(res.status);
+};
+
+async function runCell(s, scenarioFile, c, out) {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-lab-'));
+  const env = { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') };
+  const children = [];
+  let failed;
+  const start = (name, cmd, args, opts = {}) => {
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+    let err = '';
+    child.stderr?.on('data', (b) => {
+      err = (err + b).slice(-4000);
+    });
+    child.stdout?.resume();
+    child.on('exit', (code, signal) => {
+      if (!child.stopping)
+        failed ??= `${name} exited (${code ?? signal}): ${err.trim().split('\n').slice(-3).join(' | ')}`;
+    });
+    children.push(child);
+    return child;
+  };
+  try {
+    const socket = join(dir, 'agent.sock');
+    const serverPorts = [];
+    for (let i = 0; i < s.servers.length; i++) serverPorts.push(await freePort());
+    const urls = serverPorts.map((p) => `http://127.0.0.1:${p}`);
+    const servers = start('servers', process.execPath, [
+      join(import.meta.dirname, 'servers.mjs'),
+      ...['--scenario', scenarioFile, '--agent-socket', socket, '--ports', serverPorts.join(',')],
+    ]);
+    const doorPorts = [];
+    for (let i = 0; i < s.doors; i++) doorPorts.push(await freePort());
+    const doorUrls = doorPorts.map((p) => `http://127.0.0.1:${p}`);
+    const managerAddr = `127.0.0.1:${await freePort()}`;
+    const isSy = c.name === 'switchyard' || c.name === 'switchyard-static';
+    const base = {
+      urls,
+      manager: managerAddr,
+      socket,
+      ...(c.reportInterval ? { reportInterval: c.reportInterval } : {}),
+    };
+    writeFileSync(
+      join(dir, 'site.yaml'),
+      labSiteText(s, {
+        ...base,
+        mode: 'dynamic',
+        redirects: c.name === 'switchyard',
+        redirectTarget: doorUrls[0],
+      }),
+    );
+    start('manager', process.execPath, [
+      MAIN,
+      'manager',
+      '--config',
+      join(dir, 'site.yaml'),
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
+    start('agent', process.execPath, [MAIN, 'agent', '--config', join(dir, 'site.yaml'), '--name', 'lab']);
+    const doors = [];
+    for (let i = 0; i < s.doors; i++) {
+      if (isSy) {
+        const file = join(dir, `door-${i}.yaml`);
+        const mode = c.name === 'switchyard' ? 'dynamic' : 'static';
+        writeFileSync(
+          file,
+          labSiteText(s, {
+            ...base,
+            mode,
+            listen: `127.0.0.1:${doorPorts[i]}`,
+            admin: `127.0.0.1:${await freePort()}`,
+            redirectTarget: doorUrls[0],
+          }),
+        );
+        doors.push(start(`interceptor ${i}`, process.execPath, [MAIN, 'interceptor', '--config', file]));
+      } else {
+        const srv = s.servers.map((x, k) => ({
+          url: urls[k],
+          strength: x.strength,
+          slots: slotsOf(x.strength),
+        }));
+        const child = startProxyDoor(c.name, dir, doorPorts[i], srv, (why) => {
+          if (!child.stopping) failed ??= why;
+        });
+        children.push(child);
+        doors.push(child);
+      }
+    }
+    for (const u of urls) await waitFor(`server ${u}`, () => answers(`${u}/lab`, [200]), 20_000);
+    for (const u of doorUrls) await waitFor(`door ${u}`, () => answers(`${u}/lab`, [200, 302]), 20_000);
+    if (failed) throw new BenchError(failed);
+    // The generator's warm-up begins `warmup` before this; a second for it to start.
+    const startAt = Date.now() + s.warmup + 1000;
+    servers.stdin.write(`${JSON.stringify({ start: startAt })}\n`);
+    const records = join(dir, 'records.json');
+    const cpu0 = doors.map((d) => treeCpu(d.pid));
+    const mgr0 = children.slice(1, 3).map((d) => treeCpu(d.pid));
+    const gen = start('load generator', process.execPath, [
+      join(import.meta.dirname, 'loadgen.mjs'),
+      ...[
+        '--scenario',
+        scenarioFile,
+        '--start',
+        String(startAt),
+        '--doors',
+        doorUrls.join(','),
+        '--servers',
+        urls.join(','),
+      ],
+      '--out',
+      records,
+      ...(a.quick ? ['--no-tail'] : []),
+    ]);
+    gen.stopping = true;
+    await new Promise((ok) => gen.on('exit', ok));
+    if (gen.exitCode !== 0) throw new BenchError(`load generator failed (${gen.exitCode}): ${failed ?? ''}`);
+    if (failed) throw new BenchError(failed);
+    const cpu = doors.reduce((sum, d, i) => sum + treeCpu(d.pid) - cpu0[i], 0);
+    const monitoring = children.slice(1, 3).reduce((sum, d, i) => sum + treeCpu(d.pid) - mgr0[i], 0);
+    const rec = JSON.parse(readFileSync(records, 'utf8'));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu: monitoring }));
+  } finally {
+    for (const ch of children) ch.stopping = true;
+    for (const ch of children) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGTERM');
+    await Promise.all(
+      children.map((ch) =>
+        ch.exitCode !== null || ch.signalCode !== null
+          ? undefined
+          : new Promise((ok) => {
+              const t = setTimeout(() => {
+                ch.kill('SIGKILL');
+                ok();
+              }, 5000);
+              ch.on('exit', () => {
+                clearTimeout(t);
+                ok();
+              });
+            }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const wanted = a.contenders
+  ? a.contenders.split(',').map((t) => {
+      const c = parseContender(t);
+      if (!c) throw new BenchError(`--contenders: unknown contender "${t}"`);
+      return c;
+    })
+  : undefined;
+
+const problems = [];
+const began = Date.now();
+for (const file of files) {
+  const full = loadScenario(file);
+  const s = a.quick ? shorten(full, 4) : full;
+  let scenarioFile = file;
+  if (a.quick) {
+    scenarioFile = join(resultsDir, `${s.name}.json`);
+    writeFileSync(scenarioFile, JSON.stringify(s));
+  }
+  const contenders = wanted ?? contendersFor(s.name, a.quick);
+  // Switchyard's default, lc and lc-w run `runs` times; the other contenders and variants once.
+  const repeats = (c) => (['switchyard', 'lc', 'lc-w'].includes(label(c)) ? runs : 1);
+  for (let r = 1; r <= runs; r++) {
+    for (const c of contenders) {
+      if (r > repeats(c)) continue;
+      const out = join(resultsDir, s.name, `${label(c)}-r${r}.json`);
+      if (existsSync(out)) continue;
+      const t = Date.now();
+      process.stderr.write(`lab: ${s.name} ${label(c)} run ${r} ... `);
+      await runCell(s, scenarioFile, c, out);
+      process.stderr.write(`${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+    }
+  }
+  const cells = report(s, join(resultsDir, s.name), contenders);
+  // `--quick` is a check that everything runs: every contender must have answered, only to
+  // configured servers, without errors unless the scenario overloads on purpose.
+  for (const c of cells) {
+    const m = c.summary.routed;
+    const bad = c.runs.some((r) => r.badRedirects > 0);
+    const overload = Array.isArray(s.load) && s.load.some((x) => x.share > 1);
+    if (a.quick && (m.requests === 0 || bad || (!overload && m.errors > 0.01 * m.requests))) {
+      problems.push(
+        `${s.name} ${c.label}: ${m.requests} requests, ${m.errors} errors${bad ? ', redirects to unknown places' : ''}`,
+      );
+    }
+  }
+}
+if (a.quick) rmSync(resultsDir, { recursive: true, force: true });
+console.log(`\nlab: ${files.length} scenario(s) in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+if (problems.length > 0) {
+  console.error(`lab: something did not run as it should:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
