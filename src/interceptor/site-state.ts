@@ -198,7 +198,7 @@ export class SiteState {
       if (!s) continue;
       s.managed = {
         L: l.L,
-        measuredAt: now - l.age,
+        measuredAt: measuredAt(s.managed, l, now),
         receivedAt: now,
         level: l.level,
         failed: l.failed,
@@ -254,6 +254,30 @@ function dynamicLoad(s: ServerState): DynamicLoad | undefined {
     value: (s.managed.L / MAX_LOAD_VALUE) * staticCapacity(s.capacity),
     measuredAt: s.managed.measuredAt,
   };
+}
+
+/** Within this, the same figures pushed twice are one report: the transit's jitter, ms. */
+const SAME_REPORT = 25;
+
+/**
+ * When a server's figures were measured, on this process's clock. The manager passes new
+ * figures on at once and pushes them again on its tick; the two ages differ only by the
+ * link's jitter, and taking the repeat for a new report would count its service times twice.
+ */
+function measuredAt(prev: ManagedLoad | undefined, l: ServerLoad, now: number): number {
+  const at = now - l.age;
+  const f = l.figures;
+  const p = prev?.figures;
+  if (!prev || !f || !p || Math.abs(at - prev.measuredAt) > SAME_REPORT) return at;
+  const same =
+    f.queueLength === p.queueLength &&
+    f.busy === p.busy &&
+    f.slots === p.slots &&
+    f.queueDelay === p.queueDelay &&
+    f.serviceTime === p.serviceTime &&
+    f.requests === p.requests &&
+    f.errors === p.errors;
+  return same ? prev.measuredAt : at;
 }
 
 /** The server's queue figures as the pool's queue choice reads them. */

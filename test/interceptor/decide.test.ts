@@ -186,3 +186,34 @@ test('hostile targets: absolute-form for another host is refused; control bytes 
       /^http:\/\/10\.0\.0\.[12]:900[12](\/base)?\/%2Fevil\.example\/$/.test(d.location),
   );
 });
+
+test("with the manager's figures each user goes where the wait is shortest; a figure pushed twice counts once", () => {
+  const st = state();
+  const figures = (busy: number, queueLength: number, serviceTime: number) => ({
+    queueLength,
+    busy,
+    slots: 4,
+    queueDelay: 0,
+    serviceTime,
+    requests: 50,
+    errors: 0,
+  });
+  const load = (age: number) => [
+    { server: 'a', L: 10_000, figures: figures(4, 3, 21), age, level: 'normal' as const, failed: false },
+    { server: 'b', L: 10_000, figures: figures(2, 0, 20), age, level: 'normal' as const, failed: false },
+  ];
+  st.applyLoad(load(0), [], 1000);
+  const rand = seededRandom(1);
+  // a waits (4 + 3 + 1) / 4 x 21 = 42 ms; b (2 + r + 1) / 4 x 20 after r referrals: 40 at r = 5.
+  const picks = Array.from({ length: 6 }, () => decide(st, req('/x'), 1000, rand));
+  assert.deepEqual(
+    picks.map((d) => d.kind === 'redirect' && d.server),
+    [1, 1, 1, 1, 1, 1],
+  );
+  // The tick's push of the same figures, 3 ms of jitter later, is the same report: the six
+  // referrals still count, so the seventh goes to a.
+  st.applyLoad(load(0), [], 1003);
+  assert.equal(st.servers.get('b')!.managed!.measuredAt, 1000);
+  const seventh = decide(st, req('/x'), 1003, rand);
+  assert.ok(seventh.kind === 'redirect' && seventh.server === 0);
+});
