@@ -176,15 +176,20 @@ async function runCell(s, scenarioFile, c, out) {
         redirectTarget: doorUrls[0],
       }),
     );
-    start('manager', process.execPath, [
-      MAIN,
-      'manager',
-      '--config',
-      join(dir, 'site.yaml'),
-      '--data-dir',
-      join(dir, 'data'),
-    ]);
-    start('agent', process.execPath, [MAIN, 'agent', '--config', join(dir, 'site.yaml'), '--name', 'lab']);
+    const monitoring = [];
+    monitoring.push(
+      start('manager', process.execPath, [
+        MAIN,
+        'manager',
+        '--config',
+        join(dir, 'site.yaml'),
+        '--data-dir',
+        join(dir, 'data'),
+      ]),
+    );
+    monitoring.push(
+      start('agent', process.execPath, [MAIN, 'agent', '--config', join(dir, 'site.yaml'), '--name', 'lab']),
+    );
     const doors = [];
     for (let i = 0; i < s.doors; i++) {
       if (isSy) {
@@ -222,7 +227,7 @@ async function runCell(s, scenarioFile, c, out) {
     servers.stdin.write(`${JSON.stringify({ start: startAt })}\n`);
     const records = join(dir, 'records.json');
     const cpu0 = doors.map((d) => treeCpu(d.pid));
-    const mgr0 = children.slice(1, 3).map((d) => treeCpu(d.pid));
+    const mgr0 = monitoring.map((d) => treeCpu(d.pid));
     const gen = start('load generator', process.execPath, [
       join(import.meta.dirname, 'loadgen.mjs'),
       ...[
@@ -244,10 +249,10 @@ async function runCell(s, scenarioFile, c, out) {
     if (gen.exitCode !== 0) throw new BenchError(`load generator failed (${gen.exitCode}): ${failed ?? ''}`);
     if (failed) throw new BenchError(failed);
     const cpu = doors.reduce((sum, d, i) => sum + treeCpu(d.pid) - cpu0[i], 0);
-    const monitoring = children.slice(1, 3).reduce((sum, d, i) => sum + treeCpu(d.pid) - mgr0[i], 0);
+    const monitoringCpu = monitoring.reduce((sum, d, i) => sum + treeCpu(d.pid) - mgr0[i], 0);
     const rec = JSON.parse(readFileSync(records, 'utf8'));
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu: monitoring }));
+    writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu }));
   } finally {
     for (const ch of children) ch.stopping = true;
     for (const ch of children) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGTERM');
