@@ -29,7 +29,8 @@ const s = loadScenario(a.scenario);
 const doors = a.doors.split(',');
 const servers = a.servers.split(',');
 const names = s.servers.map((x) => x.name);
-const serverOrigin = new Map(servers.map((u, i) => [new URL(u).origin, i]));
+/** Where a redirect may send the browser: a lab server, or a door (a server sending it back). */
+const allowed = new Set([...servers, ...doors].map((u) => new URL(u).origin));
 const startWall = Number(a.start);
 // Times below are ms from the measured run's start on the monotonic clock.
 const zero = performance.now() + (startWall - Date.now());
@@ -70,7 +71,7 @@ async function fetchOne(t0, url, isBypass) {
       const res = await roundTrip(at, ctrl.signal);
       if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
         const next = new URL(String(res.headers.location), at);
-        if (!serverOrigin.has(next.origin) && !doors.some((u) => new URL(u).origin === next.origin)) {
+        if (!allowed.has(next.origin)) {
           rec.badRedirects++;
           break;
         }

@@ -109,6 +109,9 @@ export class ServerPool {
   private drawnCount = 0;
   /** Independent doors sending to these servers; each scales its own referrals by it. */
   private doors = 1;
+  /** Sum and count of the members' service time estimates, for the typical one. */
+  private serviceSum = 0;
+  private serviceCount = 0;
 
   constructor(
     members: readonly PoolMember[],
@@ -219,7 +222,16 @@ export class ServerPool {
     if (queue.measuredAt <= m.measuredAt) return;
     m.measuredAt = queue.measuredAt;
     m.sent.measured(queue.measuredAt);
-    m.service = serviceEstimate(m.service, queue.serviceTime, queue.requests ?? 1);
+    const before = m.service;
+    m.service = serviceEstimate(before, queue.serviceTime, queue.requests ?? 1);
+    if (before > 0) this.serviceSum -= before;
+    else if (m.service > 0) this.serviceCount++;
+    this.serviceSum += m.service;
+  }
+
+  /** The mean service time estimate over the servers that have one (1 when none has). */
+  private typicalService(): number {
+    return this.serviceCount > 0 ? this.serviceSum / this.serviceCount : 1;
   }
 
   /** How many independent doors share these servers (the manager knows); at least 1. */
@@ -244,16 +256,8 @@ export class ServerPool {
     let best = -1;
     let bestDelay = Infinity;
     let ties = 0;
-    let known = 0;
-    let knownSum = 0;
-    for (const m of this.members) {
-      if (m.service > 0) {
-        known++;
-        knownSum += m.service;
-      }
-    }
     // A server that has not finished a request yet is taken to be as fast as the others.
-    const typical = known > 0 ? knownSum / known : 1;
+    const typical = this.typicalService();
     for (let i = 0; i < this.members.length; i++) {
       const m = this.members[i]!;
       if (!m.available || i === opts.exclude || (opts.secureOnly && !m.https)) continue;

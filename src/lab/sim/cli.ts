@@ -48,9 +48,10 @@ const program = new Command('sim')
 function run(o: Options): void {
   const seeds = wholeNumber('sim', '--seeds', o.seeds, 1);
   const scale = wholeNumber('sim', '--scale', o.scale, 1);
+  const known = names();
   const files = [
-    ...(o.scenario ?? (o.scenarioFile ? [] : names())).map((n) => {
-      if (!names().includes(n)) fail(`sim: no scenario "${n}" (have: ${names().join(', ')})`, EXIT.usage);
+    ...(o.scenario ?? (o.scenarioFile ? [] : known)).map((n) => {
+      if (!known.includes(n)) fail(`sim: no scenario "${n}" (have: ${known.join(', ')})`, EXIT.usage);
       return join(SCENARIOS, `${n}.yaml`);
     }),
     ...(o.scenarioFile ?? []),

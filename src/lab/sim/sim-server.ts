@@ -32,8 +32,6 @@ export class SimServer {
   private started = 0;
   private serviceSum = 0;
   private finished = 0;
-  /** Requests refused because the queue was full, over the whole run. */
-  refused = 0;
 
   constructor(
     private readonly q: EventQueue,
@@ -50,10 +48,8 @@ export class SimServer {
   arrive(job: Job): void {
     job.arrived = this.q.now;
     if (this.busy < this.slots) this.start(job);
-    else if (this.queueLength >= MAX_WAITING) {
-      this.refused++;
-      job.done(this.q.now, false);
-    } else this.waiting.push(job);
+    else if (this.queueLength >= MAX_WAITING) job.done(this.q.now, false);
+    else this.waiting.push(job);
   }
 
   /** The interval's figures; resets the interval counters. */
@@ -105,7 +101,7 @@ export class SimServer {
 
 /**
  * Service times for a scenario: its distribution with its mean, times the server's speed
- * factor at the moment the request starts (`t0`: the simulated time of the measured run's start).
+ * factor at `now`, the moment the request starts (ms from the measured run's start).
  */
 export function serviceSampler(
   s: Scenario,
