@@ -16,11 +16,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { contendersFor, label, parseContender } from '../../dist/lab/contenders.js';
+import { freePorts } from '../../dist/lab/free-ports.js';
 import { labSiteText } from '../../dist/lab/lab-site.js';
 import { loadScenario, slotsOf } from '../../dist/lab/scenario.js';
 import { BenchError } from '../common.mjs';
@@ -79,15 +79,15 @@ function shorten(s, seconds) {
   };
 }
 
-const freePort = () =>
-  new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
+/**
+ * What a process that died said about it: the lines naming an error (a crash's stack ends in
+ * the error object's fields, which say nothing alone), else its last three lines.
+ */
+function lastWords(stderr) {
+  const lines = stderr.trim().split('\n');
+  const errors = lines.filter((l) => /\b\w*Error\b|"level":(50|60)|^switchyard:/.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-3).join(' | ');
+}
 
 /** CPU seconds of a process and everything below it (Linux /proc). */
 function treeCpu(pid) {
@@ -141,25 +141,25 @@ async function runCell(s, scenarioFile, c, out) {
     });
     child.stdout?.resume();
     child.on('exit', (code, signal) => {
-      if (!child.stopping)
-        failed ??= `${name} exited (${code ?? signal}): ${err.trim().split('\n').slice(-3).join(' | ')}`;
+      if (!child.stopping) failed ??= `${name} exited (${code ?? signal}): ${lastWords(err)}`;
     });
     children.push(child);
     return child;
   };
   try {
     const socket = join(dir, 'agent.sock');
-    const serverPorts = [];
-    for (let i = 0; i < s.servers.length; i++) serverPorts.push(await freePort());
+    // Every port at once, so none is chosen twice: servers, doors, the manager, door admins.
+    const ports = await freePorts(s.servers.length + 2 * s.doors + 1);
+    const serverPorts = ports.splice(0, s.servers.length);
+    const doorPorts = ports.splice(0, s.doors);
+    const adminPorts = ports.splice(0, s.doors);
+    const managerAddr = `127.0.0.1:${ports[0]}`;
     const urls = serverPorts.map((p) => `http://127.0.0.1:${p}`);
     const servers = start('servers', process.execPath, [
       join(import.meta.dirname, 'servers.mjs'),
       ...['--scenario', scenarioFile, '--agent-socket', socket, '--ports', serverPorts.join(',')],
     ]);
-    const doorPorts = [];
-    for (let i = 0; i < s.doors; i++) doorPorts.push(await freePort());
     const doorUrls = doorPorts.map((p) => `http://127.0.0.1:${p}`);
-    const managerAddr = `127.0.0.1:${await freePort()}`;
     const isSy = c.name === 'switchyard' || c.name === 'switchyard-static';
     const base = {
       urls,
@@ -201,7 +201,7 @@ async function runCell(s, scenarioFile, c, out) {
             ...base,
             mode,
             listen: `127.0.0.1:${doorPorts[i]}`,
-            admin: `127.0.0.1:${await freePort()}`,
+            admin: `127.0.0.1:${adminPorts[i]}`,
             redirectTarget: doorUrls[0],
           }),
         );

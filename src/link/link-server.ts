@@ -71,6 +71,9 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
     path: opts.path ?? '/link',
     maxPayload: MAX_MESSAGE_BYTES,
   });
+  // ws passes on the HTTP server's own errors (a port already taken, above all). Whoever
+  // listens on that server reports them in words; unheard here, they would crash the process.
+  wss.on('error', (e: Error) => opts.log.debug({ err: e.message }, `link server: ${e.message}`));
   const live = new Map<string, { link: ServerLink; ws: WebSocket; lastSeen: number }>();
   const authTimeout = opts.authTimeout ?? 5000;
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type DemoServer, startDemoServer } from '../../src/demo/server.js';
 import type { ExplainView, StatusView } from '../../src/interceptor/views.js';
+import { freePorts } from '../../src/lab/free-ports.js';
 import {
   type Answer,
   eventually,
@@ -240,11 +240,8 @@ test('overrides survive a reload (ctl and SIGHUP) and reset drops them all', asy
 });
 
 test('failures: one line on stderr and the documented exit code', async () => {
-  // A port that was free a moment ago: nothing listens there.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  // A port that was free a moment ago, below the ephemeral range: nothing listens there.
+  const [port] = await freePorts(1);
 
   const results = await Promise.all([
     fails(

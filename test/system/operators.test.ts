@@ -407,4 +407,16 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no server named "web-x"/);
   });
+
+  test('a second manager on a port already taken says so in one line and exits 2', async () => {
+    const r = await runCli(
+      ['manager', '--config', site.file, '--data-dir', join(site.dir, 'second-data')],
+      site.env,
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr,
+      `switchyard: cannot listen on 127.0.0.1:${site.managerPort}: the address is already in use\n`,
+    );
+  });
 });

@@ -1,5 +1,5 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePorts } from '../../src/lab/free-ports.js';
 import {
   eventually,
   type RunningInterceptor,
@@ -66,21 +66,8 @@ export interface RunningSite {
   stop(): Promise<void>;
 }
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+/** Ports below the ephemeral range: see src/lab/free-ports.ts for why. */
+export { freePorts };
 
 export async function startSite(o: SiteOptions): Promise<RunningSite> {
   const n = o.interceptors ?? 1;
