@@ -77,7 +77,8 @@ export const testPageSchema = z
 export const managerSchema = z
   .strictObject({
     listen: z.string().default(MONITORING_DEFAULTS.managerListen).meta({
-      description: 'host:port of the manager: /link for components, /metrics, /healthz. Restart to change.',
+      description:
+        'host:port of the manager: /link for components, /metrics, /healthz. Restart to change. Keep the port below the ephemeral range (32768 on Linux), where components dialling it cannot take it first.',
     }),
     url: z
       .string()
