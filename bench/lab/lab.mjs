@@ -17,13 +17,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { contendersFor, label, parseContender } from '../../dist/lab/contenders.js';
 import { freePorts } from '../../dist/lab/free-ports.js';
 import { labSiteText } from '../../dist/lab/lab-site.js';
 import { loadScenario, slotsOf } from '../../dist/lab/scenario.js';
 import { BenchError } from '../common.mjs';
+import { writeCharts } from './charts.mjs';
 import { startProxyDoor } from './contenders.mjs';
 import { report } from './report.mjs';
 
@@ -39,6 +40,7 @@ const { values: a } = parseArgs({
     quick: { type: 'boolean', default: false },
     contenders: { type: 'string' },
     results: { type: 'string' },
+    pictures: { type: 'string' },
   },
 });
 
@@ -59,6 +61,9 @@ const files = [
 const resultsDir = a.quick
   ? mkdtempSync(join(tmpdir(), 'sy-lab-quick-'))
   : resolve(a.results ?? join(ROOT, 'bench/results/lab'));
+// SVGs: beside BENCHMARKS.md's figures for a real run; in the scratch folder for `--quick`,
+// which still draws them so CI checks that drawing works.
+const picturesDir = a.quick ? resultsDir : resolve(a.pictures ?? join(ROOT, 'bench/results'));
 
 /** A scenario cut to `seconds` measured, its times scaled with it (`--quick`). */
 function shorten(s, seconds) {
@@ -309,6 +314,10 @@ for (const file of files) {
     }
   }
   const cells = report(s, join(resultsDir, s.name), contenders);
+  if (cells.length > 0) {
+    const svgs = await writeCharts(s, cells, picturesDir);
+    if (!a.quick) console.log(`pictures: ${svgs.map((f) => relative(process.cwd(), f)).join(', ')}`);
+  }
   // `--quick` is a check that everything runs: every contender must have answered, only to
   // configured servers, without errors unless the scenario overloads on purpose.
   for (const c of cells) {
