@@ -49,7 +49,6 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   const clock = opts.clock ?? (() => performance.now());
   const random = opts.random ?? Math.random;
   const log = opts.log ?? createLogger('interceptor');
-  const metrics = createInterceptorMetrics();
   const overrides = emptyOverrides();
 
   let loaded: LoadedSite = loadSite(opts.configFile);
@@ -60,6 +59,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   let token = initialToken;
   let state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, undefined, clock());
   let trusted = blockList(loaded.site.interceptor.trustedProxies);
+  const metrics = createInterceptorMetrics({ servers: () => state.servers.values(), now: clock });
 
   const refreshGauges = () => {
     metrics.serverUp.reset();

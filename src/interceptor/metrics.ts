@@ -1,11 +1,19 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { ServerState } from './site-state.js';
 import { Tally } from './tally.js';
+
+/** What the figure gauges read at scrape time: the servers as the picks see them, and now. */
+export interface FiguresSource {
+  servers(): Iterable<ServerState>;
+  now(): number;
+}
 
 /**
  * The interceptor's Prometheus metrics. Labelled children are looked up once and cached by
  * the caller (see handler.ts): a label lookup per request would cost more than the pick.
+ * The manager's figures are read when scraped, never per request or per push.
  */
-export function createInterceptorMetrics() {
+export function createInterceptorMetrics(figures?: FiguresSource) {
   const registry = new Registry();
   // The two per-request counters are tallied as plain numbers and folded in when read.
   const requestTally = new Tally<'application' | 'server' | 'status'>();
@@ -59,6 +67,45 @@ export function createInterceptorMetrics() {
     labelNames: ['status'] as const,
     registers: [registry],
   });
+  // The figures the picks rest on, as this interceptor holds them: what an operator checks
+  // when the balancing looks wrong, and how the lab measures the report lag (a queue at a
+  // server until it shows here). Servers the manager has said nothing about are left out.
+  const managed = (
+    name: string,
+    help: string,
+    value: (m: NonNullable<ServerState['managed']>, now: number) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['server'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (!figures) return;
+        const now = figures.now();
+        for (const s of figures.servers()) {
+          const v = s.managed ? value(s.managed, now) : undefined;
+          if (v !== undefined) this.labels(s.name).set(v);
+        }
+      },
+    });
+  managed('switchyard_interceptor_server_load', "The manager's dynamic load value L (0..10000).", (m) => m.L);
+  managed(
+    'switchyard_interceptor_server_queue_length',
+    "Requests waiting in the server's queue, in the figures held.",
+    (m) => m.figures?.queueLength,
+  );
+  managed(
+    'switchyard_interceptor_server_busy_slots',
+    'Requests inside the server (slots busy), in the figures held.',
+    (m) => m.figures?.busy,
+  );
+  managed(
+    'switchyard_interceptor_server_figures_age_seconds',
+    "Seconds since the server's figures held were measured at the server.",
+    (m, now) => Math.max(0, now - m.measuredAt) / 1000,
+  );
   return {
     registry,
     requests,
