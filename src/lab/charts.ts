@@ -1,3 +1,4 @@
+import { parseContender } from './contenders.js';
 import type { Scenario } from './scenario.js';
 import { percentile, type Records } from './summary.js';
 import type { Cell } from './table.js';
@@ -206,9 +207,81 @@ export function sharesChart(s: Scenario, cells: readonly Cell[]): LabChart {
   };
 }
 
+/**
+ * p99 of routed traffic over lc's against the report interval, for the dynamic mode's
+ * interval variants (`switchyard@250ms`), with lc-w and lc-q as level lines: how fresh the
+ * figures must be to win. Undefined when the cells hold no variants or no lc.
+ */
+export function intervalChart(s: Scenario, cells: readonly Cell[]): LabChart | undefined {
+  const lc = cells.find((c) => c.label === 'lc');
+  if (!lc) return undefined;
+  const p99 = (c: Cell) => percentile(routedSorted(c.runs), 0.99);
+  const ref = p99(lc);
+  const points = cells.flatMap((c) => {
+    const spec = parseContender(c.label);
+    return spec?.name === 'switchyard' && spec.reportInterval !== undefined
+      ? [{ interval: spec.reportInterval, ratio: p99(c) / ref }]
+      : [];
+  });
+  if (points.length === 0) return undefined;
+  const levels = ['lc', 'lc-w', 'lc-q'].flatMap((l) => {
+    const c = cells.find((x) => x.label === l);
+    return c ? [{ contender: l, ratio: p99(c) / ref }] : [];
+  });
+  const x = {
+    field: 'interval',
+    type: 'quantitative',
+    title: 'report interval (ms)',
+    scale: {
+      type: 'log',
+      domain: [
+        Math.min(...points.map((p) => p.interval)) / 1.5,
+        Math.max(...points.map((p) => p.interval)) * 1.5,
+      ],
+    },
+    axis: { values: points.map((p) => p.interval) },
+  };
+  return {
+    name: 'report-interval',
+    spec: {
+      ...base(s, "Switchyard's p99 over lc's against the report interval (routed traffic)"),
+      width: 360,
+      height: 240,
+      layer: [
+        {
+          data: { values: levels },
+          mark: { type: 'rule', strokeDash: [4, 3] },
+          encoding: {
+            y: { field: 'ratio', type: 'quantitative' },
+            color: {
+              field: 'contender',
+              type: 'nominal',
+              scale: {
+                domain: levels.map((l) => l.contender),
+                range: levels.map((l) => COLOUR[l.contender]!),
+              },
+              title: 'level of',
+            },
+          },
+        },
+        {
+          data: { values: points },
+          mark: { type: 'line', point: true, color: COLOUR.switchyard },
+          encoding: {
+            x,
+            y: { field: 'ratio', type: 'quantitative', title: 'p99 / p99 of lc', scale: { zero: true } },
+          },
+        },
+      ],
+    },
+  };
+}
+
 const serverLabel = (s: Scenario, k: number) => `${s.servers[k]!.name} (${s.servers[k]!.strength})`;
 
 /** All of a scenario's pictures. */
 export function labCharts(s: Scenario, cells: readonly Cell[]): LabChart[] {
-  return [percentileChart(s, cells), latencyOverTimeChart(s, cells), sharesChart(s, cells)];
+  const charts = [percentileChart(s, cells), latencyOverTimeChart(s, cells), sharesChart(s, cells)];
+  const interval = intervalChart(s, cells);
+  return interval ? [...charts, interval] : charts;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
-import { labCharts, percentileChart, sharesChart } from '../../src/lab/charts.js';
+import { intervalChart, labCharts, percentileChart, sharesChart } from '../../src/lab/charts.js';
 import { loadScenario } from '../../src/lab/scenario.js';
 import { addRequest, newRecords, OK, summarize } from '../../src/lab/summary.js';
 import type { Cell } from '../../src/lab/table.js';
@@ -47,13 +47,31 @@ test('shares over time add up to one in every window, per contender', () => {
   for (const total of bySecond.values()) assert.ok(Math.abs(total - 1) < 1e-9);
 });
 
+test('the report-interval picture plots each variant over lc, and is left out without variants', () => {
+  const lc = cell('lc', 1000);
+  assert.equal(intervalChart(s, [cell('switchyard', 1000), lc]), undefined);
+  const spec = intervalChart(s, [lc, cell('switchyard@100ms', 1000), cell('switchyard@1000ms', 1000)])!.spec;
+  const layers = spec.layer as Array<{ data: { values: Array<Record<string, number>> } }>;
+  assert.deepEqual(
+    layers[1]!.data.values.map((v) => [v.interval, v.ratio]),
+    [
+      [100, 1],
+      [1000, 1],
+    ],
+  );
+});
+
 test('every picture renders to SVG with vega, no browser', async () => {
-  for (const chart of labCharts(s, [cell('switchyard', 3000), cell('lc', 3000)])) {
+  for (const chart of labCharts(s, [
+    cell('switchyard', 3000),
+    cell('lc', 3000),
+    cell('switchyard@250ms', 3000),
+  ])) {
     const view = new vega.View(vega.parse(compile(chart.spec as never).spec), { renderer: 'none' });
     const svg = await view.toSVG();
     view.finalize();
     assert.match(svg, /^<svg[^>]*>/, chart.name);
     assert.match(svg, /uneven/, chart.name);
-    assert.match(svg, /switchyard/, chart.name);
+    assert.match(svg, /switchyard/i, chart.name);
   }
 });
