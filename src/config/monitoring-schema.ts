@@ -10,7 +10,7 @@ import { duration } from './duration.js';
 export const MONITORING_DEFAULTS = {
   managerListen: '127.0.0.1:7070',
   dataDir: './switchyard-data',
-  reportInterval: '100ms',
+  reportInterval: '25ms',
   heartbeat: '1s',
   grace: '10s',
   retention: '7d',

@@ -16,7 +16,7 @@ import { HealthChecker } from './health-checker.js';
 import { ManagerLink } from './manager-link.js';
 import { createInterceptorMetrics } from './metrics.js';
 import { emptyOverrides, overrideApp, overrideServer } from './overrides.js';
-import { SiteState } from './site-state.js';
+import { refreshInterval, SiteState } from './site-state.js';
 import { explainView, statusView } from './views.js';
 
 /**
@@ -106,7 +106,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     });
     // LM fades from L toward C continuously, and the manager's levels lapse when it goes
     // quiet: both need a clock tick, not only a message.
-    managedTick = setInterval(() => state.refreshManaged(clock()), Math.min(250, m.reportInterval));
+    managedTick = setInterval(() => state.refreshManaged(clock()), refreshInterval(m.reportInterval));
     managedTick.unref();
   }
 

@@ -256,6 +256,14 @@ function dynamicLoad(s: ServerState): DynamicLoad | undefined {
   };
 }
 
+/**
+ * How often the interceptor ages what the manager said (LM fades toward C, levels lapse): with
+ * the report interval, between 100 and 250 ms; figures arriving are applied at once anyway.
+ */
+export function refreshInterval(reportInterval: number): number {
+  return Math.min(250, Math.max(100, reportInterval));
+}
+
 /** Within this, the same figures pushed twice are one report: the transit's jitter, ms. */
 const SAME_REPORT = 25;
 

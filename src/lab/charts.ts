@@ -1,3 +1,5 @@
+import { parseDuration } from '../config/duration.js';
+import { MONITORING_DEFAULTS } from '../config/monitoring-schema.js';
 import { parseContender } from './contenders.js';
 import type { Scenario } from './scenario.js';
 import { percentile, type Records } from './summary.js';
@@ -217,13 +219,22 @@ export function intervalChart(s: Scenario, cells: readonly Cell[]): LabChart | u
   if (!lc) return undefined;
   const p99 = (c: Cell) => percentile(routedSorted(c.runs), 0.99);
   const ref = p99(lc);
-  const points = cells.flatMap((c) => {
+  const shipped = parseDuration(MONITORING_DEFAULTS.reportInterval)!;
+  const variants = cells.flatMap((c) => {
     const spec = parseContender(c.label);
     return spec?.name === 'switchyard' && spec.reportInterval !== undefined
       ? [{ interval: spec.reportInterval, ratio: p99(c) / ref }]
       : [];
   });
-  if (points.length === 0) return undefined;
+  if (variants.length === 0) return undefined;
+  // The default mode is the shipped interval's point, unless a variant runs at it too.
+  const dflt = cells.find((c) => c.label === 'switchyard');
+  const points = [
+    ...(dflt && !variants.some((v) => v.interval === shipped)
+      ? [{ interval: shipped, ratio: p99(dflt) / ref }]
+      : []),
+    ...variants,
+  ].sort((x, y) => x.interval - y.interval);
   const levels = ['lc', 'lc-w', 'lc-q'].flatMap((l) => {
     const c = cells.find((x) => x.label === l);
     return c ? [{ contender: l, ratio: p99(c) / ref }] : [];

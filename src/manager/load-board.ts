@@ -59,6 +59,15 @@ export interface BoardParams {
   stale: number;
 }
 
+/**
+ * How often the manager's tick runs (load values, levels, server-side redirects, a full push):
+ * the report interval, but not below 100 ms. Fresh figures are passed on as they arrive
+ * anyway; a tick as fast as a 25 ms report would repeat them forty times a second.
+ */
+export function tickInterval(reportInterval: number): number {
+  return Math.max(reportInterval, 100);
+}
+
 /** The board's parameters from the site file's manager section (the manager and the lab's simulator share it). */
 export function boardParams(m: NonNullable<Site['manager']>): BoardParams {
   return {

@@ -14,7 +14,7 @@ import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Message, MessageOf, OverrideChange, ServerLoad } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { boardParams, LoadBoard } from './load-board.js';
+import { boardParams, LoadBoard, tickInterval } from './load-board.js';
 import { createManagerMetrics } from './metrics.js';
 import type { StoredOverrides } from './store/sqlite-store.js';
 import { StoreClient } from './store/store-client.js';
@@ -506,7 +506,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
           );
     }
   };
-  const ticker = setInterval(tick, m.reportInterval);
+  const ticker = setInterval(tick, tickInterval(m.reportInterval));
   const prune = () => {
     store.prune(Date.now() - m.retention).then(
       (n) => n > 0 && log.info({ rows: n }, `retention: deleted ${n} rows older than ${m.retention} ms`),

@@ -50,11 +50,17 @@ test('shares over time add up to one in every window, per contender', () => {
 test('the report-interval picture plots each variant over lc, and is left out without variants', () => {
   const lc = cell('lc', 1000);
   assert.equal(intervalChart(s, [cell('switchyard', 1000), lc]), undefined);
-  const spec = intervalChart(s, [lc, cell('switchyard@100ms', 1000), cell('switchyard@1000ms', 1000)])!.spec;
+  const spec = intervalChart(s, [
+    cell('switchyard', 1000),
+    lc,
+    cell('switchyard@1000ms', 1000),
+    cell('switchyard@100ms', 1000),
+  ])!.spec;
   const layers = spec.layer as Array<{ data: { values: Array<Record<string, number>> } }>;
   assert.deepEqual(
     layers[1]!.data.values.map((v) => [v.interval, v.ratio]),
     [
+      [25, 1], // the default mode, at the shipped interval
       [100, 1],
       [1000, 1],
     ],

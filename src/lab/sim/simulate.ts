@@ -1,5 +1,6 @@
 import { type Random, seededRandom } from '../../core/random.js';
-import { boardParams, LoadBoard } from '../../manager/load-board.js';
+import { refreshInterval } from '../../interceptor/site-state.js';
+import { boardParams, LoadBoard, tickInterval } from '../../manager/load-board.js';
 import { type ContenderSpec, label } from '../contenders.js';
 import { labSite, type SwitchyardMode } from '../lab-site.js';
 import {
@@ -273,7 +274,8 @@ function wireManager(
     const msg = { ...board.loads(now), doors: doors.length };
     for (const d of doors) d.load(msg, now);
   });
-  every(I, random() * I, () => {
+  const T = tickInterval(I);
+  every(T, random() * T, () => {
     const now = q.now;
     board.tick(now);
     const msg = { ...board.loads(now), doors: doors.length };
@@ -284,7 +286,8 @@ function wireManager(
     });
   });
   // The interceptor ages the manager's word on its own tick.
-  every(Math.min(250, I), random() * Math.min(250, I), () => {
+  const R = refreshInterval(I);
+  every(R, random() * R, () => {
     for (const d of doors) d.tick(q.now);
   });
 }
