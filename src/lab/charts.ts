@@ -39,6 +39,15 @@ const COLOUR: Record<string, string> = {
   'nginx-lc': '#7f7f7f',
 };
 const SPARE = ['#ff7f0e', '#bcbd22', '#17becf', '#aec7e8', '#98df8a', '#c5b0d5', '#000000'];
+/** Latency in ms on a log axis, the y of both latency pictures. */
+const LATENCY_AXIS = { field: 'ms', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } };
+/** Colour by contender, in the order the table lists them. */
+const byContender = (cells: readonly Cell[]) => ({
+  field: 'contender',
+  type: 'nominal',
+  scale: colours(cells),
+  sort: cells.map((c) => c.label),
+});
 const colours = (cells: readonly Cell[]) => {
   let spare = 0;
   const domain = cells.map((c) => c.label);
@@ -95,13 +104,8 @@ export function percentileChart(s: Scenario, cells: readonly Cell[]): LabChart {
           scale: { type: 'log', domain: [2, right] },
           axis: { values: ticks, labelExpr: "'p' + format(100 - 100 / datum.value, '~r')" },
         },
-        y: { field: 'ms', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } },
-        color: {
-          field: 'contender',
-          type: 'nominal',
-          scale: colours(cells),
-          sort: cells.map((c) => c.label),
-        },
+        y: LATENCY_AXIS,
+        color: byContender(cells),
         tooltip: [
           { field: 'contender' },
           { field: 'p', title: 'percentile' },
@@ -149,13 +153,8 @@ export function latencyOverTimeChart(s: Scenario, cells: readonly Cell[]): LabCh
       mark: { type: 'line', strokeWidth: 1.5 },
       encoding: {
         x: { field: 'second', type: 'quantitative', title: 'seconds into the measured run' },
-        y: { field: 'ms', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } },
-        color: {
-          field: 'contender',
-          type: 'nominal',
-          scale: colours(cells),
-          sort: cells.map((c) => c.label),
-        },
+        y: LATENCY_AXIS,
+        color: byContender(cells),
         strokeDash: {
           field: 'stat',
           type: 'nominal',
