@@ -1,7 +1,6 @@
 // How the lab starts each contender in front of its servers (issue 8). Every contender gets
 // `doors` independent instances, one port each. HAProxy and NGINX run one worker each, as the
 // issue asks; Switchyard runs one interceptor process a door.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -65,22 +64,14 @@ ${servers.map((s) => `    server ${new URL(s.url).host} weight=${Math.max(1, Mat
 `;
 }
 
-/** Starts one door of a proxy contender; returns the child process. */
-export function startProxyDoor(c, dir, port, servers, onExit) {
-  let child;
+/** Writes one door's config for a proxy contender; returns the command that runs it. */
+export function proxyDoorCommand(c, dir, port, servers) {
   if (c === 'nginx-lc') {
     const file = join(dir, `nginx-${port}.conf`);
     writeFileSync(file, nginxConfig(dir, port, servers));
-    child = spawn('nginx', ['-p', dir, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } else {
-    const file = join(dir, `haproxy-${port}.cfg`);
-    writeFileSync(file, haproxyConfig(c, port, servers));
-    child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return ['nginx', ['-p', dir, '-c', file]];
   }
-  let err = '';
-  child.stderr.on('data', (b) => {
-    err += b;
-  });
-  child.on('exit', (code, signal) => onExit(`${c} exited (${code ?? signal}): ${err.trim().slice(-500)}`));
-  return child;
+  const file = join(dir, `haproxy-${port}.cfg`);
+  writeFileSync(file, haproxyConfig(c, port, servers));
+  return ['haproxy', ['-db', '-f', file]];
 }

@@ -5,7 +5,6 @@
 // (bench/results/lab/SCENARIO/CONTENDER-rN.json: a rerun skips finished cells), and prints
 // one table a scenario. `--quick` runs every scenario once for a few seconds with
 // Switchyard's default and lc, in a scratch folder: a check that everything runs.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -23,9 +22,10 @@ import { contendersFor, label, parseContender } from '../../dist/lab/contenders.
 import { freePorts } from '../../dist/lab/free-ports.js';
 import { labSiteText } from '../../dist/lab/lab-site.js';
 import { loadScenario, slotsOf } from '../../dist/lab/scenario.js';
-import { BenchError } from '../common.mjs';
+import { BenchError, clockTicks } from '../common.mjs';
 import { writeCharts } from './charts.mjs';
-import { startProxyDoor } from './contenders.mjs';
+import { proxyDoorCommand } from './contenders.mjs';
+import { ProcessGroup, waitFor } from './processes.mjs';
 import { report } from './report.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -84,15 +84,7 @@ function shorten(s, seconds) {
   };
 }
 
-/**
- * What a process that died said about it: the lines naming an error (a crash's stack ends in
- * the error object's fields, which say nothing alone), else its last three lines.
- */
-function lastWords(stderr) {
-  const lines = stderr.trim().split('\n');
-  const errors = lines.filter((l) => /\b\w*Error\b|"level":(50|60)|^switchyard:/.test(l));
-  return (errors.length > 0 ? errors : lines).slice(-3).join(' | ');
-}
+const TICKS = clockTicks();
 
 /** CPU seconds of a process and everything below it (Linux /proc). */
 function treeCpu(pid) {
@@ -113,18 +105,7 @@ function treeCpu(pid) {
     for (const [q, t] of stats) if (t.ppid === p) walk(q);
   };
   walk(pid);
-  return ticks / 100;
-}
-
-async function waitFor(what, ok, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await ok()) return;
-    } catch {}
-    if (Date.now() > end) throw new BenchError(`lab: ${what} not ready after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return ticks / TICKS;
 }
 
 const answers = async (url, statuses) => {
@@ -135,22 +116,10 @@ const answers = async (url, statuses) => {
 
 async function runCell(s, scenarioFile, c, out) {
   const dir = mkdtempSync(join(tmpdir(), 'sy-lab-'));
-  const env = { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') };
-  const children = [];
-  let failed;
-  const start = (name, cmd, args, opts = {}) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'], ...opts });
-    let err = '';
-    child.stderr?.on('data', (b) => {
-      err = (err + b).slice(-4000);
-    });
-    child.stdout?.resume();
-    child.on('exit', (code, signal) => {
-      if (!child.stopping) failed ??= `${name} exited (${code ?? signal}): ${lastWords(err)}`;
-    });
-    children.push(child);
-    return child;
-  };
+  const group = new ProcessGroup({
+    env: { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') },
+  });
+  const start = (name, cmd, args) => group.start(name, cmd, args);
   try {
     const socket = join(dir, 'agent.sock');
     // Every port at once, so none is chosen twice: servers, doors, the manager, door admins.
@@ -217,16 +186,12 @@ async function runCell(s, scenarioFile, c, out) {
           strength: x.strength,
           slots: slotsOf(x.strength),
         }));
-        const child = startProxyDoor(c.name, dir, doorPorts[i], srv, (why) => {
-          if (!child.stopping) failed ??= why;
-        });
-        children.push(child);
-        doors.push(child);
+        doors.push(start(c.name, ...proxyDoorCommand(c.name, dir, doorPorts[i], srv)));
       }
     }
-    for (const u of urls) await waitFor(`server ${u}`, () => answers(`${u}/lab`, [200]), 20_000);
-    for (const u of doorUrls) await waitFor(`door ${u}`, () => answers(`${u}/lab`, [200, 302]), 20_000);
-    if (failed) throw new BenchError(failed);
+    for (const u of urls) await waitFor(`lab: server ${u}`, () => answers(`${u}/lab`, [200]), 20_000);
+    for (const u of doorUrls) await waitFor(`lab: door ${u}`, () => answers(`${u}/lab`, [200, 302]), 20_000);
+    group.check();
     // The generator's warm-up begins `warmup` before this; a second for it to start.
     const startAt = Date.now() + s.warmup + 1000;
     servers.stdin.write(`${JSON.stringify({ start: startAt })}\n`);
@@ -251,32 +216,16 @@ async function runCell(s, scenarioFile, c, out) {
     ]);
     gen.stopping = true;
     await new Promise((ok) => gen.on('exit', ok));
-    if (gen.exitCode !== 0) throw new BenchError(`load generator failed (${gen.exitCode}): ${failed ?? ''}`);
-    if (failed) throw new BenchError(failed);
+    if (gen.exitCode !== 0)
+      throw new BenchError(`load generator failed (${gen.exitCode}): ${group.failed ?? ''}`);
+    group.check();
     const cpu = doors.reduce((sum, d, i) => sum + treeCpu(d.pid) - cpu0[i], 0);
     const monitoringCpu = monitoring.reduce((sum, d, i) => sum + treeCpu(d.pid) - mgr0[i], 0);
     const rec = JSON.parse(readFileSync(records, 'utf8'));
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu }));
   } finally {
-    for (const ch of children) ch.stopping = true;
-    for (const ch of children) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGTERM');
-    await Promise.all(
-      children.map((ch) =>
-        ch.exitCode !== null || ch.signalCode !== null
-          ? undefined
-          : new Promise((ok) => {
-              const t = setTimeout(() => {
-                ch.kill('SIGKILL');
-                ok();
-              }, 5000);
-              ch.on('exit', () => {
-                clearTimeout(t);
-                ok();
-              });
-            }),
-      ),
-    );
+    await group.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

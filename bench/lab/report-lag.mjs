@@ -10,7 +10,6 @@
 // The queue stays at 3 or more for 1.6 s, longer than any lag at a 1 s interval.
 //
 //   npm run bench:report-lag -- [--intervals 100,250,1000] [--trials 20] [--quick]
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { labSiteText } from '../../dist/lab/lab-site.js';
 import { scenarioSchema } from '../../dist/lab/scenario.js';
 import { percentile } from '../../dist/lab/summary.js';
 import { BenchError } from '../common.mjs';
+import { ProcessGroup, waitFor } from './processes.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -44,16 +44,6 @@ if (!Number.isInteger(trials) || trials < 1)
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what, check, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new BenchError(`report-lag: ${what} not within ${ms} ms`);
-    await sleep(20);
-  }
-}
-
 /** The queue length the interceptor holds for `web`, or undefined before any figures. */
 async function shownQueue(metricsUrl) {
   const text = await (await fetch(metricsUrl)).text();
@@ -63,26 +53,11 @@ async function shownQueue(metricsUrl) {
 
 async function measure(interval) {
   const dir = mkdtempSync(join(tmpdir(), 'sy-lag-'));
-  const env = { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') };
-  const children = [];
-  let failed;
-  const start = (name, args) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env,
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (b) => {
-      err = (err + b).slice(-2000);
-    });
-    child.on('exit', (code) => {
-      if (!child.stopping)
-        failed ??= `${name} exited (${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`;
-    });
-    children.push(child);
-    return child;
-  };
+  const group = new ProcessGroup({
+    env: { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') },
+    cwd: dir,
+  });
+  const start = (name, args) => group.start(name, process.execPath, [MAIN, ...args]);
   try {
     const [serverPort, managerPort, icPort, adminPort] = await freePorts(4);
     const server = `http://127.0.0.1:${serverPort}`;
@@ -115,16 +90,17 @@ async function measure(interval) {
     ]);
     start('interceptor', ['interceptor', '--config', 'site.yaml']);
     const metricsUrl = `http://127.0.0.1:${adminPort}/metrics`;
-    await until(
-      'figures for web at the interceptor',
+    await waitFor(
+      'report-lag: figures for web at the interceptor',
       async () => (await shownQueue(metricsUrl)) === 0,
       20_000,
+      20,
     );
 
     const lags = [];
     const polls = [];
     for (let t = 0; t < trials; t++) {
-      if (failed) throw new BenchError(failed);
+      group.check();
       await sleep(Math.random() * interval);
       const t0 = performance.now();
       const burst = Array.from({ length: BURST }, (_, i) =>
@@ -140,26 +116,17 @@ async function measure(interval) {
       }
       lags.push(performance.now() - t0);
       await Promise.all(burst);
-      await until('the queue to show as gone', async () => (await shownQueue(metricsUrl)) === 0, 5000);
+      await waitFor(
+        'report-lag: the queue to show as gone',
+        async () => (await shownQueue(metricsUrl)) === 0,
+        5000,
+        20,
+      );
     }
-    if (failed) throw new BenchError(failed);
+    group.check();
     return { interval, lags, polls };
   } finally {
-    for (const ch of children) ch.stopping = true;
-    await Promise.all(
-      children.map(
-        (ch) =>
-          new Promise((ok) => {
-            if (ch.exitCode !== null || ch.signalCode !== null) return ok();
-            const t = setTimeout(() => ch.kill('SIGKILL'), 5000);
-            ch.on('exit', () => {
-              clearTimeout(t);
-              ok();
-            });
-            ch.kill('SIGTERM');
-          }),
-      ),
-    );
+    await group.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

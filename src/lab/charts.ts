@@ -2,7 +2,7 @@ import { parseDuration } from '../config/duration.js';
 import { MONITORING_DEFAULTS } from '../config/monitoring-schema.js';
 import { parseContender } from './contenders.js';
 import type { Scenario } from './scenario.js';
-import { percentile, type Records } from './summary.js';
+import { percentile, routedLatencies } from './summary.js';
 import type { Cell } from './table.js';
 
 /**
@@ -54,13 +54,6 @@ const colours = (cells: readonly Cell[]) => {
   return { domain, range: domain.map((l) => COLOUR[l] ?? SPARE[spare++ % SPARE.length]!) };
 };
 
-const routedSorted = (runs: readonly Records[]): Float64Array => {
-  const v: number[] = [];
-  for (const r of runs)
-    for (let i = 0; i < r.latency.length; i++) if (r.bypass[i] === 0) v.push(r.latency[i]!);
-  return Float64Array.from(v).sort();
-};
-
 const base = (s: Scenario, title: string) => ({
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
   title: { text: `${s.name}: ${title}`, anchor: 'start' },
@@ -75,7 +68,7 @@ const base = (s: Scenario, title: string) => ({
 export function percentileChart(s: Scenario, cells: readonly Cell[]): LabChart {
   const values: Array<{ contender: string; x: number; p: number; ms: number }> = [];
   for (const c of cells) {
-    const sorted = routedSorted(c.runs);
+    const sorted = routedLatencies(c.runs);
     for (const p of CURVE) {
       if (sorted.length === 0 || Math.round((1 - p) * sorted.length * 1e6) < TAIL_SAMPLES * 1e6) continue;
       values.push({
@@ -216,7 +209,7 @@ export function sharesChart(s: Scenario, cells: readonly Cell[]): LabChart {
 export function intervalChart(s: Scenario, cells: readonly Cell[]): LabChart | undefined {
   const lc = cells.find((c) => c.label === 'lc');
   if (!lc) return undefined;
-  const p99 = (c: Cell) => percentile(routedSorted(c.runs), 0.99);
+  const p99 = (c: Cell) => percentile(routedLatencies(c.runs), 0.99);
   const ref = p99(lc);
   const shipped = parseDuration(MONITORING_DEFAULTS.reportInterval)!;
   const variants = cells.flatMap((c) => {

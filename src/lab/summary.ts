@@ -106,6 +106,14 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[k]!;
 }
 
+/** Balancer-routed latencies of one or more runs, sorted. */
+export function routedLatencies(runs: readonly Records[]): Float64Array {
+  const v: number[] = [];
+  for (const r of runs)
+    for (let i = 0; i < r.latency.length; i++) if (r.bypass[i] === 0) v.push(r.latency[i]!);
+  return Float64Array.from(v).sort();
+}
+
 export function latencies(values: number[], outcomes: number[], seconds: number): Latencies {
   const sorted = Float64Array.from(values).sort();
   let errors = 0;

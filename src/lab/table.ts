@@ -1,5 +1,12 @@
 import type { Scenario } from './scenario.js';
-import { percentile, type Records, recovery, type Summary, shareReaction } from './summary.js';
+import {
+  percentile,
+  type Records,
+  recovery,
+  routedLatencies,
+  type Summary,
+  shareReaction,
+} from './summary.js';
 
 /**
  * One table a scenario, the same for the simulator and the lab: each contender's routed
@@ -41,11 +48,7 @@ export function extras(
   return out;
 }
 
-const p99 = (r: Records) => {
-  const v: number[] = [];
-  for (let i = 0; i < r.latency.length; i++) if (r.bypass[i] === 0) v.push(r.latency[i]!);
-  return percentile(Float64Array.from(v).sort(), 0.99);
-};
+const p99 = (r: Records) => percentile(routedLatencies([r]), 0.99);
 
 /** Run-by-run p99 ratios of a cell over a reference cell (run k over run k). */
 function ratioRange(cell: Cell, ref: Cell | undefined): [number, number] | undefined {
