@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { startInterceptor } from '../interceptor/interceptor.js';
 import { createLogger } from '../log/logger.js';
-import { failFrom, stopOnSignals } from './exit.js';
+import { componentId } from '../protocol/handshake.js';
+import { EXIT, fail, failFrom, stopOnSignals } from './exit.js';
 
 /** `switchyard interceptor --config site.yaml`: the front door. */
 export function registerInterceptor(program: Command): void {
@@ -9,11 +10,21 @@ export function registerInterceptor(program: Command): void {
     .command('interceptor')
     .description('run the interceptor: redirect each request to a server of its application')
     .requiredOption('-c, --config <file>', 'site file (YAML)')
-    .action(async (opts: { config: string }) => {
+    .option(
+      '--name <name>',
+      "name given to the manager, unique among interceptors (default: the site file's interceptor.name, else host:port)",
+    )
+    .action(async (opts: { config: string; name?: string }) => {
       const log = createLogger('interceptor');
       let ic: Awaited<ReturnType<typeof startInterceptor>>;
       try {
-        ic = await startInterceptor({ configFile: opts.config, log });
+        if (opts.name !== undefined && !componentId.safeParse(opts.name).success)
+          fail(`interceptor: --name "${opts.name}": use letters, digits, ".", "_", ":" or "-"`, EXIT.usage);
+        ic = await startInterceptor({
+          configFile: opts.config,
+          log,
+          ...(opts.name ? { name: opts.name } : {}),
+        });
       } catch (e) {
         failFrom(e);
       }

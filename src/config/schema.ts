@@ -233,9 +233,10 @@ const application = z
 
 const interceptor = z
   .strictObject({
-    name: name('interceptor')
-      .default('interceptor')
-      .meta({ description: 'Name the interceptor gives the manager; unique among interceptors.' }),
+    name: name('interceptor').optional().meta({
+      description:
+        "Name the interceptor gives the manager; unique among interceptors. Default: this host's name and the first listen port (web-1:8080). Leave it out when several interceptors share the site file; `switchyard interceptor --name` overrides it. Restart to change.",
+    }),
     listen: z.union([listenEntry, z.array(listenEntry).min(1)]).meta({
       description:
         'Where browsers connect: host:port, or a list, each optionally with TLS. Restart to change.',

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { BlockList, type Socket } from 'node:net';
+import { type AddressInfo, BlockList, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { ensureToken } from '../config/admin-token.js';
 import { type LoadedSite, loadSite } from '../config/load.js';
@@ -10,6 +11,7 @@ import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { componentId } from '../protocol/handshake.js';
 import { createAdminServer } from './admin.js';
 import { createHandler } from './handler.js';
 import { HealthChecker } from './health-checker.js';
@@ -34,6 +36,8 @@ export interface InterceptorOptions {
   clock?: Clock;
   random?: Random;
   log?: Logger;
+  /** The name given to the manager; default: the site file's, else host name and first listen port. */
+  name?: string;
   /** Called when an operator asks for shutdown; default: close and exit 0. */
   onShutdown?: () => void;
 }
@@ -79,16 +83,17 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   const checker = new HealthChecker(() => state, clock, log, refreshGauges);
 
   // With a manager in the site file: its load values, levels and the shared overrides.
-  // The manager section and secret are read at start; changing them needs a restart.
+  // The manager section and secret are read at start; changing them needs a restart. The
+  // link itself is made once the listeners are up: its default name holds the port.
   const m = loaded.site.manager;
+  const secret = m ? componentSecret(opts.configFile, m.secretFile) : undefined;
+  state.markSecret = secret;
   let managerLink: ManagerLink | undefined;
   let managedTick: NodeJS.Timeout | undefined;
-  if (m) {
-    const secret = componentSecret(opts.configFile, m.secretFile);
-    state.markSecret = secret;
+  const linkToManager = (m: NonNullable<typeof loaded.site.manager>, secret: string, id: string) => {
     managerLink = new ManagerLink({
       manager: m,
-      id: loaded.site.interceptor.name,
+      id,
       secret,
       log,
       onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors),
@@ -108,7 +113,8 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     // quiet: both need a clock tick, not only a message.
     managedTick = setInterval(() => state.refreshManaged(clock()), refreshInterval(m.reportInterval));
     managedTick.unref();
-  }
+    managerLink.start();
+  };
 
   const handler = createHandler({
     state: () => state,
@@ -298,9 +304,13 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
 
   checker.sync();
   refreshGauges();
-  managerLink?.start();
+  // Two interceptors under one name would replace each other at the manager over and over,
+  // each left without figures half the time, so the default differs per host and port.
+  const name = opts.name ?? loaded.site.interceptor.name ?? defaultName(portOf(listeners[0]!));
+  if (m && secret !== undefined) linkToManager(m, secret, name);
   log.info(
     {
+      name,
       listen: urls,
       admin: adminUrl,
       applications: state.apps.length,
@@ -333,11 +343,22 @@ function checkingInterval(headersTimeout: number, requestTimeout: number): numbe
 }
 
 /** Keys that only a restart applies. */
+/** This host's name and the port browsers reach this interceptor on, when that makes an id. */
+function defaultName(port: number): string {
+  const id = `${hostname()}:${port}`;
+  return componentId.safeParse(id).success ? id : `interceptor:${port}`;
+}
+
+function portOf(s: Server | HttpsServer): number {
+  return (s.address() as AddressInfo).port;
+}
+
 function staticChanges(a: LoadedSite, b: LoadedSite): string[] {
   const out: string[] = [];
   const addrs = (l: LoadedSite) => JSON.stringify(l.listen.map((x) => [x.host, x.port, Boolean(x.tls)]));
   if (addrs(a) !== addrs(b)) out.push('interceptor.listen');
   if (a.site.interceptor.admin !== b.site.interceptor.admin) out.push('interceptor.admin');
+  if (a.site.interceptor.name !== b.site.interceptor.name) out.push('interceptor.name');
   for (const k of ['maxHeaderBytes', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'] as const) {
     if (a.site.interceptor[k] !== b.site.interceptor[k]) out.push(`interceptor.${k}`);
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { componentMac, managerMac, newNonce, type Role, verifyMac } from '../protocol/handshake.js';
 import { encodeMessage, MAX_MESSAGE_BYTES, type Message, parseMessage } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { CLOSE_REFUSED } from './link-server.js';
+import { CLOSE_REFUSED, CLOSE_REPLACED } from './link-server.js';
 
 /**
  * A component's end of its link to the manager: dials, answers the challenge, checks that
@@ -143,7 +143,9 @@ export class LinkClient {
       const reason =
         code === CLOSE_REFUSED
           ? `refused by the manager: ${refused ?? 'authentication failed'}`
-          : (this.lastError ?? `connection closed (${code})`);
+          : code === CLOSE_REPLACED
+            ? `replaced by a newer connection as ${this.o.role} "${this.o.id}"; if another ${this.o.role} uses that name, give each its own`
+            : (this.lastError ?? `connection closed (${code})`);
       this.lastError = undefined;
       const delay = backoffDelay(
         this.failures++,

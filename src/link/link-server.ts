@@ -54,7 +54,19 @@ export interface LinkServerOptions {
   handlers: LinkHandlers;
   /** Counts refusals by reason, for /metrics. */
   refused?(reason: 'auth' | 'invalid' | 'timeout'): void;
+  /** A component's connection replaced by a newer one under the same role and id. */
+  replaced?(role: Role, id: string): void;
+  /**
+   * The same role and id replaced again within DUEL_WINDOW: two live components are using
+   * one name (or one is restarting over and over). Called at most once a minute per name.
+   */
+  duplicate?(role: Role, id: string, remotes: [string, string]): void;
 }
+
+/** Two replacements of one name closer than this are two components under that name, ms. */
+const DUEL_WINDOW = 30_000;
+/** At most one duplicate-name warning per name this often, ms. */
+const DUEL_WARN_EVERY = 60_000;
 
 export interface LinkServer {
   links(): ServerLink[];
@@ -75,6 +87,26 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
   // listens on that server reports them in words; unheard here, they would crash the process.
   wss.on('error', (e: Error) => opts.log.debug({ err: e.message }, `link server: ${e.message}`));
   const live = new Map<string, { link: ServerLink; ws: WebSocket; lastSeen: number }>();
+  /** When each name was last replaced and last warned about; only authenticated names. */
+  const replacedAt = new Map<string, number>();
+  const warnedAt = new Map<string, number>();
+  /**
+   * Newest wins, so a component that restarts is never locked out by its own half-open old
+   * connection. Two live components under one name would each replace the other every few
+   * hundred ms, each left without the manager half the time: that is said loudly.
+   */
+  const replace = (key: string, old: { link: ServerLink; ws: WebSocket }, remote: string) => {
+    old.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
+    const { role, id } = old.link;
+    opts.replaced?.(role, id);
+    const now = Date.now();
+    const before = replacedAt.get(key);
+    replacedAt.set(key, now);
+    if (before === undefined || now - before > DUEL_WINDOW) return;
+    if (now - (warnedAt.get(key) ?? -Infinity) < DUEL_WARN_EVERY) return;
+    warnedAt.set(key, now);
+    opts.duplicate?.(role, id, [old.link.remote, remote]);
+  };
   const authTimeout = opts.authTimeout ?? 5000;
 
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
@@ -104,7 +136,7 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
         if (!verifyMac(auth.mac, want)) return refuse('wrong shared secret', 'auth');
         const key = `${auth.role}/${auth.id}`;
         const old = live.get(key);
-        if (old) old.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
+        if (old) replace(key, old, remote);
         const link: ServerLink = {
           role: auth.role,
           id: auth.id,

@@ -380,6 +380,14 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     storedSeq: (role, id) => seqs.get(`${role}/${id}`) ?? 0,
     log,
     refused: (reason) => metrics.refused.labels(reason).inc(),
+    replaced: (role) => metrics.replaced.labels(role).inc(),
+    duplicate: (role, id, [a, b]) =>
+      event(
+        id,
+        'link.duplicate-name',
+        'error',
+        `two ${role}s are connecting as "${id}" (from ${a} and ${b}), each replacing the other: give each its own name (${role === 'agent' ? 'agent --name' : 'interceptor --name, or leave interceptor.name out of a shared site file'})`,
+      ),
     handlers: {
       open(link) {
         metrics.links.labels(link.role).inc();

@@ -11,6 +11,11 @@ export function createManagerMetrics() {
   return {
     registry,
     links: g('switchyard_manager_links', 'Components connected now, by role.', ['role'] as const),
+    replaced: c(
+      'switchyard_manager_links_replaced_total',
+      'Connections replaced by a newer one under the same name, by role.',
+      ['role'] as const,
+    ),
     refused: c('switchyard_manager_refused_total', 'Connections and messages refused, by reason.', [
       'reason',
     ] as const),

@@ -26,6 +26,8 @@ async function manager(opts: { secret?: string; authTimeout?: number; port?: num
   const got: Array<{ id: string; m: Message }> = [];
   const opened: ServerLink[] = [];
   const closed: string[] = [];
+  const replaced: string[] = [];
+  const duplicates: Array<{ id: string; remotes: [string, string] }> = [];
   const handlers: LinkHandlers = {
     open: (l) => opened.push(l),
     message: (l, m) => got.push({ id: l.id, m }),
@@ -40,6 +42,8 @@ async function manager(opts: { secret?: string; authTimeout?: number; port?: num
     log,
     handlers,
     refused: (r) => refused.push(r),
+    replaced: (role, id) => replaced.push(`${role}/${id}`),
+    duplicate: (_role, id, remotes) => duplicates.push({ id, remotes }),
   });
   const port = (http.address() as AddressInfo).port;
   return {
@@ -50,6 +54,8 @@ async function manager(opts: { secret?: string; authTimeout?: number; port?: num
     got,
     opened,
     closed,
+    replaced,
+    duplicates,
     links,
     async stop() {
       links.close();
@@ -161,4 +167,48 @@ test('the component dials again after the manager restarts, and is welcomed agai
   t.after(() => m.stop());
   await eventually(() => a.welcomes.length === 2, 'the second welcome', 5000);
   assert.ok(a.log.lines.some((l) => l.includes('is down')));
+});
+
+test('two live components under one name are told apart from a restart and named, once', async (t) => {
+  const m = await manager();
+  const a = client(m.url);
+  t.after(async () => {
+    await a.c.close();
+    await m.stop();
+  });
+  await eventually(() => a.c.connected, 'the first agent to connect');
+  const b = client(m.url);
+  t.after(() => b.c.close());
+  // Each dials again when replaced: a duel, which the manager names after two replacements.
+  await eventually(() => m.duplicates.length === 1, 'the duplicate name to be reported', 5000);
+  assert.ok(m.replaced.length >= 2);
+  assert.ok(m.replaced.every((r) => r === 'agent/host-1'));
+  const [first, second] = m.duplicates[0]!.remotes;
+  assert.match(first, /^127\.0\.0\.1:\d+$/);
+  assert.notEqual(first, second);
+  const told = [...a.log.lines, ...b.log.lines];
+  assert.ok(
+    told.some((l) => l.includes('replaced by a newer connection as agent "host-1"')),
+    'the replaced side says why it is down',
+  );
+  // Reported at most once a minute, however long the duel goes on.
+  const seen = m.replaced.length;
+  await eventually(() => m.replaced.length >= seen + 2, 'the duel to go on');
+  assert.equal(m.duplicates.length, 1);
+});
+
+test('one replacement (a component restarted before its old connection closed) is no duplicate', async (t) => {
+  const m = await manager();
+  const a = client(m.url);
+  t.after(() => m.stop());
+  await eventually(() => a.c.connected, 'the first connection');
+  // The old process is gone without a word: its client stops dialling.
+  (a.c as unknown as { stopped: boolean }).stopped = true;
+  const b = client(m.url);
+  t.after(async () => {
+    await a.c.close();
+    await b.c.close();
+  });
+  await eventually(() => m.replaced.length === 1 && b.c.connected, 'the newer connection to win');
+  assert.equal(m.duplicates.length, 0);
 });

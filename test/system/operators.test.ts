@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { eventually, httpRequest, type RunningInterceptor, runCli, TEST_TOKEN } from '../helpers.js';
-import { type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
+import {
+  eventually,
+  httpRequest,
+  type RunningInterceptor,
+  runCli,
+  startCli,
+  TEST_TOKEN,
+} from '../helpers.js';
+import { freePorts, type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
 
 /**
  * What operators do to a running site, with real processes on 127.0.0.1: a manager, one
@@ -371,7 +379,15 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       view.agents.map((a) => [a.name, a.connected]),
       [['host-1', true]],
     );
-    assert.deepEqual([...view.interceptors].sort(), ['ic-1', 'ic-2']);
+    // Neither site file names its interceptor: each connects as host:port and both stay.
+    assert.deepEqual([...view.interceptors].sort(), site.ics.map((ic) => `${hostname()}:${ic.port}`).sort());
+    const duels = readStore(
+      (db) =>
+        db.prepare("SELECT count(*) AS n FROM events WHERE code = 'link.duplicate-name'").get() as {
+          n: number;
+        },
+    );
+    assert.equal(duels.n, 0);
     assert.deepEqual(view.servers.map((x) => x.server).sort(), ['web-a', 'web-b', 'web-c']);
     assert.deepEqual(view.overrides.servers, { 'web-a': { enabled: false } });
     const table = await ctl(0, 'manager');
@@ -418,5 +434,38 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       r.stderr,
       `switchyard: cannot listen on 127.0.0.1:${site.managerPort}: the address is already in use\n`,
     );
+  });
+
+  test('two interceptors under one name: the manager names the clash, and a bad --name is refused', async () => {
+    const bad = await runCli(['interceptor', '--config', site.files[1]!, '--name', 'two words'], site.env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /^switchyard: interceptor: --name "two words": use letters/);
+
+    // A copy of ic-2's site file on other ports, told to take ic-1's name.
+    const [listen, admin] = await freePorts(2);
+    const text = readFileSync(site.files[1]!, 'utf8')
+      .replace(/listen: 127\.0\.0\.1:\d+/, `listen: 127.0.0.1:${listen}`)
+      .replace(/admin: 127\.0\.0\.1:\d+/, `admin: 127.0.0.1:${admin}`);
+    const file = join(site.dir, 'same-name.yaml');
+    writeFileSync(file, text);
+    const name = `${hostname()}:${site.ics[0]!.port}`;
+    const twin = startCli(['interceptor', '--config', file, '--name', name], site.env);
+    try {
+      await site.manager.waitFor(
+        // A JSON log line: the quotes around the name are escaped.
+        new RegExp(`two interceptors are connecting as \\\\"${name}\\\\"`),
+        'the manager to name the clash',
+        10_000,
+      );
+      await site.ics[0]!.waitFor(
+        /replaced by a newer connection as interceptor/,
+        'ic-1 to say why it is down',
+      );
+      const metrics = await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text();
+      const replaced = /switchyard_manager_links_replaced_total\{role="interceptor"\} (\d+)/.exec(metrics);
+      assert.ok(replaced && Number(replaced[1]) >= 2, 'replacements counted');
+    } finally {
+      await twin.stop('SIGKILL');
+    }
   });
 });

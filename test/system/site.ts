@@ -31,7 +31,10 @@ export interface SiteOptions {
   servers: DemoSpec[];
   /** Extra YAML under `manager:` (indented two spaces). */
   manager?: string;
-  /** Interceptors, each with its own site file (ic-1, ic-2, …); default 1. */
+  /**
+   * Interceptors, each with its own site file (ic-1, ic-2, …); default 1. None names itself:
+   * each reaches the manager under its default name, host:port.
+   */
   interceptors?: number;
   /** The agent's `batch:` as a YAML flow map; default `{ age: 500ms }`. */
   agentBatch?: string;
@@ -100,7 +103,7 @@ applications:
   for (let i = 0; i < n; i++) {
     siteFiles[i === 0 ? 'site.yaml' : `site-${i + 1}.yaml`] = `
 interceptor:
-${n > 1 ? `  name: ic-${i + 1}\n` : ''}  listen: 127.0.0.1:${icPorts[i]}
+  listen: 127.0.0.1:${icPorts[i]}
   admin: 127.0.0.1:${adminPorts[i]}
   healthCheck: { enabled: false }
 ${shared}`;
