@@ -48,7 +48,7 @@ export function httpRequest(
   url: string,
   opts: {
     method?: string;
-    headers?: Record<string, string>;
+    headers?: Record<string, string | string[]>;
     body?: string;
     path?: string;
     /** A keep-alive agent for many requests; default none (one connection per request). */

@@ -105,6 +105,24 @@ test('requests beyond the slots wait in order; waits and service times are exact
   assert.ok(f.queueDelay > 0);
 });
 
+test('user agent, referrer and cookies are read whatever the case of the header names; the first one counts', async (t) => {
+  const s = await serve({ slots: 2 });
+  t.after(() => s.close());
+  const r = await httpRequest(`${s.url}/p`, {
+    headers: { 'USER-AGENT': 'first-ua', rEfErEr: ['http://a.example/', 'http://b.example/'] },
+  });
+  assert.equal(r.status, 200);
+  await httpRequest(`${s.url}/q`, { headers: { 'user-agent': 'second-ua', CoOkIe: 'k=v' } });
+  await eventually(() => s.records.length === 2, 'both records');
+  const [p, q] = s.records;
+  assert.equal(p!.userAgent, 'first-ua');
+  assert.equal(p!.referrer, 'http://a.example/');
+  assert.equal(p!.cookies, false);
+  assert.equal(q!.userAgent, 'second-ua');
+  assert.equal(q!.referrer, undefined);
+  assert.equal(q!.cookies, true);
+});
+
 test('a full queue answers 503 with Retry-After at once', async (t) => {
   const s = await serve({ slots: 1, maxWaiting: 0 });
   t.after(() => {
