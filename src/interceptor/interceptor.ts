@@ -342,7 +342,6 @@ function checkingInterval(headersTimeout: number, requestTimeout: number): numbe
   return Math.min(30_000, Math.max(50, Math.floor(shortest / 4)));
 }
 
-/** Keys that only a restart applies. */
 /** This host's name and the port browsers reach this interceptor on, when that makes an id. */
 function defaultName(port: number): string {
   const id = `${hostname()}:${port}`;
@@ -353,6 +352,7 @@ function portOf(s: Server | HttpsServer): number {
   return (s.address() as AddressInfo).port;
 }
 
+/** Keys that only a restart applies. */
 function staticChanges(a: LoadedSite, b: LoadedSite): string[] {
   const out: string[] = [];
   const addrs = (l: LoadedSite) => JSON.stringify(l.listen.map((x) => [x.host, x.port, Boolean(x.tls)]));
