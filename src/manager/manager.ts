@@ -12,6 +12,7 @@ import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import type { Role } from '../protocol/handshake.js';
 import type { Message, MessageOf, OverrideChange, ServerLoad } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { boardParams, LoadBoard, tickInterval } from './load-board.js';
@@ -50,6 +51,12 @@ export interface Manager {
 }
 
 const LEVEL_RANK = { normal: 0, heavy: 1, max: 2 } as const;
+
+/** Where an operator gives a component its name, for the duplicate-name event. */
+const NAME_HINT: Partial<Record<Role, string>> = {
+  agent: ' (agent --name)',
+  interceptor: ' (interceptor --name, or leave interceptor.name out of a shared site file)',
+};
 
 export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const log = opts.log ?? createLogger('manager');
@@ -386,7 +393,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         id,
         'link.duplicate-name',
         'error',
-        `two ${role}s are connecting as "${id}" (from ${a} and ${b}), each replacing the other: give each its own name (${role === 'agent' ? 'agent --name' : 'interceptor --name, or leave interceptor.name out of a shared site file'})`,
+        `two ${role}s are connecting as "${id}" (from ${a} and ${b}), each replacing the other: give each its own name${NAME_HINT[role] ?? ''}`,
       ),
     handlers: {
       open(link) {
