@@ -109,6 +109,11 @@ export function percentileChart(s: Scenario, cells: readonly Cell[]): LabChart {
   };
 }
 
+const WINDOW_STATS = [
+  ['p99', 0.99],
+  ['p50', 0.5],
+] as const;
+
 /** p50 and p99 of routed latency in each one-second window, runs pooled, by when requests were due. */
 export function latencyOverTimeChart(s: Scenario, cells: readonly Cell[]): LabChart {
   const windows = Math.ceil(s.duration / 1000);
@@ -122,18 +127,8 @@ export function latencyOverTimeChart(s: Scenario, cells: readonly Cell[]): LabCh
     byWindow.forEach((v, w) => {
       if (v.length === 0) return;
       const sorted = Float64Array.from(v).sort();
-      values.push({
-        contender: c.label,
-        second: w + 0.5,
-        stat: 'p99',
-        ms: Math.max(0.1, percentile(sorted, 0.99)),
-      });
-      values.push({
-        contender: c.label,
-        second: w + 0.5,
-        stat: 'p50',
-        ms: Math.max(0.1, percentile(sorted, 0.5)),
-      });
+      for (const [stat, p] of WINDOW_STATS)
+        values.push({ contender: c.label, second: w + 0.5, stat, ms: Math.max(0.1, percentile(sorted, p)) });
     });
   }
   return {
