@@ -12,8 +12,16 @@
 // core 2. Both servers get the same keep-alive load with browser-like headers: wrk -t1 -c32
 // (heavy: the server's core is full, which gives throughput and CPU per request) and
 // wrk -t1 -c1 (light: one request at a time, which gives the latency the interface adds to
-// each request). After a warm-up of each, measured runs alternate bare / interface, so drift
-// on the machine hits both alike, and the median of each figure is kept.
+// each request). After a warm-up of each, the measured runs come in rounds of one run of each
+// server, bare first in odd rounds and the interface first in even ones, so that neither drift
+// on the machine nor going first or second favours one of them.
+//
+// The cost figures are medians of the rounds' paired figures: each round's interface run
+// against that round's bare run. This machine's speed wanders by a few per cent over minutes
+// (a shared virtual machine), which is as large as the goal; a pair's two runs are
+// seconds apart and see nearly the same machine, so the pairs' median is much steadier than
+// the difference of the two servers' medians (also printed). With --control both servers
+// run without the interface: what the figures then show is the method's own error.
 //
 // CPU time per request is a process's utime + stime (/proc/<pid>/stat) over the run, divided
 // by the requests wrk counted: for each server, and for the agent apart. The agent's count of
@@ -27,7 +35,7 @@
 //
 // Usage: npm run bench:overhead                    (builds first)
 //        node bench/overhead.mjs [--duration S] [--light-duration S] [--rounds N] [--retries N]
-//                                [--warmup S] [--handler-us N] [--quick] [--json]
+//                                [--warmup S] [--handler-us N] [--quick] [--control] [--json]
 //   --duration S        seconds per measured heavy run (default 10; env BENCH_SECONDS)
 //   --light-duration S  seconds per measured light run, 0 for none (default half of
 //                       --duration, rounded up; env BENCH_LIGHT_SECONDS)
@@ -36,6 +44,7 @@
 //   --warmup S          seconds of warm-up per server (default 3; env BENCH_WARMUP)
 //   --handler-us N      the handler's work, µs (default 50; env BENCH_HANDLER_US)
 //   --quick             a smoke run: 1 s runs, 1 s warm-up, 1 round
+//   --control           both servers without the interface (an A/A run): the method's error
 //   --json              print one JSON object instead of the tables
 // Flags win over the environment. Needs Linux (/proc), taskset (util-linux), wrk (installed
 // with apt-get when missing) and dist/ (npm run build).
@@ -59,6 +68,7 @@ import {
   median,
   runWrk,
   stopAll,
+  stoppedBySignal,
   track,
   wrkVersion,
 } from './wrk-common.mjs';
@@ -97,7 +107,7 @@ const CLIENT_CORE_WARN = 0.9;
 function usage() {
   return (
     'usage: node bench/overhead.mjs [--duration S] [--light-duration S] [--rounds N] [--retries N]\n' +
-    '                               [--warmup S] [--handler-us N] [--quick] [--json]'
+    '                               [--warmup S] [--handler-us N] [--quick] [--control] [--json]'
   );
 }
 
@@ -111,6 +121,7 @@ function whole(name, text, min, max) {
 function parseArgs(argv, env) {
   const opts = { duration: 10, light: undefined, rounds: 3, retries: 2, warmup: 3, handlerUs: 50 };
   opts.json = false;
+  opts.control = false;
   // The environment first, then flags over it.
   const fromEnv = [
     ['BENCH_SECONDS', 'duration', 1, 600],
@@ -136,6 +147,7 @@ function parseArgs(argv, env) {
     const a = argv[i];
     const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
     if (a === '--json') opts.json = true;
+    else if (a === '--control') opts.control = true;
     else if (a === '--quick') quick = true;
     else if (a === '--help' || a === '-h') {
       console.log(usage());
@@ -408,13 +420,18 @@ async function main() {
     [join(ROOT, 'bench/overhead-agent.mjs'), socket],
     /^overhead-agent listening on /,
   );
-  const bare = await startServer('bare', cores.server, reps);
-  const withInterface = { ...(await startServer('interface', cores.server, reps, socket)), interface: true };
+  const bare = { ...(await startServer('bare', cores.server, reps)), role: 'bare' };
+  // In a control run the second server is bare too, under its own name.
+  const withInterface = opts.control
+    ? { ...(await startServer('bare-2', cores.server, reps)), role: 'interface' }
+    : { ...(await startServer('interface', cores.server, reps, socket)), role: 'interface', interface: true };
   const servers = [bare, withInterface];
-  const connected = await until(CONNECT_TIMEOUT_MS, async () => {
-    const [a, s] = await Promise.all([agent.stats(), withInterface.stats()]);
-    return a.servers.includes('web-a') && s.connected;
-  });
+  const connected =
+    opts.control ||
+    (await until(CONNECT_TIMEOUT_MS, async () => {
+      const [a, s] = await Promise.all([agent.stats(), withInterface.stats()]);
+      return a.servers.includes('web-a') && s.connected;
+    }));
   if (!connected)
     throw new BenchError(`the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`);
   for (const s of servers) s.pageBytes = await probe(s);
@@ -435,6 +452,7 @@ async function main() {
       ` (keep-alive, browser headers), ${opts.rounds} round(s) after a ${opts.warmup} s warm-up, about ${total} s`,
   );
   log(`servers on core ${cores.server}, wrk on core ${cores.wrk}, ${sharing}`);
+  if (opts.control) log('control run: the second server ("bare-2") runs without the interface too');
   if (opts.warmup > 0)
     for (const s of servers)
       await runWrk({
@@ -449,8 +467,9 @@ async function main() {
   const runs = {};
   for (const l of loads) runs[l.name] = { bare: [], interface: [] };
   for (let round = 1; round <= opts.rounds; round++) {
+    const order = round % 2 === 1 ? servers : [...servers].reverse();
     for (const l of loads) {
-      for (const s of servers) {
+      for (const s of order) {
         // A run other processes competed with is run again (a bounded number of times); the
         // least disturbed attempt is kept.
         let kept;
@@ -469,7 +488,7 @@ async function main() {
           );
           if (!noisy) break;
         }
-        runs[l.name][s.name].push(kept);
+        runs[l.name][s.role].push(kept);
       }
     }
   }
@@ -481,13 +500,19 @@ async function main() {
     : undefined;
   const hb = heavy.bare;
   const hi = heavy.interface;
-  const ratio = hi.rps / hb.rps;
-  const throughputCost = 1 - ratio;
-  const addedCpuUs = hi.cpuUsPerRequest - hb.cpuUsPerRequest;
-  // Each round's interface run against the bare run just before it: the spread shows the noise.
+  // Each round's interface run against the same round's bare run (see the top of the file).
+  const ratioPerRound = runs.heavy.interface.map((r, i) => r.rps / runs.heavy.bare[i].rps);
   const addedCpuPerRound = runs.heavy.interface.map(
     (r, i) => r.cpuUsPerRequest - runs.heavy.bare[i].cpuUsPerRequest,
   );
+  const ratio = median(ratioPerRound);
+  const throughputCost = 1 - ratio;
+  const addedCpuUs = median(addedCpuPerRound);
+  // The same figures from the two servers' medians, as before the rounds were paired.
+  const unpaired = {
+    ratio: hi.rps / hb.rps,
+    addedCpuUs: hi.cpuUsPerRequest - hb.cpuUsPerRequest,
+  };
   const all = [hb, hi, ...(light ? [light.bare, light.interface] : [])];
   const errors = all.reduce((a, s) => a + s.non2xx3xx + s.socketErrors, 0);
   const otherLoad = Math.max(...all.map((s) => s.maxOtherLoad));
@@ -528,7 +553,8 @@ async function main() {
     },
     handler: { targetUs: opts.handlerUs, renders: reps, perRenderUs, pageBytes: bare.pageBytes },
     clockTicksPerSecond: ticksPerSecond,
-    heavy: { ...heavy, ratio, throughputCost, addedCpuUs, addedCpuPerRound },
+    control: opts.control,
+    heavy: { ...heavy, ratio, throughputCost, addedCpuUs, ratioPerRound, addedCpuPerRound, unpaired },
     light: light && {
       ...light,
       addedP50us: light.interface.p50us - light.bare.p50us,
@@ -574,19 +600,23 @@ async function main() {
   );
   console.log(line(cols.map((c) => c[0])));
   console.log(line(cols.map((c) => c[2](hb, `bare, -c${HEAVY_CONNECTIONS}`))));
-  console.log(line(cols.map((c) => c[2](hi, `interface, -c${HEAVY_CONNECTIONS}`))));
+  const second = withInterface.name;
+  console.log(line(cols.map((c) => c[2](hi, `${second}, -c${HEAVY_CONNECTIONS}`))));
   if (light) {
     console.log(line(cols.map((c) => c[2](light.bare, `bare, -c${LIGHT_CONNECTIONS}`))));
-    console.log(line(cols.map((c) => c[2](light.interface, `interface, -c${LIGHT_CONNECTIONS}`))));
+    console.log(line(cols.map((c) => c[2](light.interface, `${second}, -c${LIGHT_CONNECTIONS}`))));
   }
   console.log('');
+  const rounds = (xs, digits) => xs.map((x) => fmt(x, digits)).join(', ');
   console.log(
-    `throughput: interface/bare ${ratio.toFixed(3)}, cost ${pct(throughputCost)}` +
-      ` (from CPU per request: ${pct(1 - hb.cpuUsPerRequest / hi.cpuUsPerRequest)})`,
+    `throughput: ${second}/bare ${ratio.toFixed(3)}, cost ${pct(throughputCost)}, the median of the rounds' pairs` +
+      ` (round by round: ${rounds(ratioPerRound, 3)}; from the servers' medians: ${unpaired.ratio.toFixed(3)})`,
   );
   console.log(
-    `server CPU per request: ${fmt(hb.cpuUsPerRequest, 1)} → ${fmt(hi.cpuUsPerRequest, 1)} µs, ` +
-      `added ${fmt(addedCpuUs, 1)} µs (round by round: ${addedCpuPerRound.map((x) => fmt(x, 1)).join(', ')})`,
+    `server CPU per request: ${fmt(hb.cpuUsPerRequest, 1)} → ${fmt(hi.cpuUsPerRequest, 1)} µs; ` +
+      `added ${fmt(addedCpuUs, 1)} µs, the median of the rounds' pairs (round by round: ${rounds(addedCpuPerRound, 1)}` +
+      `; middle half ${fmt(quantile(addedCpuPerRound, 0.25), 1)} to ${fmt(quantile(addedCpuPerRound, 0.75), 1)}` +
+      `; from the servers' medians: ${fmt(unpaired.addedCpuUs, 1)})`,
   );
   console.log(
     `agent CPU per request (its own core, not in the server's figures): ${fmt(hi.agentCpuUsPerRequest, 1)} µs` +
@@ -600,15 +630,16 @@ async function main() {
         ? `; p50 ${signed(summary.light.addedP50us)} µs, p99 ${signed(summary.light.addedP99us)} µs at -c${LIGHT_CONNECTIONS} (one request at a time)`
         : ''),
   );
-  console.log(
-    `records (interface runs): ${fmt(records.received, 0)} received by the agent for ${fmt(records.served, 0)} requests served` +
-      ` (${fmt(
-        iface.reduce((a, s) => a + s.requests, 0),
-        0,
-      )} counted by wrk); dropped: ${fmt(records.droppedByServer, 0)}` +
-      ` (${fmt(records.droppedReported, 0)} reported to the agent in overflow lines); refused by the agent: ${records.invalid}` +
-      (records.complete ? '; every request accounted for' : '; SOME REQUESTS UNACCOUNTED FOR'),
-  );
+  if (!opts.control)
+    console.log(
+      `records (interface runs): ${fmt(records.received, 0)} received by the agent for ${fmt(records.served, 0)} requests served` +
+        ` (${fmt(
+          iface.reduce((a, s) => a + s.requests, 0),
+          0,
+        )} counted by wrk); dropped: ${fmt(records.droppedByServer, 0)}` +
+        ` (${fmt(records.droppedReported, 0)} reported to the agent in overflow lines); refused by the agent: ${records.invalid}` +
+        (records.complete ? '; every request accounted for' : '; SOME REQUESTS UNACCOUNTED FOR'),
+    );
   if (!records.agentCaughtUp)
     console.log(`warning: the agent had not caught up ${DRAIN_TIMEOUT_MS / 1000} s after a run ended`);
   if (errors > 0)
@@ -625,6 +656,12 @@ async function main() {
       `warning: other processes took up to ${(otherLoad * 100).toFixed(0)}% of the cores during a run: ` +
         'the figures are suspect; run again on a quiet machine',
     );
+  if (opts.control) {
+    console.log(
+      "control run: both servers are bare, so the goals do not apply; the figures above are the method's error",
+    );
+    return;
+  }
   console.log(
     `goal: throughput cost < ${pct(MAX_THROUGHPUT_COST)}: ${pct(throughputCost)}  ${goals.throughputCost.pass ? 'PASS' : 'FAIL'}`,
   );
@@ -632,6 +669,15 @@ async function main() {
     `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(addedCpuUs, 1)} µs  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(`overall: ${pass ? 'PASS' : 'FAIL'}`);
+}
+
+/** The q-quantile of the finite numbers in `xs`, interpolated; NaN when there are none. */
+function quantile(xs, q) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
 }
 
 function pct(x) {
@@ -646,7 +692,8 @@ try {
   await main();
 } catch (e) {
   // After Ctrl-C, runs fail because their processes were stopped: nothing to report.
-  if (!stopping) console.error(`bench:overhead: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
+  if (!stoppedBySignal())
+    console.error(`bench:overhead: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
   await stopAll();
   process.exitCode = 1;
 }

@@ -41,6 +41,7 @@ import {
   median,
   runWrk,
   stopAll,
+  stoppedBySignal,
   track,
   wrkVersion,
 } from './wrk-common.mjs';
@@ -385,7 +386,8 @@ try {
   await main();
 } catch (e) {
   // After Ctrl-C, runs fail because their processes were stopped: nothing to report.
-  if (!stopping) console.error(`bench:redirect: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
+  if (!stoppedBySignal())
+    console.error(`bench:redirect: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
   await stopAll();
   process.exitCode = 1;
 }

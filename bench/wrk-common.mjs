@@ -105,6 +105,10 @@ export function cleanupSync() {
 
 process.on('exit', cleanupSync);
 let stopping = false;
+/** Whether Ctrl-C (or another signal) is stopping the benchmark: runs failing then are no news. */
+export function stoppedBySignal() {
+  return stopping;
+}
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     if (stopping) process.exit(130); // a second signal: cleanupSync kills what is left
