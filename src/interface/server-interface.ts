@@ -241,7 +241,7 @@ export class ServerInterface {
     let bytes: number | undefined;
     if (m & FIELD_BITS.bytes) {
       // Without a content-length (chunked), what the socket wrote, headers included.
-      const len = Number(sentHeader(res, 'content-length') ?? Number.NaN);
+      const len = contentLength(res);
       if (Number.isFinite(len) && len >= 0) bytes = len;
       else if (bytesBefore !== undefined) bytes = Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
@@ -332,6 +332,19 @@ const pathOf = (pathAndQuery: string) => {
   const q = pathAndQuery.indexOf('?');
   return q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
 };
+
+/**
+ * The response's content length: what Node worked out for it (`_contentLength`, from the
+ * header or from end()'s data; null when chunked), which costs a property read where
+ * finding the header in the block sent costs a search of it. Read from the header when a
+ * Node lacks the field.
+ */
+function contentLength(res: ServerResponse): number {
+  const known = (res as unknown as { _contentLength?: unknown })._contentLength;
+  if (typeof known === 'number') return known;
+  if (known === null) return Number.NaN;
+  return Number(sentHeader(res, 'content-length') ?? Number.NaN);
+}
 
 /**
  * A response header as sent, read from the header block Node wrote (`_header`, kept by every

@@ -11,13 +11,15 @@ import type { RequestRecord } from '../../src/protocol/messages.js';
 import { eventually, quiet } from '../helpers.js';
 
 /** A stand-in agent: a real Unix socket that keeps every line it gets. */
-async function agentSocket(path: string) {
+async function agentSocket(path: string, o: { paused?: boolean } = {}) {
   const lines: Array<Record<string, unknown>> = [];
   /** Record lines, decoded as the agent decodes them. */
   const records: RequestRecord[] = [];
   let peer: Socket | undefined;
   const server: Server = createServer((s) => {
     peer = s;
+    // A stuck agent: nothing is read until resume().
+    if (o.paused) s.pause();
     createInterface({ input: s }).on('line', (l) => {
       const v = JSON.parse(l);
       if (!Array.isArray(v)) lines.push(v);
@@ -36,6 +38,7 @@ async function agentSocket(path: string) {
     lines,
     records,
     send: (o: unknown) => peer!.write(`${JSON.stringify(o)}\n`),
+    resume: () => peer!.resume(),
     close: () => {
       peer?.destroy();
       return new Promise((r) => server.close(r));
@@ -125,4 +128,40 @@ test('records are gathered and written together, in order, at most flushMs late'
     [...Array.from({ length: 40 }, (_, i) => `${long}/${i}`), '/last'],
   );
   assert.equal(ch.dropped, 0);
+});
+
+test('an agent that stops reading: whole batches are dropped and counted, none half-written, and an overflow line comes first once it reads again', async (t) => {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-d.sock`);
+  const agent = await agentSocket(path, { paused: true });
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({ path, iface, log: quiet, maxBuffer: 10_000 });
+  t.after(async () => {
+    ch.close();
+    await agent.close();
+  });
+  ch.start();
+  await eventually(() => ch.connected, 'the channel to find the agent');
+  // Far more than the kernel's socket buffer holds: 4 MB of records, each batch written as
+  // it fills, while the agent reads nothing.
+  const long = '/x'.repeat(500);
+  const sent = 4000;
+  for (let i = 0; i < sent; i++) ch.report(record(`${long}/${i}`));
+  assert.ok(ch.dropped > 0, 'records were dropped');
+  const dropped = ch.dropped;
+  agent.resume();
+  await eventually(
+    () => agent.records.length === sent - dropped,
+    'every record written before the agent stopped',
+  );
+  ch.report(record('/after'));
+  await eventually(() => agent.records.at(-1)?.path === '/after', 'the record after the agent came back');
+  assert.equal(ch.dropped, dropped, 'nothing dropped once the agent reads again');
+  assert.equal(agent.records.length + dropped, sent + 1, 'every record written or counted');
+  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped }]);
+  // What was written is a prefix of what was sent: batches are dropped whole, at the end.
+  const numbers = agent.records.slice(0, -1).map((r) => Number(r.path.slice(long.length + 1)));
+  assert.deepEqual(
+    numbers,
+    Array.from({ length: sent - dropped }, (_, i) => i),
+  );
 });
