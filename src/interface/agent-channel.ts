@@ -109,8 +109,8 @@ export class AgentChannel implements RecordSink {
 
   /**
    * Writes the records gathered so far, or drops them when the agent has not read what was
-   * written before (more than maxBuffer waiting): then records are dropped until the socket
-   * drains, and the next batch written after that is preceded by an overflow line.
+   * written before (more than maxBuffer waiting): then records are dropped until the buffer
+   * is back under maxBuffer, and the next batch written is preceded by an overflow line.
    */
   readonly flush = (): void => {
     clearTimeout(this.flushTimer);
