@@ -19,9 +19,11 @@
 // The cost figures are medians of the rounds' paired figures: each round's interface run
 // against that round's bare run. This machine's speed wanders by a few per cent over minutes
 // (a shared virtual machine), which is as large as the goal; a pair's two runs are
-// seconds apart and see nearly the same machine, so the pairs' median is much steadier than
-// the difference of the two servers' medians (also printed). With --control both servers
-// run without the interface: what the figures then show is the method's own error.
+// seconds apart and see nearly the same machine, so the pairs' median is less exposed to that
+// wander than the difference of the two servers' medians (also printed). Two processes also
+// differ by themselves (about 2 µs a request in an A/A run), which pairing does not remove:
+// with --control both servers run without the interface, and what the figures then show is
+// the method's own error.
 //
 // CPU time per request is a process's utime + stime (/proc/<pid>/stat) over the run, divided
 // by the requests wrk counted: for each server, and for the agent apart. The agent's count of
@@ -666,7 +668,7 @@ async function main() {
     `goal: throughput cost < ${pct(MAX_THROUGHPUT_COST)}: ${pct(throughputCost)}  ${goals.throughputCost.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(
-    `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(addedCpuUs, 1)} µs  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
+    `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(addedCpuUs, 2)} µs  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(`overall: ${pass ? 'PASS' : 'FAIL'}`);
 }
