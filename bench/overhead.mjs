@@ -68,6 +68,7 @@ import {
   fmt,
   makeTempDir,
   median,
+  quantile,
   runWrk,
   stopAll,
   stoppedBySignal,
@@ -671,15 +672,6 @@ async function main() {
     `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(addedCpuUs, 2)} µs  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(`overall: ${pass ? 'PASS' : 'FAIL'}`);
-}
-
-/** The q-quantile of the finite numbers in `xs`, interpolated; NaN when there are none. */
-function quantile(xs, q) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const at = (s.length - 1) * q;
-  const lo = Math.floor(at);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
 }
 
 function pct(x) {

@@ -191,6 +191,15 @@ export function median(xs) {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** The q-quantile of the finite numbers in `xs`, interpolated; NaN when there are none. */
+export function quantile(xs, q) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
+}
+
 /**
  * Busy time of each core since boot, in clock ticks, from /proc/stat: user, nice, system,
  * irq and softirq. The kernel charges the softirq work of loopback TCP to the process that

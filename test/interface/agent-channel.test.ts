@@ -3,8 +3,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { test } from 'node:test';
-import { AgentChannel } from '../../src/interface/agent-channel.js';
+import { type TestContext, test } from 'node:test';
+import { AgentChannel, type AgentChannelOptions } from '../../src/interface/agent-channel.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
 import { decodeBatch } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
@@ -46,6 +46,28 @@ async function agentSocket(path: string, o: { paused?: boolean } = {}) {
   };
 }
 
+/**
+ * A stand-in agent at a fresh socket path and a started channel to it, both closed after
+ * the test. The caller waits for whatever it needs (the hello, the connection).
+ */
+async function channelToAgent(
+  t: TestContext,
+  tag: string,
+  channel: Partial<AgentChannelOptions> = {},
+  agentOptions: { paused?: boolean } = {},
+) {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-${tag}.sock`);
+  const agent = await agentSocket(path, agentOptions);
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({ path, iface, log: quiet, ...channel });
+  t.after(async () => {
+    ch.close();
+    await agent.close();
+  });
+  ch.start();
+  return { agent, iface, ch };
+}
+
 const record = (path: string): RequestRecord => ({
   server: 'web-a',
   start: 0,
@@ -57,15 +79,7 @@ const record = (path: string): RequestRecord => ({
 });
 
 test('the interface says hello, streams records, and obeys commands from its agent', async (t) => {
-  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}.sock`);
-  const agent = await agentSocket(path);
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
-  const ch = new AgentChannel({ path, iface, log: quiet });
-  t.after(async () => {
-    ch.close();
-    await agent.close();
-  });
-  ch.start();
+  const { agent, iface, ch } = await channelToAgent(t, 'a');
   await eventually(() => agent.lines.length === 1, 'the hello');
   assert.deepEqual(agent.lines[0], { t: 'hello', server: 'web-a', pid: process.pid });
   ch.report(record('/a'));
@@ -108,15 +122,7 @@ test('with no agent, records are dropped and counted, and an overflow line says 
 });
 
 test('records are gathered and written together, in order, at most flushMs late', async (t) => {
-  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-c.sock`);
-  const agent = await agentSocket(path);
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
-  const ch = new AgentChannel({ path, iface, log: quiet, flushMs: 20 });
-  t.after(async () => {
-    ch.close();
-    await agent.close();
-  });
-  ch.start();
+  const { agent, ch } = await channelToAgent(t, 'c', { flushMs: 20 });
   await eventually(() => ch.connected, 'the channel to find the agent');
   // More than one batch's worth (16 KiB) of long records, then a few more that wait for the timer.
   const long = '/x'.repeat(500);
@@ -131,15 +137,7 @@ test('records are gathered and written together, in order, at most flushMs late'
 });
 
 test('an agent that stops reading: whole batches are dropped and counted, none half-written, and an overflow line comes first once it reads again', async (t) => {
-  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-d.sock`);
-  const agent = await agentSocket(path, { paused: true });
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
-  const ch = new AgentChannel({ path, iface, log: quiet, maxBuffer: 10_000 });
-  t.after(async () => {
-    ch.close();
-    await agent.close();
-  });
-  ch.start();
+  const { agent, ch } = await channelToAgent(t, 'd', { maxBuffer: 10_000 }, { paused: true });
   await eventually(() => ch.connected, 'the channel to find the agent');
   // Far more than the kernel's socket buffer holds: 4 MB of records, each batch written as
   // it fills, while the agent reads nothing.
