@@ -12,18 +12,21 @@
 // core 2. Both servers get the same keep-alive load with browser-like headers: wrk -t1 -c32
 // (heavy: the server's core is full, which gives throughput and CPU per request) and
 // wrk -t1 -c1 (light: one request at a time, which gives the latency the interface adds to
-// each request). After a warm-up of each, the measured runs come in rounds of one run of each
-// server, bare first in odd rounds and the interface first in even ones, so that neither drift
-// on the machine nor going first or second favours one of them.
+// each request).
+//
+// The measured runs come in rounds. Each round starts two fresh servers, warms each up, runs
+// each at each load, and stops them: two processes of the same program differ in speed by
+// themselves (their memory layout, what the JIT made of them), by a few µs a request, as much
+// as the goal, and no number of runs of the same two processes averages that out; over fresh
+// pairs it is noise like any other. Each server is warmed up just before its own runs. The
+// bare server is started and run first in odd rounds, the interface in even ones, so that
+// neither going first nor drift on the machine favours one of them.
 //
 // The cost figures are medians of the rounds' paired figures: each round's interface run
-// against that round's bare run. This machine's speed wanders by a few per cent over minutes
-// (a shared virtual machine), which is as large as the goal; a pair's two runs are
-// seconds apart and see nearly the same machine, so the pairs' median is less exposed to that
-// wander than the difference of the two servers' medians (also printed). Two processes also
-// differ by themselves (about 2 µs a request in an A/A run), which pairing does not remove:
-// with --control both servers run without the interface, and what the figures then show is
-// the method's own error.
+// against that round's bare run, seconds apart, on nearly the same machine (this one's speed
+// wanders by a few per cent over minutes, a shared virtual machine). The difference of the
+// two servers' medians is printed too. With --control both servers of every round run
+// without the interface: what the figures then show is the method's own error.
 //
 // CPU time per request is a process's utime + stime (/proc/<pid>/stat) over the run, divided
 // by the requests wrk counted: for each server, and for the agent apart. The agent's count of
@@ -38,12 +41,12 @@
 // Usage: npm run bench:overhead                    (builds first)
 //        node bench/overhead.mjs [--duration S] [--light-duration S] [--rounds N] [--retries N]
 //                                [--warmup S] [--handler-us N] [--quick] [--control] [--json]
-//   --duration S        seconds per measured heavy run (default 10; env BENCH_SECONDS)
+//   --duration S        seconds per measured heavy run (default 5; env BENCH_SECONDS)
 //   --light-duration S  seconds per measured light run, 0 for none (default half of
 //                       --duration, rounded up; env BENCH_LIGHT_SECONDS)
-//   --rounds N          measured runs of each server at each load (default 3; env BENCH_ROUNDS)
+//   --rounds N          rounds, each with two fresh servers (default 8; env BENCH_ROUNDS)
 //   --retries N         repeats of a run disturbed by other processes (default 2; env BENCH_RETRIES)
-//   --warmup S          seconds of warm-up per server (default 3; env BENCH_WARMUP)
+//   --warmup S          seconds of warm-up of each server in each round (default 2; env BENCH_WARMUP)
 //   --handler-us N      the handler's work, µs (default 50; env BENCH_HANDLER_US)
 //   --quick             a smoke run: 1 s runs, 1 s warm-up, 1 round
 //   --control           both servers without the interface (an A/A run): the method's error
@@ -70,6 +73,7 @@ import {
   median,
   quantile,
   runWrk,
+  stop,
   stopAll,
   stoppedBySignal,
   track,
@@ -122,7 +126,7 @@ function whole(name, text, min, max) {
 }
 
 function parseArgs(argv, env) {
-  const opts = { duration: 10, light: undefined, rounds: 3, retries: 2, warmup: 3, handlerUs: 50 };
+  const opts = { duration: 5, light: undefined, rounds: 8, retries: 2, warmup: 2, handlerUs: 50 };
   opts.json = false;
   opts.control = false;
   // The environment first, then flags over it.
@@ -254,6 +258,38 @@ async function startServer(name, core, reps, agentSocket) {
   return { ...s, port, url: `http://127.0.0.1:${port}${PATH}` };
 }
 
+/**
+ * The two servers of one round, started in the order they will run: each is started, joined
+ * to the agent when it has the interface, and asked for one page, which must be HTML.
+ */
+async function startPair(ctx, opts, reps, socket, bareFirst) {
+  const { agent, cores } = ctx;
+  const order = [];
+  for (const role of bareFirst ? ['bare', 'interface'] : ['interface', 'bare']) {
+    let s;
+    if (role === 'bare') s = { ...(await startServer('bare', cores.server, reps)), role };
+    // In a control run the second server is bare too, under its own name.
+    else if (opts.control) s = { ...(await startServer('bare-2', cores.server, reps)), role };
+    else {
+      s = { ...(await startServer('interface', cores.server, reps, socket)), role, interface: true };
+      const connected = await until(CONNECT_TIMEOUT_MS, async () => {
+        const [a, st] = await Promise.all([agent.stats(), s.stats()]);
+        return a.servers.includes('web-a') && st.connected;
+      });
+      if (!connected)
+        throw new BenchError(
+          `the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`,
+        );
+      // The agent's count when this server's records begin, so that a run can wait for the
+      // records of the warm-up before it starts (measure).
+      s.agentBase = (await agent.stats()).records;
+    }
+    s.pageBytes = await probe(s);
+    order.push(s);
+  }
+  return order;
+}
+
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -301,6 +337,13 @@ async function measure(ctx, server, seconds, connections) {
   const { agent, servers, cores, ticksPerSecond } = ctx;
   for (const p of [agent, ...servers])
     if (!alive(p.child)) throw new BenchError(`${p.name} is no longer running`);
+  // The agent may still be reading the warm-up's records: wait (bounded) until it has every
+  // record this server sent, so that they are not counted in this run.
+  if (server.interface)
+    await until(DRAIN_TIMEOUT_MS, async () => {
+      const [st, a] = await Promise.all([server.stats(), agent.stats()]);
+      return a.records - server.agentBase + st.dropped >= st.served;
+    });
   const [sBefore, aBefore] = await Promise.all([server.stats(), agent.stats()]);
   const ours = [agent, ...servers].map((p) => p.pid);
   const oursBefore = ours.map(cpuTicks);
@@ -423,56 +466,51 @@ async function main() {
     [join(ROOT, 'bench/overhead-agent.mjs'), socket],
     /^overhead-agent listening on /,
   );
-  const bare = { ...(await startServer('bare', cores.server, reps)), role: 'bare' };
-  // In a control run the second server is bare too, under its own name.
-  const withInterface = opts.control
-    ? { ...(await startServer('bare-2', cores.server, reps)), role: 'interface' }
-    : { ...(await startServer('interface', cores.server, reps, socket)), role: 'interface', interface: true };
-  const servers = [bare, withInterface];
-  const connected =
-    opts.control ||
-    (await until(CONNECT_TIMEOUT_MS, async () => {
-      const [a, s] = await Promise.all([agent.stats(), withInterface.stats()]);
-      return a.servers.includes('web-a') && s.connected;
-    }));
-  if (!connected)
-    throw new BenchError(`the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`);
-  for (const s of servers) s.pageBytes = await probe(s);
-  const ctx = { agent, servers, cores, ticksPerSecond };
+  const ctx = { agent, servers: [], cores, ticksPerSecond };
+  const second = opts.control ? 'bare-2' : 'interface';
 
   const loads = [{ name: 'heavy', connections: HEAVY_CONNECTIONS, seconds: opts.duration }];
   if (opts.light > 0) loads.push({ name: 'light', connections: LIGHT_CONNECTIONS, seconds: opts.light });
-  const total =
-    opts.warmup * 2 + loads.reduce((a, l) => a + l.seconds * 2 * opts.rounds, 0) + opts.rounds * 2;
+  const total = opts.rounds * (2 * opts.warmup + loads.reduce((a, l) => a + l.seconds * 2, 0) + 3);
   const sharing =
     cores.agent === cores.wrk
       ? `the agent shares core ${cores.agent} with wrk (2 cores: the only way to keep the server's core to itself)`
       : `the agent on core ${cores.agent}`;
   log(
-    `interface overhead: handler ${reps} renders × ${perRenderUs.toFixed(1)} µs ≈ ${(reps * perRenderUs).toFixed(0)} µs, ` +
-      `page ${bare.pageBytes} bytes; wrk -t${THREADS} -c${HEAVY_CONNECTIONS}` +
+    `interface overhead: handler ${reps} renders × ${perRenderUs.toFixed(1)} µs ≈ ${(reps * perRenderUs).toFixed(0)} µs; ` +
+      `wrk -t${THREADS} -c${HEAVY_CONNECTIONS}` +
       (opts.light > 0 ? ` and -c${LIGHT_CONNECTIONS}` : '') +
-      ` (keep-alive, browser headers), ${opts.rounds} round(s) after a ${opts.warmup} s warm-up, about ${total} s`,
+      ` (keep-alive, browser headers); ${opts.rounds} round(s), each with two fresh servers and a ${opts.warmup} s warm-up of each; about ${total} s`,
   );
   log(`servers on core ${cores.server}, wrk on core ${cores.wrk}, ${sharing}`);
-  if (opts.control) log('control run: the second server ("bare-2") runs without the interface too');
-  if (opts.warmup > 0)
-    for (const s of servers)
-      await runWrk({
-        url: s.url,
-        seconds: opts.warmup,
-        connections: HEAVY_CONNECTIONS,
-        threads: THREADS,
-        core: cores.wrk,
-        headers: HEADERS,
-      });
+  if (opts.control) log(`control run: the second server ("${second}") runs without the interface too`);
 
   const runs = {};
   for (const l of loads) runs[l.name] = { bare: [], interface: [] };
+  let pageBytes;
   for (let round = 1; round <= opts.rounds; round++) {
-    const order = round % 2 === 1 ? servers : [...servers].reverse();
-    for (const l of loads) {
-      for (const s of order) {
+    // Fresh processes every round: each process has its own speed (its memory layout, where
+    // its JIT put things), a difference of a few µs a request that no number of runs of the
+    // same two processes averages out. Over fresh pairs it becomes noise the median sees.
+    // The bare server goes first in odd rounds, the interface in even ones: start order,
+    // warm-up order and run order all alternate.
+    const bareFirst = round % 2 === 1;
+    const order = await startPair(ctx, opts, reps, socket, bareFirst);
+    ctx.servers = order;
+    pageBytes ??= order.find((s) => s.role === 'bare').pageBytes;
+    for (const s of order) {
+      // Each server is warmed up just before its own runs: a process left idle for seconds
+      // has V8 shrink its heap, and starts its run with more garbage collections.
+      if (opts.warmup > 0)
+        await runWrk({
+          url: s.url,
+          seconds: opts.warmup,
+          connections: HEAVY_CONNECTIONS,
+          threads: THREADS,
+          core: cores.wrk,
+          headers: HEADERS,
+        });
+      for (const l of loads) {
         // A run other processes competed with is run again (a bounded number of times); the
         // least disturbed attempt is kept.
         let kept;
@@ -494,6 +532,7 @@ async function main() {
         runs[l.name][s.role].push(kept);
       }
     }
+    await Promise.all(order.map((s) => stop(s.child)));
   }
   await stopAll();
 
@@ -554,7 +593,7 @@ async function main() {
       headers: HEADERS,
       cores,
     },
-    handler: { targetUs: opts.handlerUs, renders: reps, perRenderUs, pageBytes: bare.pageBytes },
+    handler: { targetUs: opts.handlerUs, renders: reps, perRenderUs, pageBytes },
     clockTicksPerSecond: ticksPerSecond,
     control: opts.control,
     heavy: { ...heavy, ratio, throughputCost, addedCpuUs, ratioPerRound, addedCpuPerRound, unpaired },
@@ -603,7 +642,6 @@ async function main() {
   );
   console.log(line(cols.map((c) => c[0])));
   console.log(line(cols.map((c) => c[2](hb, `bare, -c${HEAVY_CONNECTIONS}`))));
-  const second = withInterface.name;
   console.log(line(cols.map((c) => c[2](hi, `${second}, -c${HEAVY_CONNECTIONS}`))));
   if (light) {
     console.log(line(cols.map((c) => c[2](light.bare, `bare, -c${LIGHT_CONNECTIONS}`))));

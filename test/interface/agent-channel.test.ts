@@ -8,7 +8,7 @@ import { AgentChannel, type AgentChannelOptions } from '../../src/interface/agen
 import { ServerInterface } from '../../src/interface/server-interface.js';
 import { decodeBatch } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
-import { eventually, quiet } from '../helpers.js';
+import { eventually, httpRequest, quiet, serve } from '../helpers.js';
 
 /** A stand-in agent: a real Unix socket that keeps every line it gets. */
 async function agentSocket(path: string, o: { paused?: boolean } = {}) {
@@ -162,4 +162,51 @@ test('an agent that stops reading: whole batches are dropped and counted, none h
     numbers,
     Array.from({ length: sent - dropped }, (_, i) => i),
   );
+});
+
+test('records of real requests reach the agent whole: client, query, sizes (chunked too), headers', async (t) => {
+  // No timer flush during the test: the records are written when the test says, once every
+  // connection is closed.
+  const { agent, iface, ch } = await channelToAgent(t, 'e', { flushMs: 60_000 });
+  iface.reportTo(ch);
+  await eventually(() => ch.connected, 'the channel to find the agent');
+  const sockets: Array<{ port: number; closed: () => boolean }> = [];
+  const url = await serve(
+    t,
+    iface.wrap((req, res) => {
+      const s = req.socket;
+      sockets.push({ port: s.remotePort!, closed: () => s.destroyed });
+      if (req.url!.startsWith('/chunked')) {
+        res.setHeader('content-type', 'text/plain');
+        res.write('abc');
+        res.end('def');
+      } else {
+        res.writeHead(200, { 'content-type': 'text/html', 'content-length': '2' });
+        res.end('ok');
+      }
+    }),
+  );
+  // One connection per request (no keep-alive): each is closed before the records are made.
+  await httpRequest(`${url}/page?x=1`, { headers: { 'user-agent': 'test-agent/1', cookie: 'a=b' } });
+  await httpRequest(`${url}/chunked`, { headers: { referer: 'http://example.test/' } });
+  await eventually(() => sockets.length === 2 && sockets.every((s) => s.closed()), 'both connections closed');
+  assert.equal(agent.records.length, 0, 'nothing written before the flush');
+  ch.flush();
+  await eventually(() => agent.records.length === 2, 'both records');
+  const [page, chunked] = agent.records;
+  assert.equal(page!.client, `127.0.0.1:${sockets[0]!.port}`);
+  assert.equal(page!.path, '/page');
+  assert.equal(page!.query, 'x=1');
+  assert.equal(page!.bytes, 2);
+  assert.equal(page!.contentType, 'text/html');
+  assert.equal(page!.userAgent, 'test-agent/1');
+  assert.equal(page!.cookies, true);
+  assert.equal(page!.aborted, false);
+  assert.equal(chunked!.client, `127.0.0.1:${sockets[1]!.port}`);
+  assert.equal(chunked!.contentType, 'text/plain');
+  assert.equal(chunked!.referrer, 'http://example.test/');
+  assert.equal(chunked!.cookies, false);
+  // Chunked: what the socket wrote for it, head and chunk framing included.
+  assert.ok(chunked!.bytes! > 6 && chunked!.bytes! < 400, `chunked size ${chunked!.bytes}`);
+  assert.equal(ch.dropped, 0);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseLine, toInterfaceSchema } from '../../src/protocol/local.js';
 import { checkCommand } from '../../src/protocol/local-command.js';
-import { decodeBatch, encodeRecords } from '../../src/protocol/local-record.js';
+import { decodeBatch, encodeRecords, RecordBatch } from '../../src/protocol/local-record.js';
 import { type RequestRecord, requestRecordSchema } from '../../src/protocol/messages.js';
 
 const full: RequestRecord = {
@@ -70,6 +70,30 @@ test('a column whose values are all the same travels as one value', () => {
   assert.deepEqual(line[3 + 2], [full.path, '/b'], 'the paths differ');
   assert.deepEqual(line[3 + 3], [201, 404], 'so do the statuses');
   assert.equal(line[3 + 14], full.redirectedTo);
+});
+
+test('a column that varies late holds every record in order, and the next batch starts afresh', () => {
+  const b = new RecordBatch();
+  const same = [full, full, full].map((r, i) => ({ ...r, start: r.start + i }));
+  for (const r of same) b.add(r);
+  b.add({ ...full, start: full.start + 3, status: 500, cookies: false });
+  const first = JSON.parse(b.take()) as unknown[];
+  assert.deepEqual(first[3 + 3], [201, 201, 201, 500], 'the status column, from its fourth record');
+  assert.deepEqual(first[3 + 13], [true, true, true, false]);
+  assert.deepEqual(first[3 + 0], [0, 1, 2, 3], 'start times after the batch start');
+  assert.equal(first[3 + 2], full.path, 'the path never varied');
+  assert.equal(decode(first).records, 4);
+  // Nothing of the last batch is left: its varied columns are one value again.
+  b.add({ ...full, status: 404 });
+  b.add({ ...full, status: 404 });
+  const second = JSON.parse(b.take()) as unknown[];
+  assert.equal(second[0], 2);
+  assert.equal(second[3 + 3], 404);
+  assert.equal(second[3 + 13], true);
+  assert.deepEqual(
+    decode(second).list.map((r) => r.status),
+    [404, 404],
+  );
 });
 
 test('a bad value costs its own record only, named; a batch of the wrong shape is refused whole', () => {
