@@ -280,8 +280,7 @@ async function startPair(ctx, opts, reps, socket, bareFirst) {
         throw new BenchError(
           `the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`,
         );
-      // The agent's count when this server's records begin, so that a run can wait for the
-      // records of the warm-up before it starts (measure).
+      // The agent's count when this server's records begin (recordsCaughtUp).
       s.agentBase = (await agent.stats()).records;
     }
     s.pageBytes = await probe(s);
@@ -337,14 +336,8 @@ async function measure(ctx, server, seconds, connections) {
   const { agent, servers, cores, ticksPerSecond } = ctx;
   for (const p of [agent, ...servers])
     if (!alive(p.child)) throw new BenchError(`${p.name} is no longer running`);
-  // The agent may still be reading the warm-up's records: wait (bounded) until it has every
-  // record this server sent, so that they are not counted in this run.
-  if (server.interface)
-    await until(DRAIN_TIMEOUT_MS, async () => {
-      const [st, a] = await Promise.all([server.stats(), agent.stats()]);
-      return a.records - server.agentBase + st.dropped >= st.served;
-    });
-  const [sBefore, aBefore] = await Promise.all([server.stats(), agent.stats()]);
+  // The agent may still be reading the warm-up's records: they must not count in this run.
+  const { s: sBefore, a: aBefore } = await recordsCaughtUp(agent, server);
   const ours = [agent, ...servers].map((p) => p.pid);
   const oursBefore = ours.map(cpuTicks);
   const serverBefore = cpuTicks(server.pid);
@@ -365,17 +358,8 @@ async function measure(ctx, server, seconds, connections) {
   const oursAfter = ours.map(cpuTicks);
   if (!alive(server.child)) throw new BenchError(`${server.name} exited during the run`);
 
-  // The agent may still be reading the last records: wait (bounded) until every request the
-  // server answered is either received or counted as dropped.
-  let sAfter;
-  let aAfter;
-  const caughtUp = await until(DRAIN_TIMEOUT_MS, async () => {
-    [sAfter, aAfter] = await Promise.all([server.stats(), agent.stats()]);
-    if (!server.interface) return true;
-    const served = sAfter.served - sBefore.served;
-    const accounted = aAfter.records - aBefore.records + (sAfter.dropped - sBefore.dropped);
-    return accounted >= served;
-  });
+  // The agent may still be reading the last records.
+  const { caughtUp, s: sAfter, a: aAfter } = await recordsCaughtUp(agent, server);
   const agentAfter = cpuTicks(agent.pid);
 
   const cpuSeconds = (serverAfter - serverBefore) / ticksPerSecond;
@@ -404,6 +388,21 @@ async function measure(ctx, server, seconds, connections) {
     invalid: aAfter.invalid - aBefore.invalid,
     agentCaughtUp: caughtUp,
   };
+}
+
+/**
+ * Waits (bounded) until every request `server` answered since it started has its record at
+ * the agent or counted as dropped; a bare server at once. Gives the last stats answers of
+ * both, and whether they caught up.
+ */
+async function recordsCaughtUp(agent, server) {
+  let s;
+  let a;
+  const caughtUp = await until(DRAIN_TIMEOUT_MS, async () => {
+    [s, a] = await Promise.all([server.stats(), agent.stats()]);
+    return !server.interface || a.records - server.agentBase + s.dropped >= s.served;
+  });
+  return { caughtUp, s, a };
 }
 
 /** The mean µs of the handler's own work between two stats answers. */
@@ -489,11 +488,7 @@ async function main() {
   for (const l of loads) runs[l.name] = { bare: [], interface: [] };
   let pageBytes;
   for (let round = 1; round <= opts.rounds; round++) {
-    // Fresh processes every round: each process has its own speed (its memory layout, where
-    // its JIT put things), a difference of a few µs a request that no number of runs of the
-    // same two processes averages out. Over fresh pairs it becomes noise the median sees.
-    // The bare server goes first in odd rounds, the interface in even ones: start order,
-    // warm-up order and run order all alternate.
+    // Fresh processes every round, in alternating order (see the top of the file).
     const bareFirst = round % 2 === 1;
     const order = await startPair(ctx, opts, reps, socket, bareFirst);
     ctx.servers = order;
