@@ -4,19 +4,27 @@
 // fields, records sent to the agent listening on SOCKET); without it, it is the bare server.
 //
 // It listens on 127.0.0.1 on a free port and prints "overhead-server listening on PORT".
+// With --switchable as well, the interface can be switched off and on while it runs, so the
+// same process serves both ways (bench/overhead.mjs --interleaved); it starts switched on.
+//
 // On stdin it reads commands, one a line, and answers each on stdout:
-//   stats  ->  stats {"served":N,"handlerUs":N,"dropped":N,"connected":bool}
+//   stats                      ->  stats {"served":N,"handlerUs":N,"dropped":N,"connected":bool}
+//   mode interface | mode bare ->  the same stats line, once the switch is made (--switchable)
 // served: requests its handler answered; handlerUs: mean µs of the handler's own work;
 // dropped and connected: the interface's agent channel (absent for the bare server).
 //
-// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET]
+// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET [--switchable]]
 import { createServer } from 'node:http';
 import { createInterface as readLines } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { render } from './overhead-page.mjs';
 
 const { values } = parseArgs({
-  options: { reps: { type: 'string', default: '5' }, agent: { type: 'string' } },
+  options: {
+    reps: { type: 'string', default: '5' },
+    agent: { type: 'string' },
+    switchable: { type: 'boolean', default: false },
+  },
 });
 const reps = Number(values.reps);
 if (!Number.isInteger(reps) || reps < 1 || reps > 10_000) {
@@ -51,14 +59,24 @@ if (values.agent) {
   });
 }
 
-const server = createServer(iface ? iface.wrap(handler) : handler);
+let app = iface ? iface.wrap(handler) : handler;
+let wrapped = true;
+if (iface && values.switchable) {
+  const withInterface = app;
+  // One more call a request in both modes, so that switching changes nothing but the interface.
+  app = (req, res) => (wrapped ? withInterface(req, res) : handler(req, res));
+}
+const server = createServer(app);
 server.keepAliveTimeout = 5000;
 server.listen(0, '127.0.0.1', () => {
   console.log(`overhead-server listening on ${server.address().port}`);
 });
 
 readLines({ input: process.stdin }).on('line', (line) => {
-  if (line.trim() !== 'stats') return;
+  const command = line.trim();
+  if (values.switchable && (command === 'mode interface' || command === 'mode bare'))
+    wrapped = command === 'mode interface';
+  else if (command !== 'stats') return;
   const stats = { served, handlerUs: served > 0 ? Number(handlerNs / BigInt(served)) / 1e3 : 0 };
   if (iface) {
     stats.dropped = iface.channel?.dropped ?? 0;

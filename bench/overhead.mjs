@@ -22,11 +22,23 @@
 // bare server is started and run first in odd rounds, the interface in even ones, so that
 // neither going first nor drift on the machine favours one of them.
 //
-// The cost figures are medians of the rounds' paired figures: each round's interface run
+// The rounds' cost figures come from their paired figures: each round's interface run
 // against that round's bare run, seconds apart, on nearly the same machine (this one's speed
-// wanders by a few per cent over minutes, a shared virtual machine). The difference of the
-// two servers' medians is printed too. With --control both servers of every round run
-// without the interface: what the figures then show is the method's own error.
+// wanders by a few per cent over minutes, a shared virtual machine). The server run second
+// in a round has been seen to read up to 5 µs a request slower, whichever it was, so the
+// figure is the mean of two medians, the rounds with bare first and those with the
+// interface first, which cancels that; half their difference is printed as the order
+// effect. The difference of the two servers' medians is printed too. With --control both
+// servers of every round run without the interface: what the figures then show is the
+// method's own error.
+//
+// Then, interleaved: one more server, whose interface is switched off and on while it runs
+// (overhead-server.mjs --switchable), serves short heavy runs in pairs, one each way, the
+// order alternating (ABBA). Both halves of a pair run in the same process, seconds apart,
+// so the difference between processes that spreads the rounds' figures by ±4 µs is not in
+// it; what it cannot show is an effect the interface has on how V8 compiles Node's own code
+// (that process has run both ways), which the rounds do show. The added-CPU goal is shown
+// met only when both figures are under it.
 //
 // CPU time per request is a process's utime + stime (/proc/<pid>/stat) over the run, divided
 // by the requests wrk counted: for each server, and for the agent apart. The agent's count of
@@ -40,7 +52,8 @@
 //
 // Usage: npm run bench:overhead                    (builds first)
 //        node bench/overhead.mjs [--duration S] [--light-duration S] [--rounds N] [--retries N]
-//                                [--warmup S] [--handler-us N] [--quick] [--control] [--json]
+//                                [--warmup S] [--handler-us N] [--interleaved N] [--slice S]
+//                                [--quick] [--control] [--json]
 //   --duration S        seconds per measured heavy run (default 5; env BENCH_SECONDS)
 //   --light-duration S  seconds per measured light run, 0 for none (default half of
 //                       --duration, rounded up; env BENCH_LIGHT_SECONDS)
@@ -48,8 +61,10 @@
 //   --retries N         repeats of a run disturbed by other processes (default 2; env BENCH_RETRIES)
 //   --warmup S          seconds of warm-up of each server in each round (default 2; env BENCH_WARMUP)
 //   --handler-us N      the handler's work, µs (default 50; env BENCH_HANDLER_US)
-//   --quick             a smoke run: 1 s runs, 1 s warm-up, 1 round
-//   --control           both servers without the interface (an A/A run): the method's error
+//   --interleaved N     pairs of interleaved runs, 0 for none (default 24; env BENCH_INTERLEAVED)
+//   --slice S           seconds per interleaved run (default 2; env BENCH_SLICE)
+//   --quick             a smoke run: 1 s runs, 1 s warm-up, 1 round, 2 interleaved pairs of 1 s
+//   --control           no interface anywhere (an A/A run): the methods' own error
 //   --json              print one JSON object instead of the tables
 // Flags win over the environment. Needs Linux (/proc), taskset (util-linux), wrk (installed
 // with apt-get when missing) and dist/ (npm run build).
@@ -114,7 +129,8 @@ const CLIENT_CORE_WARN = 0.9;
 function usage() {
   return (
     'usage: node bench/overhead.mjs [--duration S] [--light-duration S] [--rounds N] [--retries N]\n' +
-    '                               [--warmup S] [--handler-us N] [--quick] [--control] [--json]'
+    '                               [--warmup S] [--handler-us N] [--interleaved N] [--slice S]\n' +
+    '                               [--quick] [--control] [--json]'
   );
 }
 
@@ -126,7 +142,16 @@ function whole(name, text, min, max) {
 }
 
 function parseArgs(argv, env) {
-  const opts = { duration: 5, light: undefined, rounds: 8, retries: 2, warmup: 2, handlerUs: 50 };
+  const opts = {
+    duration: 5,
+    light: undefined,
+    rounds: 8,
+    retries: 2,
+    warmup: 2,
+    handlerUs: 50,
+    interleaved: 24,
+    slice: 2,
+  };
   opts.json = false;
   opts.control = false;
   // The environment first, then flags over it.
@@ -137,6 +162,8 @@ function parseArgs(argv, env) {
     ['BENCH_RETRIES', 'retries', 0, 10],
     ['BENCH_WARMUP', 'warmup', 0, 600],
     ['BENCH_HANDLER_US', 'handlerUs', 1, 10_000],
+    ['BENCH_INTERLEAVED', 'interleaved', 0, 200],
+    ['BENCH_SLICE', 'slice', 1, 60],
   ];
   for (const [key, field, min, max] of fromEnv)
     if (env[key] !== undefined && env[key] !== '') opts[field] = whole(key, env[key], min, max);
@@ -147,6 +174,8 @@ function parseArgs(argv, env) {
     '--retries': ['retries', 0, 10],
     '--warmup': ['warmup', 0, 600],
     '--handler-us': ['handlerUs', 1, 10_000],
+    '--interleaved': ['interleaved', 0, 200],
+    '--slice': ['slice', 1, 60],
   };
   let quick = false;
   const set = new Set();
@@ -172,6 +201,8 @@ function parseArgs(argv, env) {
     if (!set.has('light')) opts.light = 1;
     if (!set.has('warmup')) opts.warmup = 1;
     if (!set.has('rounds')) opts.rounds = 1;
+    if (!set.has('interleaved')) opts.interleaved = 2;
+    if (!set.has('slice')) opts.slice = 1;
   }
   opts.light ??= Math.ceil(opts.duration / 2);
   return opts;
@@ -182,8 +213,8 @@ function parseArgs(argv, env) {
 
 /**
  * Starts `node ARGS` pinned to `core` and waits for the stdout line that matches `readyRe`.
- * Returns { name, child, pid, match, stats() }: stats() writes "stats" to its stdin and
- * resolves with the JSON of the "stats ..." line it answers.
+ * Returns { name, child, pid, match, stats(), ask(command) }: ask() writes the command to its
+ * stdin and resolves with the JSON of the "stats ..." line it answers; stats() asks "stats".
  */
 function startNode(name, core, args, readyRe) {
   const child = track(
@@ -204,15 +235,18 @@ function startNode(name, core, args, readyRe) {
     child,
     pid: child.pid,
     stats() {
+      return proc.ask('stats');
+    },
+    ask(command) {
       if (!alive(child)) return Promise.reject(new BenchError(`${name} is no longer running`));
       return new Promise((resolve, reject) => {
         const w = { resolve, reject };
         w.timer = setTimeout(() => {
           waiting.splice(waiting.indexOf(w), 1);
-          reject(new BenchError(`${name}: no answer to "stats" within ${STATS_TIMEOUT_MS} ms`));
+          reject(new BenchError(`${name}: no answer to "${command}" within ${STATS_TIMEOUT_MS} ms`));
         }, STATS_TIMEOUT_MS);
         waiting.push(w);
-        child.stdin.write('stats\n');
+        child.stdin.write(`${command}\n`);
       });
     },
   };
@@ -250,9 +284,10 @@ function startNode(name, core, args, readyRe) {
   });
 }
 
-async function startServer(name, core, reps, agentSocket) {
+async function startServer(name, core, reps, agentSocket, switchable = false) {
   const args = [join(ROOT, 'bench/overhead-server.mjs'), '--reps', String(reps)];
   if (agentSocket) args.push('--agent', agentSocket);
+  if (switchable) args.push('--switchable');
   const s = await startNode(name, core, args, /^overhead-server listening on (\d+)$/);
   const port = Number(s.match[1]);
   return { ...s, port, url: `http://127.0.0.1:${port}${PATH}` };
@@ -272,21 +307,24 @@ async function startPair(ctx, opts, reps, socket, bareFirst) {
     else if (opts.control) s = { ...(await startServer('bare-2', cores.server, reps)), role };
     else {
       s = { ...(await startServer('interface', cores.server, reps, socket)), role, interface: true };
-      const connected = await until(CONNECT_TIMEOUT_MS, async () => {
-        const [a, st] = await Promise.all([agent.stats(), s.stats()]);
-        return a.servers.includes('web-a') && st.connected;
-      });
-      if (!connected)
-        throw new BenchError(
-          `the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`,
-        );
-      // The agent's count when this server's records begin (recordsCaughtUp).
-      s.agentBase = (await agent.stats()).records;
+      await joinAgent(agent, s);
     }
     s.pageBytes = await probe(s);
     order.push(s);
   }
   return order;
+}
+
+/** Waits (bounded) until the server's interface is connected to the agent. */
+async function joinAgent(agent, s) {
+  const connected = await until(CONNECT_TIMEOUT_MS, async () => {
+    const [a, st] = await Promise.all([agent.stats(), s.stats()]);
+    return a.servers.includes('web-a') && st.connected;
+  });
+  if (!connected)
+    throw new BenchError(`the interface did not connect to the agent within ${CONNECT_TIMEOUT_MS / 1000} s`);
+  // The agent's count when this server's records begin (recordsCaughtUp).
+  s.agentBase = (await agent.stats()).records;
 }
 
 function sleep(ms) {
@@ -411,6 +449,74 @@ function handlerMean(a, b) {
   return n > 0 ? (b.handlerUs * b.served - a.handlerUs * a.served) / n : Number.NaN;
 }
 
+/**
+ * measure(), again when other processes competed with the run (a bounded number of times),
+ * keeping the least disturbed attempt; each attempt is logged under `label`.
+ */
+async function measureQuietly(ctx, s, seconds, connections, opts, label, log) {
+  let kept;
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    const r = await measure(ctx, s, seconds, connections);
+    if (!kept || r.otherLoad < kept.otherLoad) kept = r;
+    const noisy = r.otherLoad > OTHER_LOAD_WARN;
+    log(
+      `  ${label} ${fmt(r.rps, 0).padStart(7)} req/s` +
+        `  p50 ${fmt(r.p50us, 0).padStart(5)} µs  p99 ${fmt(r.p99us, 0).padStart(6)} µs` +
+        `  CPU/req ${fmt(r.cpuUsPerRequest, 1).padStart(5)} µs, agent ${fmt(r.agentCpuUsPerRequest, 1).padStart(4)} µs` +
+        `  core ${ctx.cores.wrk} ${(r.clientCoreBusy * 100).toFixed(0).padStart(3)}%` +
+        `  other ${(r.otherLoad * 100).toFixed(0).padStart(2)}%` +
+        (noisy ? (attempt < opts.retries ? '  (busy machine: again)' : '  (busy machine)') : ''),
+    );
+    if (!noisy) break;
+  }
+  return kept;
+}
+
+/**
+ * The interleaved runs (see the top of the file): one server whose interface is switched off
+ * and on between heavy runs, in pairs whose order alternates. In a control run both halves
+ * of every pair run bare. Gives the pairs and the records the interface dropped.
+ */
+async function runInterleaved(ctx, opts, reps, socket, log) {
+  const s = {
+    ...(await startServer('switchable', ctx.cores.server, reps, socket, true)),
+    role: 'switchable',
+  };
+  ctx.servers = [s];
+  await joinAgent(ctx.agent, s);
+  await probe(s);
+  const switchTo = (role) => s.ask(opts.control || role === 'bare' ? 'mode bare' : 'mode interface');
+  for (const role of ['interface', 'bare']) {
+    await switchTo(role);
+    if (opts.warmup > 0) await runWrk(heavyLoad(ctx, s, opts.warmup));
+  }
+  const pairs = [];
+  for (let i = 0; i < opts.interleaved; i++) {
+    const pair = {};
+    for (const role of i % 2 === 0 ? ['bare', 'interface'] : ['interface', 'bare']) {
+      await switchTo(role);
+      const label = `pair ${String(i + 1).padStart(2)} ${(opts.control && role === 'interface' ? 'bare-2' : role).padEnd(9)}`;
+      pair[role] = await measureQuietly(ctx, s, opts.slice, HEAVY_CONNECTIONS, opts, label, log);
+    }
+    pairs.push(pair);
+  }
+  const { dropped } = await s.stats();
+  await stop(s.child);
+  return { pairs, dropped };
+}
+
+/** wrk's arguments for a heavy run of `seconds` against `s`. */
+function heavyLoad(ctx, s, seconds) {
+  return {
+    url: s.url,
+    seconds,
+    connections: HEAVY_CONNECTIONS,
+    threads: THREADS,
+    core: ctx.cores.wrk,
+    headers: HEADERS,
+  };
+}
+
 function summarise(runs) {
   const med = (f) => median(runs.map((r) => r[f]));
   const sum = (f) => runs.reduce((a, r) => a + r[f], 0);
@@ -470,7 +576,9 @@ async function main() {
 
   const loads = [{ name: 'heavy', connections: HEAVY_CONNECTIONS, seconds: opts.duration }];
   if (opts.light > 0) loads.push({ name: 'light', connections: LIGHT_CONNECTIONS, seconds: opts.light });
-  const total = opts.rounds * (2 * opts.warmup + loads.reduce((a, l) => a + l.seconds * 2, 0) + 3);
+  const total =
+    opts.rounds * (2 * opts.warmup + loads.reduce((a, l) => a + l.seconds * 2, 0) + 3) +
+    (opts.interleaved > 0 ? 2 * opts.warmup + opts.interleaved * 2 * (opts.slice + 0.3) + 2 : 0);
   const sharing =
     cores.agent === cores.wrk
       ? `the agent shares core ${cores.agent} with wrk (2 cores: the only way to keep the server's core to itself)`
@@ -479,7 +587,9 @@ async function main() {
     `interface overhead: handler ${reps} renders × ${perRenderUs.toFixed(1)} µs ≈ ${(reps * perRenderUs).toFixed(0)} µs; ` +
       `wrk -t${THREADS} -c${HEAVY_CONNECTIONS}` +
       (opts.light > 0 ? ` and -c${LIGHT_CONNECTIONS}` : '') +
-      ` (keep-alive, browser headers); ${opts.rounds} round(s), each with two fresh servers and a ${opts.warmup} s warm-up of each; about ${total} s`,
+      ` (keep-alive, browser headers); ${opts.rounds} round(s), each with two fresh servers and a ${opts.warmup} s warm-up of each` +
+      (opts.interleaved > 0 ? `, then ${opts.interleaved} interleaved pairs of ${opts.slice} s` : '') +
+      `; about ${Math.round(total)} s`,
   );
   log(`servers on core ${cores.server}, wrk on core ${cores.wrk}, ${sharing}`);
   if (opts.control) log(`control run: the second server ("${second}") runs without the interface too`);
@@ -496,39 +606,15 @@ async function main() {
     for (const s of order) {
       // Each server is warmed up just before its own runs: a process left idle for seconds
       // has V8 shrink its heap, and starts its run with more garbage collections.
-      if (opts.warmup > 0)
-        await runWrk({
-          url: s.url,
-          seconds: opts.warmup,
-          connections: HEAVY_CONNECTIONS,
-          threads: THREADS,
-          core: cores.wrk,
-          headers: HEADERS,
-        });
+      if (opts.warmup > 0) await runWrk(heavyLoad(ctx, s, opts.warmup));
       for (const l of loads) {
-        // A run other processes competed with is run again (a bounded number of times); the
-        // least disturbed attempt is kept.
-        let kept;
-        for (let attempt = 0; attempt <= opts.retries; attempt++) {
-          const r = await measure(ctx, s, l.seconds, l.connections);
-          if (!kept || r.otherLoad < kept.otherLoad) kept = r;
-          const noisy = r.otherLoad > OTHER_LOAD_WARN;
-          log(
-            `  round ${round} ${l.name} -c${String(l.connections).padEnd(2)} ${s.name.padEnd(9)}` +
-              ` ${fmt(r.rps, 0).padStart(7)} req/s` +
-              `  p50 ${fmt(r.p50us, 0).padStart(5)} µs  p99 ${fmt(r.p99us, 0).padStart(6)} µs` +
-              `  CPU/req ${fmt(r.cpuUsPerRequest, 1).padStart(5)} µs, agent ${fmt(r.agentCpuUsPerRequest, 1).padStart(4)} µs` +
-              `  core ${cores.wrk} ${(r.clientCoreBusy * 100).toFixed(0).padStart(3)}%` +
-              `  other ${(r.otherLoad * 100).toFixed(0).padStart(2)}%` +
-              (noisy ? (attempt < opts.retries ? '  (busy machine: again)' : '  (busy machine)') : ''),
-          );
-          if (!noisy) break;
-        }
-        runs[l.name][s.role].push(kept);
+        const label = `round ${round} ${l.name} -c${String(l.connections).padEnd(2)} ${s.name.padEnd(9)}`;
+        runs[l.name][s.role].push(await measureQuietly(ctx, s, l.seconds, l.connections, opts, label, log));
       }
     }
     await Promise.all(order.map((s) => stop(s.child)));
   }
+  const interleaved = opts.interleaved > 0 ? await runInterleaved(ctx, opts, reps, socket, log) : undefined;
   await stopAll();
 
   const heavy = { bare: summarise(runs.heavy.bare), interface: summarise(runs.heavy.interface) };
@@ -542,18 +628,21 @@ async function main() {
   const addedCpuPerRound = runs.heavy.interface.map(
     (r, i) => r.cpuUsPerRequest - runs.heavy.bare[i].cpuUsPerRequest,
   );
-  const ratio = median(ratioPerRound);
+  const ratio = orderBalanced(ratioPerRound).value;
   const throughputCost = 1 - ratio;
-  const addedCpuUs = median(addedCpuPerRound);
+  const { value: addedCpuUs, orderEffect } = orderBalanced(addedCpuPerRound);
   // The same figures from the two servers' medians, as before the rounds were paired.
   const unpaired = {
     ratio: hi.rps / hb.rps,
     addedCpuUs: hi.cpuUsPerRequest - hb.cpuUsPerRequest,
   };
-  const all = [hb, hi, ...(light ? [light.bare, light.interface] : [])];
+  const inter = interleaved && summariseInterleaved(interleaved, opts);
+  const all = [hb, hi, ...(light ? [light.bare, light.interface] : []), ...(inter ? [inter] : [])];
   const errors = all.reduce((a, s) => a + s.non2xx3xx + s.socketErrors, 0);
   const otherLoad = Math.max(...all.map((s) => s.maxOtherLoad));
   const clientCoreBusy = Math.max(...all.map((s) => s.clientCoreBusy));
+  // Shown met only when both measures say so (see the top of the file).
+  const judgedCpuUs = inter ? Math.max(inter.addedCpuUs, addedCpuUs) : addedCpuUs;
   const iface = light ? [hi, light.interface] : [hi];
   const records = {
     served: iface.reduce((a, s) => a + s.served, 0),
@@ -570,7 +659,13 @@ async function main() {
       max: MAX_THROUGHPUT_COST,
       pass: throughputCost < MAX_THROUGHPUT_COST,
     },
-    addedCpuUs: { value: addedCpuUs, max: MAX_ADDED_CPU_US, pass: addedCpuUs < MAX_ADDED_CPU_US },
+    addedCpuUs: {
+      value: judgedCpuUs,
+      rounds: addedCpuUs,
+      interleaved: inter?.addedCpuUs,
+      max: MAX_ADDED_CPU_US,
+      pass: judgedCpuUs < MAX_ADDED_CPU_US,
+    },
   };
   const pass = goals.throughputCost.pass && goals.addedCpuUs.pass;
   const summary = {
@@ -591,12 +686,22 @@ async function main() {
     handler: { targetUs: opts.handlerUs, renders: reps, perRenderUs, pageBytes },
     clockTicksPerSecond: ticksPerSecond,
     control: opts.control,
-    heavy: { ...heavy, ratio, throughputCost, addedCpuUs, ratioPerRound, addedCpuPerRound, unpaired },
+    heavy: {
+      ...heavy,
+      ratio,
+      throughputCost,
+      addedCpuUs,
+      orderEffectUs: orderEffect,
+      ratioPerRound,
+      addedCpuPerRound,
+      unpaired,
+    },
     light: light && {
       ...light,
       addedP50us: light.interface.p50us - light.bare.p50us,
       addedP99us: light.interface.p99us - light.bare.p99us,
     },
+    interleaved: inter,
     records,
     goals,
     pass,
@@ -644,16 +749,29 @@ async function main() {
   }
   console.log('');
   const rounds = (xs, digits) => xs.map((x) => fmt(x, digits)).join(', ');
+  const roundsHalf = [quantile(addedCpuPerRound, 0.25), quantile(addedCpuPerRound, 0.75)];
   console.log(
-    `throughput: ${second}/bare ${ratio.toFixed(3)}, cost ${pct(throughputCost)}, the median of the rounds' pairs` +
+    `throughput: ${second}/bare ${ratio.toFixed(3)}, cost ${pct(throughputCost)}, from the rounds' pairs, balanced for order` +
       ` (round by round: ${rounds(ratioPerRound, 3)}; from the servers' medians: ${unpaired.ratio.toFixed(3)})`,
   );
   console.log(
     `server CPU per request: ${fmt(hb.cpuUsPerRequest, 1)} → ${fmt(hi.cpuUsPerRequest, 1)} µs; ` +
-      `added ${fmt(addedCpuUs, 1)} µs, the median of the rounds' pairs (round by round: ${rounds(addedCpuPerRound, 1)}` +
-      `; middle half ${fmt(quantile(addedCpuPerRound, 0.25), 1)} to ${fmt(quantile(addedCpuPerRound, 0.75), 1)}` +
+      `added ${fmt(addedCpuUs, 2)} µs, from the rounds' pairs, balanced for order (round by round: ${rounds(addedCpuPerRound, 1)}` +
+      `; middle half ${fmt(roundsHalf[0], 1)} to ${fmt(roundsHalf[1], 1)}` +
       `; from the servers' medians: ${fmt(unpaired.addedCpuUs, 1)})`,
   );
+  if (Number.isFinite(orderEffect))
+    console.log(
+      `order effect: the server run second in a round used ${signed(orderEffect, 1)} µs more CPU a request, whichever it was (balanced out above)`,
+    );
+  if (inter) {
+    console.log(
+      `interleaved, one server with its interface off and on (${inter.pairs} pairs of ${inter.sliceSeconds} s): ` +
+        `server CPU per request ${fmt(inter.bare.cpuUsPerRequest, 1)} → ${fmt(inter.interface.cpuUsPerRequest, 1)} µs; ` +
+        `added ${fmt(inter.addedCpuUs, 2)} µs, the median of the pairs (middle half ${fmt(inter.middleHalf[0], 1)} to ${fmt(inter.middleHalf[1], 1)}); ` +
+        `throughput cost ${pct(inter.throughputCost)}; records dropped: ${fmt(inter.dropped, 0)}`,
+    );
+  }
   console.log(
     `agent CPU per request (its own core, not in the server's figures): ${fmt(hi.agentCpuUsPerRequest, 1)} µs` +
       ` at -c${HEAVY_CONNECTIONS}` +
@@ -702,17 +820,59 @@ async function main() {
     `goal: throughput cost < ${pct(MAX_THROUGHPUT_COST)}: ${pct(throughputCost)}  ${goals.throughputCost.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(
-    `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(addedCpuUs, 2)} µs  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
+    `goal: added server CPU < ${MAX_ADDED_CPU_US} µs/request: ${fmt(judgedCpuUs, 2)} µs` +
+      (inter
+        ? ` (the larger of: interleaved ${fmt(inter.addedCpuUs, 2)}, rounds ${fmt(addedCpuUs, 2)})`
+        : ' (rounds)') +
+      `  ${goals.addedCpuUs.pass ? 'PASS' : 'FAIL'}`,
   );
   console.log(`overall: ${pass ? 'PASS' : 'FAIL'}`);
+}
+
+/** The interleaved pairs' figures: medians, the added CPU of each pair, and the worst run's noise. */
+function summariseInterleaved({ pairs, dropped }, opts) {
+  const runs = pairs.flatMap((p) => [p.bare, p.interface]);
+  const side = (role) => ({
+    rps: median(pairs.map((p) => p[role].rps)),
+    cpuUsPerRequest: median(pairs.map((p) => p[role].cpuUsPerRequest)),
+  });
+  const addedCpuPerPair = pairs.map((p) => p.interface.cpuUsPerRequest - p.bare.cpuUsPerRequest);
+  return {
+    pairs: pairs.length,
+    sliceSeconds: opts.slice,
+    bare: side('bare'),
+    interface: side('interface'),
+    addedCpuUs: median(addedCpuPerPair),
+    middleHalf: [quantile(addedCpuPerPair, 0.25), quantile(addedCpuPerPair, 0.75)],
+    addedCpuPerPair,
+    throughputCost: 1 - median(pairs.map((p) => p.interface.rps / p.bare.rps)),
+    dropped,
+    non2xx3xx: runs.reduce((a, r) => a + r.non2xx3xx, 0),
+    socketErrors: runs.reduce((a, r) => a + r.socketErrors, 0),
+    maxOtherLoad: Math.max(...runs.map((r) => r.otherLoad)),
+    clientCoreBusy: Math.max(...runs.map((r) => r.clientCoreBusy)),
+  };
 }
 
 function pct(x) {
   return Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '-';
 }
 
-function signed(n) {
-  return Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 0)}` : '-';
+function signed(n, digits = 0) {
+  return Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}` : '-';
+}
+
+/**
+ * A per-round figure balanced for order (see the top of the file): the mean of the median of
+ * the odd rounds (bare first) and that of the even ones (interface first), and the order
+ * effect, half their difference: how much more a figure reads when the interface runs second.
+ * With one round, that round's figure and no effect.
+ */
+function orderBalanced(xs) {
+  const bareFirst = median(xs.filter((_, i) => i % 2 === 0));
+  const ifaceFirst = median(xs.filter((_, i) => i % 2 === 1));
+  if (!Number.isFinite(ifaceFirst)) return { value: bareFirst, orderEffect: Number.NaN };
+  return { value: (bareFirst + ifaceFirst) / 2, orderEffect: (bareFirst - ifaceFirst) / 2 };
 }
 
 try {

@@ -245,7 +245,10 @@ export class ServerInterface {
       if (Number.isFinite(len) && len >= 0) bytes = len;
       else if (bytesBefore !== undefined) bytes = Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
-    const h = m & BROWSER_FIELDS ? browserHeaders(req.rawHeaders) : NO_HEADERS;
+    // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
+    // Host and Expect there), so these are three lookups; only an HTTP/1.0 one has them built
+    // here. As in req.headers, the first User-Agent and Referer count.
+    const h = m & BROWSER_FIELDS ? req.headers : NO_HEADERS;
     sink.push(
       start,
       (req.method ?? '').slice(0, 16),
@@ -258,9 +261,9 @@ export class ServerInterface {
       m & FIELD_BITS.protocol ? c!.protocol : undefined,
       bytes,
       m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
-      m & FIELD_BITS.userAgent ? h.userAgent?.slice(0, 512) || undefined : undefined,
-      m & FIELD_BITS.referrer ? h.referrer?.slice(0, 2048) || undefined : undefined,
-      m & FIELD_BITS.cookies ? h.cookies : undefined,
+      m & FIELD_BITS.userAgent ? h['user-agent']?.slice(0, 512) || undefined : undefined,
+      m & FIELD_BITS.referrer ? h.referer?.slice(0, 2048) || undefined : undefined,
+      m & FIELD_BITS.cookies ? h.cookie !== undefined : undefined,
       m & FIELD_BITS.redirectedTo ? redirectedTo?.slice(0, 2048) || undefined : undefined,
       m & FIELD_BITS.aborted ? !res.writableFinished : undefined,
     );
@@ -270,43 +273,7 @@ export class ServerInterface {
 /** The record fields read from the request's headers. */
 const BROWSER_FIELDS = FIELD_BITS.userAgent | FIELD_BITS.referrer | FIELD_BITS.cookies;
 
-interface BrowserHeaders {
-  userAgent: string | undefined;
-  referrer: string | undefined;
-  cookies: boolean;
-}
-const NO_HEADERS: BrowserHeaders = { userAgent: undefined, referrer: undefined, cookies: false };
-
-/**
- * User-Agent, Referer and whether a Cookie came, read from the raw header list. Node builds
- * `req.headers` only when something first reads it, lower-casing every name on the way; an
- * application that never does would pay for that here, on every request, for three values.
- * As in `req.headers`, the first User-Agent and Referer count.
- */
-function browserHeaders(raw: string[]): BrowserHeaders {
-  let userAgent: string | undefined;
-  let referrer: string | undefined;
-  let cookies = false;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!;
-    // Only a name of the right length is lower-cased, and only when not already as sent.
-    switch (name.length) {
-      case 10:
-        if (userAgent === undefined && isNamed(name, 'User-Agent', 'user-agent')) userAgent = raw[i + 1];
-        break;
-      case 7:
-        if (referrer === undefined && isNamed(name, 'Referer', 'referer')) referrer = raw[i + 1];
-        break;
-      case 6:
-        if (!cookies && isNamed(name, 'Cookie', 'cookie')) cookies = true;
-        break;
-    }
-  }
-  return { userAgent, referrer, cookies };
-}
-
-const isNamed = (name: string, usual: string, lower: string) =>
-  name === usual || name === lower || name.toLowerCase() === lower;
+const NO_HEADERS: IncomingMessage['headers'] = {};
 
 const kConnection = Symbol('switchyard.connection');
 type Connection = { client: string; protocol: string; version: string };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseLine, toInterfaceSchema } from '../../src/protocol/local.js';
 import { checkCommand } from '../../src/protocol/local-command.js';
-import { decodeBatch, encodeRecords, RecordBatch } from '../../src/protocol/local-record.js';
+import { decodeBatch, encodeRecords, MAX_LINE_BYTES, RecordBatch } from '../../src/protocol/local-record.js';
 import { type RequestRecord, requestRecordSchema } from '../../src/protocol/messages.js';
 
 const full: RequestRecord = {
@@ -94,6 +94,40 @@ test('a column that varies late holds every record in order, and the next batch 
     decode(second).list.map((r) => r.status),
     [404, 404],
   );
+});
+
+test("a batch says it is full before its line can pass the channel's limit, whatever its records hold", () => {
+  // Every string at its limit, new in every record, and made of characters JSON escapes.
+  const worst = (i: number): RequestRecord => {
+    const str = (n: number) => `${i}`.padEnd(n, i % 2 ? '"' : '\\');
+    return {
+      ...full,
+      start: full.start - i * 1e9,
+      method: str(16),
+      path: str(2048),
+      status: 999,
+      queueWait: 1e9 + i,
+      serviceTime: 1e9 + i,
+      client: str(64),
+      query: str(2048),
+      protocol: str(16),
+      bytes: 1e12 - i,
+      contentType: str(128),
+      userAgent: str(512),
+      referrer: str(2048),
+      redirectedTo: str(2048),
+    };
+  };
+  // The same with only the strings that go to the string table long.
+  const tableOnly = (i: number) => ({ ...worst(i), path: '/', query: undefined, redirectedTo: undefined });
+  for (const records of [worst, tableOnly, (i: number) => ({ ...full, start: full.start + i })]) {
+    const b = new RecordBatch();
+    let n = 0;
+    while (!b.full) b.add(records(n++));
+    const line = b.take();
+    assert.ok(Buffer.byteLength(line) <= MAX_LINE_BYTES, `${n} records: ${Buffer.byteLength(line)} bytes`);
+    assert.equal(decode(JSON.parse(line)).records, n);
+  }
 });
 
 test('a bad value costs its own record only, named; a batch of the wrong shape is refused whole', () => {
