@@ -766,7 +766,7 @@ async function main() {
     );
   if (inter) {
     console.log(
-      `interleaved, one server with its interface off and on (${inter.pairs} pairs of ${inter.sliceSeconds} s): ` +
+      `interleaved, one server ${opts.control ? 'bare both ways (control)' : 'with its interface off and on'} (${inter.pairs} pairs of ${inter.sliceSeconds} s): ` +
         `server CPU per request ${fmt(inter.bare.cpuUsPerRequest, 1)} → ${fmt(inter.interface.cpuUsPerRequest, 1)} µs; ` +
         `added ${fmt(inter.addedCpuUs, 2)} µs, the median of the pairs (middle half ${fmt(inter.middleHalf[0], 1)} to ${fmt(inter.middleHalf[1], 1)}); ` +
         `throughput cost ${pct(inter.throughputCost)}; records dropped: ${fmt(inter.dropped, 0)}`,
