@@ -70,8 +70,8 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     const ic = state.site.interceptor;
     const url = req.url ?? '/';
     if (url.length > ic.maxUrlLength) return refuse(res, 'uri-too-long', 414, '-');
-    // Read from rawHeaders: touching req.headers makes Node build an object of every header,
-    // which costs more than the rest of the decision on a browser's dozen headers.
+    // Read from rawHeaders: a second Host header (a request smuggling trick) must be refused,
+    // and req.headers keeps only the first.
     const raw = req.rawHeaders;
     const host = rawHeader(raw, 'host');
     if (host === DUPLICATE) return refuse(res, 'bad-request', 400, '-');
