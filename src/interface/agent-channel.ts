@@ -119,7 +119,7 @@ export class AgentChannel implements RecordSink {
     const s = this.socket;
     if (!this.ready || !s || s.writableLength > this.maxBuffer) {
       this.drop(this.batch.count);
-      this.batch.take();
+      this.batch.clear();
       if (this.ready && s) this.backedUp = true;
       return;
     }
@@ -185,7 +185,7 @@ export class AgentChannel implements RecordSink {
       this.ready = false;
       // Records gathered for a socket that is gone are lost with it; count them as dropped.
       this.drop(this.batch.count);
-      this.batch.take();
+      this.batch.clear();
       lines.close();
       if (this.stopped) return;
       const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);

@@ -246,9 +246,8 @@ export class ServerInterface {
       else if (bytesBefore !== undefined) bytes = Math.max(0, req.socket.bytesWritten - bytesBefore);
     }
     // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
-    // Host and Expect there), so these are three lookups; only an HTTP/1.0 one has them built
-    // here. As in req.headers, the first User-Agent and Referer count.
-    const h = m & BROWSER_FIELDS ? req.headers : NO_HEADERS;
+    // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
+    // As in req.headers, the first User-Agent and Referer count.
     sink.push(
       start,
       (req.method ?? '').slice(0, 16),
@@ -261,19 +260,14 @@ export class ServerInterface {
       m & FIELD_BITS.protocol ? c!.protocol : undefined,
       bytes,
       m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
-      m & FIELD_BITS.userAgent ? h['user-agent']?.slice(0, 512) || undefined : undefined,
-      m & FIELD_BITS.referrer ? h.referer?.slice(0, 2048) || undefined : undefined,
-      m & FIELD_BITS.cookies ? h.cookie !== undefined : undefined,
+      m & FIELD_BITS.userAgent ? req.headers['user-agent']?.slice(0, 512) || undefined : undefined,
+      m & FIELD_BITS.referrer ? req.headers.referer?.slice(0, 2048) || undefined : undefined,
+      m & FIELD_BITS.cookies ? req.headers.cookie !== undefined : undefined,
       m & FIELD_BITS.redirectedTo ? redirectedTo?.slice(0, 2048) || undefined : undefined,
       m & FIELD_BITS.aborted ? !res.writableFinished : undefined,
     );
   }
 }
-
-/** The record fields read from the request's headers. */
-const BROWSER_FIELDS = FIELD_BITS.userAgent | FIELD_BITS.referrer | FIELD_BITS.cookies;
-
-const NO_HEADERS: IncomingMessage['headers'] = {};
 
 const kConnection = Symbol('switchyard.connection');
 type Connection = { client: string; protocol: string; version: string };

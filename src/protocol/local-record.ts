@@ -258,6 +258,12 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
     const out: unknown[] = [this.count, this.base, this.strings];
     for (let j = 0; j < COLUMNS.length; j++) out.push(this.varied[j] ?? this.first[j]);
     const line = JSON.stringify(out);
+    this.clear();
+    return line;
+  }
+
+  /** Empties the batch without writing it (its records are dropped). */
+  clear(): void {
     this.base = 0;
     this.strings = [];
     this.index = new Map();
@@ -266,7 +272,6 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
     this.last.fill(undefined);
     this.count = 0;
     this.chars = 0;
-    return line;
   }
 
   /** Column `j`'s value for the record being added (the batch's `count`th). */
