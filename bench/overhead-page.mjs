@@ -4,7 +4,21 @@
 // one, so the handler does a fixed amount of real work (bench/overhead.mjs picks `reps` so
 // that it is about 50 µs) and the answer stays small.
 //
-// Both servers import this module, so they run the same code with the same `reps`.
+// Both servers import this module, so they run the same code with the same `reps`. The
+// benchmarks that load them (bench/overhead.mjs, bench/overhead-sets.mjs) ask for PAGE_PATH
+// with BROWSER_HEADERS.
+
+/** The page asked for: a query, so records carry one. */
+export const PAGE_PATH = '/catalog?page=2&sort=price';
+/** What a browser sends, so the records carry realistic fields (user agent, referrer, cookies). */
+export const BROWSER_HEADERS = [
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'Accept-Language: en-GB,en;q=0.5',
+  'Accept-Encoding: gzip, deflate',
+  'Referer: http://127.0.0.1/catalog?page=1',
+  'Cookie: session=5f2b8c1e9a7d4c3b; theme=light',
+];
 
 const NAMES = [
   'Walnut desk',

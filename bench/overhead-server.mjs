@@ -13,7 +13,10 @@
 // served: requests its handler answered; handlerUs: mean µs of the handler's own work;
 // dropped and connected: the interface's agent channel (absent for the bare server).
 //
-// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET [--switchable]]
+// --interface MODULE loads the interface from MODULE instead of this checkout's build, so two
+// builds can be compared (bench/overhead-sets.mjs --against).
+//
+// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET [--switchable] [--interface MODULE]]
 import { createServer } from 'node:http';
 import { createInterface as readLines } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     agent: { type: 'string' },
     switchable: { type: 'boolean', default: false },
+    interface: { type: 'string', default: '../dist/interface/index.js' },
   },
 });
 const reps = Number(values.reps);
@@ -50,7 +54,7 @@ function handler(_req, res) {
 
 let iface;
 if (values.agent) {
-  const { createInterface } = await import('../dist/interface/index.js');
+  const { createInterface } = await import(new URL(values.interface, import.meta.url).href);
   iface = createInterface({
     server: 'web-a',
     slots: 64,

@@ -75,7 +75,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface as readLines } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { calibrate } from './overhead-page.mjs';
+import { calibrate, BROWSER_HEADERS as HEADERS, PAGE_PATH as PATH } from './overhead-page.mjs';
 import {
   alive,
   BenchError,
@@ -102,16 +102,6 @@ const MAX_ADDED_CPU_US = 5;
 const THREADS = 1;
 const HEAVY_CONNECTIONS = 32;
 const LIGHT_CONNECTIONS = 1;
-const PATH = '/catalog?page=2&sort=price';
-/** What a browser sends, so the records carry realistic fields (user agent, referrer, cookies). */
-const HEADERS = [
-  'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
-  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'Accept-Language: en-GB,en;q=0.5',
-  'Accept-Encoding: gzip, deflate',
-  'Referer: http://127.0.0.1/catalog?page=1',
-  'Cookie: session=5f2b8c1e9a7d4c3b; theme=light',
-];
 /** Time limits, ms: every wait below is bounded by one of these. */
 const START_TIMEOUT_MS = 15_000;
 const CONNECT_TIMEOUT_MS = 10_000;

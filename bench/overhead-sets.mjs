@@ -1,0 +1,277 @@
+// bench:overhead-sets: the interface's added CPU a request, measured in fresh processes that
+// take turns. It answers the question bench:overhead's two measures leave open:
+//
+// - bench:overhead's interleaved pairs run both ways in ONE process, so whatever the interface
+//   does to how V8 runs Node's own code (inline caches, compiled code, object shapes) is in
+//   the bare half too, and that measure reads low.
+// - Its rounds use fresh processes, but each is measured once, seconds after the other, so a
+//   drift or an order effect between the two runs is in the figure.
+//
+// Here each SET starts fresh servers side by side on the server's core (bare, with the
+// interface, and with --against a second build of the interface), warms each, then gives
+// them short heavy runs in turn, in an order that rotates and reverses (--slices runs each).
+// A set's figure is its own servers' CPU a request, each against the bare one: no drift
+// between them, and no process that has run both ways. The sets are fresh processes again,
+// so the spread between sets is the spread between processes, and the summary gives the
+// mean with its standard error.
+//
+// CPU is read from /proc/<pid>/task/*/schedstat (ns, all threads); requests from wrk.
+// Cores: servers on core 0; wrk and the agent (bench/overhead-agent.mjs) on core 1.
+//
+// Usage: npm run bench:overhead-sets -- [--sets N] [--slices N] [--slice S] [--against MODULE]
+//   --sets N          fresh sets of servers (default 8; env BENCH_SETS)
+//   --slices N        heavy runs of each server in a set (default 8; env BENCH_SLICES)
+//   --slice S         seconds a run (default 1; env BENCH_SLICE)
+//   --against MODULE  also run a server with the interface loaded from MODULE (another
+//                     build's dist/interface/index.js), to compare two builds
+//   --quick           1 set of 2 runs: a smoke run, its figure means nothing
+// The goal (issue 7): under 5 µs a request. It is shown met when the mean plus two standard
+// errors is under 5.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface as readLines } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { calibrate, BROWSER_HEADERS as HEADERS, PAGE_PATH as PATH } from './overhead-page.mjs';
+import {
+  BenchError,
+  ensureTools,
+  makeTempDir,
+  runWrk,
+  stopAll,
+  stoppedBySignal,
+  track,
+} from './wrk-common.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const GOAL_US = 5;
+const HANDLER_US = 50;
+const CORES = { server: 0, client: 1 };
+const CONNECTIONS = 32;
+const WARMUP_S = 2;
+const START_TIMEOUT_MS = 15_000;
+const ANSWER_TIMEOUT_MS = 3_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      sets: { type: 'string', default: process.env.BENCH_SETS ?? '8' },
+      slices: { type: 'string', default: process.env.BENCH_SLICES ?? '8' },
+      slice: { type: 'string', default: process.env.BENCH_SLICE ?? '1' },
+      against: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+    },
+  });
+  const whole = (name, v, lo, hi) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi)
+      throw new BenchError(`--${name}: expected a whole number from ${lo} to ${hi}, got "${v}"`);
+    return n;
+  };
+  const o = {
+    sets: values.quick ? 1 : whole('sets', values.sets, 1, 50),
+    slices: values.quick ? 2 : whole('slices', values.slices, 1, 100),
+    slice: whole('slice', values.slice, 1, 60),
+    against: values.against === undefined ? undefined : resolve(values.against),
+  };
+  if (o.against && !existsSync(o.against)) throw new BenchError(`--against: ${o.against} not found`);
+  return o;
+}
+
+/**
+ * `node ARGS` pinned to `core`, once it has printed a line matching `ready`. ask(command)
+ * writes a command to its stdin and resolves with the JSON of its "stats ..." answer.
+ */
+function startNode(name, core, args, ready) {
+  const child = track(
+    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
+  child.stdin.on('error', () => {});
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err = (err + d).slice(-2000);
+  });
+  const answers = [];
+  const lines = readLines({ input: child.stdout });
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(
+      () => reject(new BenchError(`${name}: not ready after 15 s\n${err}`)),
+      START_TIMEOUT_MS,
+    );
+    child.once('exit', (code, sig) => reject(new BenchError(`${name} exited (${sig ?? code})\n${err}`)));
+    lines.on('line', (line) => {
+      if (line.startsWith('stats ')) {
+        answers.shift()?.(JSON.parse(line.slice(6)));
+        return;
+      }
+      const m = ready.exec(line);
+      if (!m) return;
+      clearTimeout(timer);
+      resolveStart({
+        name,
+        pid: child.pid,
+        match: m,
+        ask: (command) =>
+          new Promise((res, rej) => {
+            const t = setTimeout(
+              () => rej(new BenchError(`${name}: no answer to "${command}" in 3 s`)),
+              ANSWER_TIMEOUT_MS,
+            );
+            answers.push((v) => {
+              clearTimeout(t);
+              res(v);
+            });
+            child.stdin.write(`${command}\n`);
+          }),
+      });
+    });
+  });
+}
+
+async function startServer(name, reps, socket, module) {
+  const args = [join(ROOT, 'bench/overhead-server.mjs'), '--reps', String(reps)];
+  if (socket) args.push('--agent', socket);
+  if (module) args.push('--interface', module);
+  const s = await startNode(name, CORES.server, args, /^overhead-server listening on (\d+)$/);
+  if (socket) {
+    const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+    while (!(await s.ask('stats')).connected) {
+      if (Date.now() > deadline) throw new BenchError(`${name}: its interface did not reach the agent`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return { ...s, url: `http://127.0.0.1:${s.match[1]}${PATH}` };
+}
+
+/** CPU time of every thread of `pid`, µs, from schedstat (ns resolution). */
+function cpuUs(pid) {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return ns / 1e3;
+}
+
+/** Orders that rotate and reverse, so each server runs in each place equally often. */
+function orders(names) {
+  const out = [];
+  for (let r = 0; r < names.length; r++) {
+    const o = names.map((_, i) => names[(i + r) % names.length]);
+    out.push(o, [...o].reverse());
+  }
+  return out;
+}
+
+async function runSet(o, socket, k) {
+  const servers = { bare: await startServer('bare', o.reps, undefined, undefined) };
+  servers.interface = await startServer('interface', o.reps, socket, undefined);
+  if (o.against) servers.against = await startServer('against', o.reps, socket, o.against);
+  const names = Object.keys(servers);
+  const load = (s, seconds) =>
+    runWrk({
+      url: s.url,
+      seconds,
+      connections: CONNECTIONS,
+      threads: 1,
+      core: CORES.client,
+      headers: HEADERS,
+    });
+  for (const n of names) await load(servers[n], WARMUP_S);
+  const acc = Object.fromEntries(names.map((n) => [n, { us: 0, requests: 0, errors: 0 }]));
+  const order = orders(names);
+  for (let i = 0; i < o.slices; i++)
+    for (const n of order[(i + k) % order.length]) {
+      const before = cpuUs(servers[n].pid);
+      const r = await load(servers[n], o.slice);
+      acc[n].us += cpuUs(servers[n].pid) - before;
+      acc[n].requests += r.requests;
+      acc[n].errors += r.socketErrors + r.non2xx3xx;
+    }
+  const dropped = {};
+  for (const n of names.slice(1)) dropped[n] = (await servers[n].ask('stats')).dropped;
+  await stopAll();
+  const per = (n) => acc[n].us / acc[n].requests;
+  const errors = Object.fromEntries(names.map((n) => [n, acc[n].errors]));
+  return {
+    bare: per('bare'),
+    added: Object.fromEntries(names.slice(1).map((n) => [n, per(n) - per('bare')])),
+    dropped,
+    errors,
+  };
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const stderr = (xs) =>
+  xs.length < 2
+    ? Number.NaN
+    : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length);
+const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+
+async function main() {
+  const o = options();
+  ensureTools(
+    console.log,
+    ROOT,
+    ['dist/interface/index.js', 'dist/agent/interface-listener.js'],
+    'bench:overhead-sets',
+  );
+  const socket = join(makeTempDir(), 'agent.sock');
+  // The same handler as bench:overhead's: renders of the page adding up to about 50 µs.
+  o.reps = calibrate(HANDLER_US).reps;
+  const agentArgs = [join(ROOT, 'bench/overhead-agent.mjs'), socket];
+  console.log(
+    `bench:overhead-sets: ${o.sets} sets, ${o.slices} runs of ${o.slice} s per server per set, ` +
+      `${o.reps} renders a request; ` +
+      `servers on core ${CORES.server}, wrk and agent on core ${CORES.client}`,
+  );
+  const runs = [];
+  for (let k = 0; k < o.sets; k++) {
+    await startNode('agent', CORES.client, agentArgs, /^overhead-agent listening on /);
+    const r = await runSet(o, socket, k);
+    runs.push(r);
+    const parts = Object.entries(r.added).map(([n, v]) => `${n} ${signed(v)}`);
+    console.log(
+      `set ${k + 1}: bare ${r.bare.toFixed(2)} µs/req; added: ${parts.join(', ')}; records dropped ${JSON.stringify(r.dropped)}; wrk errors ${JSON.stringify(r.errors)}`,
+    );
+  }
+  const summary = {};
+  for (const n of Object.keys(runs[0].added)) {
+    const xs = runs.map((r) => r.added[n]);
+    summary[n] = { mean: mean(xs), se: stderr(xs) };
+    console.log(
+      `${n}: adds ${signed(summary[n].mean)} µs of CPU a request (standard error ${summary[n].se.toFixed(2)}, ${xs.length} sets)`,
+    );
+  }
+  if (o.against) {
+    const d = runs.map((r) => r.added.against - r.added.interface);
+    console.log(
+      `against - interface: ${signed(mean(d))} µs a request (standard error ${stderr(d).toFixed(2)})`,
+    );
+  }
+  const { mean: m, se } = summary.interface;
+  if (runs.length < 2) console.log('verdict: one set gives no error bar; run more sets to judge the goal');
+  else if (m + 2 * se < GOAL_US)
+    console.log(`verdict: under ${GOAL_US} µs a request, beyond two standard errors: goal met`);
+  else if (m - 2 * se > GOAL_US)
+    console.log(`verdict: over ${GOAL_US} µs a request, beyond two standard errors: goal NOT met`);
+  else console.log(`verdict: within two standard errors of ${GOAL_US} µs: not shown either way`);
+  await stopAll();
+}
+
+try {
+  await main();
+} catch (e) {
+  if (!stoppedBySignal())
+    console.error(`bench:overhead-sets: ${e instanceof BenchError ? e.message : (e?.stack ?? e)}`);
+  await stopAll();
+  process.exitCode = 1;
+}
