@@ -103,10 +103,19 @@ function startNode(name, core, args, ready) {
       () => reject(new BenchError(`${name}: not ready after 15 s\n${err}`)),
       START_TIMEOUT_MS,
     );
-    child.once('exit', (code, sig) => reject(new BenchError(`${name} exited (${sig ?? code})\n${err}`)));
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new BenchError(`${name} exited (${sig ?? code})\n${err}`));
+    });
     lines.on('line', (line) => {
       if (line.startsWith('stats ')) {
-        answers.shift()?.(JSON.parse(line.slice(6)));
+        let stats;
+        try {
+          stats = JSON.parse(line.slice(6));
+        } catch {
+          return; // not ours to judge here: the question it answers times out and says so
+        }
+        answers.shift()?.(stats);
         return;
       }
       const m = ready.exec(line);
@@ -118,14 +127,16 @@ function startNode(name, core, args, ready) {
         match: m,
         ask: (command) =>
           new Promise((res, rej) => {
-            const t = setTimeout(
-              () => rej(new BenchError(`${name}: no answer to "${command}" in 3 s`)),
-              ANSWER_TIMEOUT_MS,
-            );
-            answers.push((v) => {
+            const answer = (v) => {
               clearTimeout(t);
               res(v);
-            });
+            };
+            // A late answer must not go to the next question: the one timed out leaves the queue.
+            const t = setTimeout(() => {
+              answers.splice(answers.indexOf(answer), 1);
+              rej(new BenchError(`${name}: no answer to "${command}" in 3 s`));
+            }, ANSWER_TIMEOUT_MS);
+            answers.push(answer);
             child.stdin.write(`${command}\n`);
           }),
       });
@@ -151,7 +162,13 @@ async function startServer(name, reps, socket, module) {
 /** CPU time of every thread of `pid`, µs, from schedstat (ns resolution). */
 function cpuUs(pid) {
   let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    throw new BenchError(`process ${pid} is gone (a server died during the set)`);
+  }
+  for (const t of tasks) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
     } catch {
