@@ -27,10 +27,8 @@
 //   --quick           1 set of 2 runs: a smoke run, its figure means nothing
 // The goal (issue 7): under 5 µs a request. It is shown met when the mean plus two standard
 // errors is under 5.
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface as readLines } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { calibrate, BROWSER_HEADERS as HEADERS, PAGE_PATH as PATH } from './overhead-page.mjs';
@@ -39,9 +37,9 @@ import {
   ensureTools,
   makeTempDir,
   runWrk,
+  startNode,
   stopAll,
   stoppedBySignal,
-  track,
 } from './wrk-common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,8 +48,6 @@ const HANDLER_US = 50;
 const CORES = { server: 0, client: 1 };
 const CONNECTIONS = 32;
 const WARMUP_S = 2;
-const START_TIMEOUT_MS = 15_000;
-const ANSWER_TIMEOUT_MS = 3_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 function options() {
@@ -80,75 +76,11 @@ function options() {
   return o;
 }
 
-/**
- * `node ARGS` pinned to `core`, once it has printed a line matching `ready`. ask(command)
- * writes a command to its stdin and resolves with the JSON of its "stats ..." answer.
- */
-function startNode(name, core, args, ready) {
-  const child = track(
-    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }),
-  );
-  child.stdin.on('error', () => {});
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err = (err + d).slice(-2000);
-  });
-  const answers = [];
-  const lines = readLines({ input: child.stdout });
-  return new Promise((resolveStart, reject) => {
-    const timer = setTimeout(
-      () => reject(new BenchError(`${name}: not ready after 15 s\n${err}`)),
-      START_TIMEOUT_MS,
-    );
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new BenchError(`${name} exited (${sig ?? code})\n${err}`));
-    });
-    lines.on('line', (line) => {
-      if (line.startsWith('stats ')) {
-        let stats;
-        try {
-          stats = JSON.parse(line.slice(6));
-        } catch {
-          return; // not ours to judge here: the question it answers times out and says so
-        }
-        answers.shift()?.(stats);
-        return;
-      }
-      const m = ready.exec(line);
-      if (!m) return;
-      clearTimeout(timer);
-      resolveStart({
-        name,
-        pid: child.pid,
-        match: m,
-        ask: (command) =>
-          new Promise((res, rej) => {
-            const answer = (v) => {
-              clearTimeout(t);
-              res(v);
-            };
-            // A late answer must not go to the next question: the one timed out leaves the queue.
-            const t = setTimeout(() => {
-              answers.splice(answers.indexOf(answer), 1);
-              rej(new BenchError(`${name}: no answer to "${command}" in 3 s`));
-            }, ANSWER_TIMEOUT_MS);
-            answers.push(answer);
-            child.stdin.write(`${command}\n`);
-          }),
-      });
-    });
-  });
-}
-
 async function startServer(name, reps, socket, module) {
   const args = [join(ROOT, 'bench/overhead-server.mjs'), '--reps', String(reps)];
   if (socket) args.push('--agent', socket);
   if (module) args.push('--interface', module);
-  const s = await startNode(name, CORES.server, args, /^overhead-server listening on (\d+)$/);
+  const s = await startNode(name, CORES.server, args, /^overhead-server listening on (\d+)$/, ROOT);
   if (socket) {
     const deadline = Date.now() + CONNECT_TIMEOUT_MS;
     while (!(await s.ask('stats')).connected) {
@@ -252,7 +184,7 @@ async function main() {
   );
   const runs = [];
   for (let k = 0; k < o.sets; k++) {
-    await startNode('agent', CORES.client, agentArgs, /^overhead-agent listening on /);
+    await startNode('agent', CORES.client, agentArgs, /^overhead-agent listening on /, ROOT);
     const r = await runSet(o, socket, k);
     runs.push(r);
     const parts = Object.entries(r.added).map(([n, v]) => `${n} ${signed(v)}`);

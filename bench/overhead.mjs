@@ -69,11 +69,9 @@
 // Flags win over the environment. Needs Linux (/proc), taskset (util-linux), wrk (installed
 // with apt-get when missing) and dist/ (npm run build).
 // Exit status: 0 when the benchmark ran (whether or not the goals are met), 1 when it could not.
-import { spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface as readLines } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { calibrate, BROWSER_HEADERS as HEADERS, PAGE_PATH as PATH } from './overhead-page.mjs';
 import {
@@ -88,10 +86,10 @@ import {
   median,
   quantile,
   runWrk,
+  startNode,
   stop,
   stopAll,
   stoppedBySignal,
-  track,
   wrkVersion,
 } from './wrk-common.mjs';
 
@@ -103,9 +101,7 @@ const THREADS = 1;
 const HEAVY_CONNECTIONS = 32;
 const LIGHT_CONNECTIONS = 1;
 /** Time limits, ms: every wait below is bounded by one of these. */
-const START_TIMEOUT_MS = 15_000;
 const CONNECT_TIMEOUT_MS = 10_000;
-const STATS_TIMEOUT_MS = 3_000;
 const DRAIN_TIMEOUT_MS = 3_000;
 const PROBE_TIMEOUT_MS = 5_000;
 /** Share of the cores in use other processes may take during a run before it is repeated. */
@@ -201,84 +197,11 @@ function parseArgs(argv, env) {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-/**
- * Starts `node ARGS` pinned to `core` and waits for the stdout line that matches `readyRe`.
- * Returns { name, child, pid, match, stats(), ask(command) }: ask() writes the command to its
- * stdin and resolves with the JSON of the "stats ..." line it answers; stats() asks "stats".
- */
-function startNode(name, core, args, readyRe) {
-  const child = track(
-    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }),
-  );
-  child.stdin.on('error', () => {}); // it may be gone; its exit says so
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err = (err + d).slice(-4000);
-  });
-  const waiting = [];
-  const lines = readLines({ input: child.stdout });
-  const proc = {
-    name,
-    child,
-    pid: child.pid,
-    stats() {
-      return proc.ask('stats');
-    },
-    ask(command) {
-      if (!alive(child)) return Promise.reject(new BenchError(`${name} is no longer running`));
-      return new Promise((resolve, reject) => {
-        const w = { resolve, reject };
-        w.timer = setTimeout(() => {
-          waiting.splice(waiting.indexOf(w), 1);
-          reject(new BenchError(`${name}: no answer to "${command}" within ${STATS_TIMEOUT_MS} ms`));
-        }, STATS_TIMEOUT_MS);
-        waiting.push(w);
-        child.stdin.write(`${command}\n`);
-      });
-    },
-  };
-  lines.on('line', (line) => {
-    if (!line.startsWith('stats ')) return;
-    const w = waiting.shift();
-    if (!w) return;
-    clearTimeout(w.timer);
-    try {
-      w.resolve(JSON.parse(line.slice(6)));
-    } catch {
-      w.reject(new BenchError(`${name}: bad stats line: ${line.slice(0, 200)}`));
-    }
-  });
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const fail = (why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const detail = err.trim().split('\n').slice(-5).join('\n  ');
-      reject(new BenchError(`${name}: ${why}${detail ? `\n  ${detail}` : ''}`));
-    };
-    const timer = setTimeout(() => fail(`not ready after ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    child.once('error', (e) => fail(`cannot start: ${e.message}`));
-    child.once('exit', (code, sig) => fail(`exited (${sig ?? `code ${code}`}) before it was ready`));
-    lines.on('line', (line) => {
-      if (done) return;
-      const m = readyRe.exec(line);
-      if (!m) return;
-      done = true;
-      clearTimeout(timer);
-      resolve({ ...proc, match: m });
-    });
-  });
-}
-
 async function startServer(name, core, reps, agentSocket, switchable = false) {
   const args = [join(ROOT, 'bench/overhead-server.mjs'), '--reps', String(reps)];
   if (agentSocket) args.push('--agent', agentSocket);
   if (switchable) args.push('--switchable');
-  const s = await startNode(name, core, args, /^overhead-server listening on (\d+)$/);
+  const s = await startNode(name, core, args, /^overhead-server listening on (\d+)$/, ROOT);
   const port = Number(s.match[1]);
   return { ...s, port, url: `http://127.0.0.1:${port}${PATH}` };
 }
@@ -560,6 +483,7 @@ async function main() {
     cores.agent,
     [join(ROOT, 'bench/overhead-agent.mjs'), socket],
     /^overhead-agent listening on /,
+    ROOT,
   );
   const ctx = { agent, servers: [], cores, ticksPerSecond };
   const second = opts.control ? 'bare-2' : 'interface';

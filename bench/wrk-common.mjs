@@ -6,9 +6,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface as readLines } from 'node:readline';
 import { BenchError, clockTicks } from './common.mjs';
 
 const STOP_TIMEOUT_MS = 4_000;
+const START_TIMEOUT_MS = 15_000;
+/** Longest wait for a process's answer on stdout. */
+const STATS_TIMEOUT_MS = 3_000;
 const APT_TIMEOUT_MS = 600_000;
 /** wrk is killed when it runs this much longer than asked. */
 const WRK_GRACE_MS = 30_000;
@@ -115,6 +119,79 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     stopping = true;
     console.error(`\n${sig}: stopping the servers`);
     void stopAll().finally(() => process.exit(130));
+  });
+}
+
+/**
+ * Starts `node ARGS` pinned to `core` (in `cwd`) and waits for the stdout line that matches `readyRe`.
+ * Returns { name, child, pid, match, stats(), ask(command) }: ask() writes the command to its
+ * stdin and resolves with the JSON of the "stats ..." line it answers; stats() asks "stats".
+ */
+export function startNode(name, core, args, readyRe, cwd) {
+  const child = track(
+    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
+  child.stdin.on('error', () => {}); // it may be gone; its exit says so
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err = (err + d).slice(-4000);
+  });
+  const waiting = [];
+  const lines = readLines({ input: child.stdout });
+  const proc = {
+    name,
+    child,
+    pid: child.pid,
+    stats() {
+      return proc.ask('stats');
+    },
+    ask(command) {
+      if (!alive(child)) return Promise.reject(new BenchError(`${name} is no longer running`));
+      return new Promise((resolve, reject) => {
+        const w = { resolve, reject };
+        w.timer = setTimeout(() => {
+          waiting.splice(waiting.indexOf(w), 1);
+          reject(new BenchError(`${name}: no answer to "${command}" within ${STATS_TIMEOUT_MS} ms`));
+        }, STATS_TIMEOUT_MS);
+        waiting.push(w);
+        child.stdin.write(`${command}\n`);
+      });
+    },
+  };
+  lines.on('line', (line) => {
+    if (!line.startsWith('stats ')) return;
+    const w = waiting.shift();
+    if (!w) return;
+    clearTimeout(w.timer);
+    try {
+      w.resolve(JSON.parse(line.slice(6)));
+    } catch {
+      w.reject(new BenchError(`${name}: bad stats line: ${line.slice(0, 200)}`));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const fail = (why) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const detail = err.trim().split('\n').slice(-5).join('\n  ');
+      reject(new BenchError(`${name}: ${why}${detail ? `\n  ${detail}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    child.once('error', (e) => fail(`cannot start: ${e.message}`));
+    child.once('exit', (code, sig) => fail(`exited (${sig ?? `code ${code}`}) before it was ready`));
+    lines.on('line', (line) => {
+      if (done) return;
+      const m = readyRe.exec(line);
+      if (!m) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ ...proc, match: m });
+    });
   });
 }
 
