@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, mayMove, type PageRules, type PageRulesSpec } from '../core/page-rules.js';
@@ -61,6 +62,10 @@ export class ServerInterface {
   private readonly wall: () => number;
   /** Requests redirected away since the last figures(). */
   private redirected = 0;
+  /** Wall-clock ms minus monotonic ms, so a record's start costs no clock read of its own. */
+  private wallOffset = 0;
+  /** Monotonic ms after which wallOffset is worked out again (the wall clock may be stepped). */
+  private offsetUntil = Number.NEGATIVE_INFINITY;
   private sink: RecordSink | undefined;
 
   constructor(private readonly o: InterfaceOptions) {
@@ -134,7 +139,6 @@ export class ServerInterface {
     app: Handler | undefined,
     next: Next | undefined,
   ): void {
-    const arrivedWall = this.wall();
     let pathAndQuery = req.url ?? '/';
     let moved = false;
     if (mayHaveMark(pathAndQuery)) {
@@ -142,10 +146,11 @@ export class ServerInterface {
       if (stripped.mark !== undefined) {
         pathAndQuery = stripped.pathAndQuery;
         req.url = pathAndQuery;
-        moved = readMark(this.o.secret, stripped.mark, arrivedWall) !== undefined;
+        moved = readMark(this.o.secret, stripped.mark, this.wall()) !== undefined;
       }
     }
     if (this.target !== undefined && !moved && mayMove(this.rules, pathOf(pathAndQuery))) {
+      const arrivedWall = this.wall();
       const location =
         this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
       const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
@@ -158,16 +163,16 @@ export class ServerInterface {
 
     const ticket = this.queue.tryEnter();
     if (ticket) {
-      this.serve(req, res, app, next, ticket, arrivedWall);
+      this.serve(req, res, app, next, ticket);
       return;
     }
     const start = this.clock();
     void this.queue.enter().then((a: Admission) => {
       if (a.ok) {
-        this.serve(req, res, app, next, a.ticket, arrivedWall);
+        this.serve(req, res, app, next, a.ticket);
         return;
       }
-      const wait = this.clock() - start;
+      const now = this.clock();
       if (!res.headersSent && !res.destroyed) {
         res.writeHead(503, {
           'retry-after': String(this.o.retryAfter ?? 5),
@@ -178,7 +183,7 @@ export class ServerInterface {
           a.reason === 'closed' ? 'the server is stopping\n' : 'the server is too busy; try again soon\n',
         );
       }
-      this.record(req, res, arrivedWall, wait, 0, 503, undefined);
+      this.record(req, res, this.wallAt(start, now), now - start, 0, 503, undefined);
     });
   }
 
@@ -189,37 +194,56 @@ export class ServerInterface {
     app: Handler | undefined,
     next: Next | undefined,
     t: Ticket,
-    arrivedWall: number,
   ): void {
-    // Read only when records carry sizes: the getter walks the socket's write buffer.
-    const bytesBefore = this.mask & FIELD_BITS.bytes ? req.socket.bytesWritten : undefined;
-    let done = false;
-    // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
-    // client went away), so one listener covers both.
-    const finish = () => {
-      if (done) return;
-      done = true;
-      const now = this.clock();
-      this.queue.leave(t, res.statusCode, now);
-      this.record(
-        req,
-        res,
-        arrivedWall,
-        t.started - t.arrived,
-        now - t.started,
-        res.statusCode,
-        undefined,
-        bytesBefore,
-      );
+    const s: Serving = {
+      iface: this,
+      req,
+      t,
+      bytesBefore: this.mask & FIELD_BITS.bytes ? bytesSent(req.socket) : undefined,
     };
-    res.on('close', finish);
+    (res as ServerResponse & { [kServing]?: Serving })[kServing] = s;
+    // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
+    // client went away), so one listener covers both. One shared function, not a closure.
+    res.on('close', onResponseClose);
     // The client may have gone while it waited, and its 'close' has passed: free the slot now.
     if (req.socket.destroyed) {
-      finish();
+      this.finish(res, s);
       return;
     }
     if (app) app(req, res);
     else next!();
+  }
+
+  /** The response has been sent or abandoned: frees the slot and reports. */
+  finish(res: ServerResponse, s: Serving): void {
+    const t = s.t;
+    if (t.done) return;
+    const now = this.clock();
+    this.queue.leave(t, res.statusCode, now);
+    this.record(
+      s.req,
+      res,
+      this.wallAt(t.arrived, now),
+      t.started - t.arrived,
+      now - t.started,
+      res.statusCode,
+      undefined,
+      s.bytesBefore,
+    );
+  }
+
+  /**
+   * The wall-clock time of monotonic `at`, given `now` (monotonic, just read). The two clocks'
+   * difference is read once a second, not once a request: a clock read is a measurable share
+   * of what the interface costs a busy server. A record's start is whole ms, as Date.now()
+   * gives it: finer says nothing, and a whole number is quicker to write as JSON.
+   */
+  private wallAt(at: number, now: number): number {
+    if (now >= this.offsetUntil) {
+      this.wallOffset = this.wall() - this.clock();
+      this.offsetUntil = now + 1000;
+    }
+    return Math.round(at + this.wallOffset);
   }
 
   private record(
@@ -243,7 +267,7 @@ export class ServerInterface {
       // Without a content-length (chunked), what the socket wrote, headers included.
       const len = contentLength(res);
       if (Number.isFinite(len) && len >= 0) bytes = len;
-      else if (bytesBefore !== undefined) bytes = Math.max(0, req.socket.bytesWritten - bytesBefore);
+      else if (bytesBefore !== undefined) bytes = Math.max(0, bytesSent(req.socket) - bytesBefore);
     }
     // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
     // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
@@ -269,6 +293,19 @@ export class ServerInterface {
   }
 }
 
+const kServing = Symbol('switchyard.serving');
+interface Serving {
+  iface: ServerInterface;
+  req: IncomingMessage;
+  t: Ticket;
+  bytesBefore: number | undefined;
+}
+
+function onResponseClose(this: ServerResponse & { [kServing]?: Serving }): void {
+  const s = this[kServing];
+  if (s !== undefined) s.iface.finish(this, s);
+}
+
 const kConnection = Symbol('switchyard.connection');
 type Connection = { client: string; protocol: string; version: string };
 
@@ -287,6 +324,17 @@ function connectionOf(req: IncomingMessage): Connection {
   };
   socket[kConnection] = c;
   return c;
+}
+
+/**
+ * Bytes the socket has handed to the kernel: Node's own count (`_bytesDispatched`, kept by
+ * every version since 0.x), which costs a property read where the `bytesWritten` getter
+ * copies the socket's write buffer to add what still waits in it. At a response's start and
+ * end (after 'finish') nothing of this connection waits, so the two agree.
+ */
+function bytesSent(socket: Socket): number {
+  const n = (socket as unknown as { _bytesDispatched?: unknown })._bytesDispatched;
+  return typeof n === 'number' ? n : socket.bytesWritten;
 }
 
 const pathOf = (pathAndQuery: string) => {

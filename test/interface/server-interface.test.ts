@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { manualClock } from '../../src/core/random.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
 import { FIELD_BITS } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
@@ -204,4 +205,68 @@ test('records carry the content type and size of answers whose headers were give
   assert.equal(chunked!.contentType, 'text/plain');
   // No content-length: what the socket wrote, headers and chunk framing included.
   assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
+});
+
+test('on one keep-alive connection, each chunked answer counts its own bytes, not the connection’s', async (t) => {
+  const s = await serve({ slots: 2 });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => {
+    agent.destroy();
+    return s.close();
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await httpRequest(`${s.url}/chunked`, { agent })).status, 200);
+  await eventually(() => s.records.length === 3, 'three records');
+  const sizes = s.records.map((r) => r.bytes);
+  assert.ok(sizes[0]! > 4, `bytes ${sizes[0]}`);
+  assert.deepEqual(sizes, [sizes[0], sizes[0], sizes[0]]);
+});
+
+test('a record’s start is the wall-clock time the request arrived, and follows the wall clock when it is stepped', async (t) => {
+  const mono = manualClock(5_000);
+  let wall = Date.UTC(2026, 0, 1);
+  const records: RequestRecord[] = [];
+  let answer: (() => void) | undefined;
+  const iface = new ServerInterface({
+    server: 'web-a',
+    slots: 1,
+    secret: SECRET,
+    report: (r) => records.push(r),
+    clock: mono.now,
+    wallClock: () => wall,
+  });
+  const server = createServer(
+    iface.wrap((_req, res) => {
+      answer = () => res.end('ok');
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    iface.close();
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const arrivedAt = wall;
+  let pending = httpRequest(url);
+  await eventually(() => answer !== undefined, 'the request to be inside');
+  // 250 ms of service; the wall clock moves with the monotonic one.
+  mono.advance(250);
+  wall += 250;
+  answer!();
+  await pending;
+  await eventually(() => records.length === 1, 'the first record');
+  assert.equal(records[0]!.start, arrivedAt);
+  assert.equal(records[0]!.serviceTime, 250);
+  // The wall clock is stepped an hour ahead (NTP, an operator); the monotonic one is not.
+  wall += 3_600_000;
+  mono.advance(2_000);
+  wall += 2_000;
+  answer = undefined;
+  const steppedAt = wall;
+  pending = httpRequest(url);
+  await eventually(() => answer !== undefined, 'the second request to be inside');
+  answer!();
+  await pending;
+  await eventually(() => records.length === 2, 'the second record');
+  assert.equal(records[1]!.start, steppedAt);
 });
