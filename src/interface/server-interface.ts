@@ -200,11 +200,16 @@ export class ServerInterface {
       req,
       t,
       bytesBefore: this.mask & FIELD_BITS.bytes ? bytesSent(req.socket) : undefined,
+      outer: undefined,
     };
-    (res as ServerResponse & { [kServing]?: Serving })[kServing] = s;
+    const held = res as ServerResponse & { [kServing]?: Serving };
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both. One shared function, not a closure.
-    res.on('close', onResponseClose);
+    // A request that passes two interfaces (middleware mounted twice) holds a slot in each;
+    // both are freed.
+    s.outer = held[kServing];
+    held[kServing] = s;
+    if (s.outer === undefined) res.on('close', onResponseClose);
     // The client may have gone while it waited, and its 'close' has passed: free the slot now.
     if (req.socket.destroyed) {
       this.finish(res, s);
@@ -214,7 +219,11 @@ export class ServerInterface {
     else next!();
   }
 
-  /** The response has been sent or abandoned: frees the slot and reports. */
+  /**
+   * The response has been sent or abandoned: frees the slot and reports. Called by the
+   * response's `close` listener; not for applications.
+   * @internal
+   */
   finish(res: ServerResponse, s: Serving): void {
     const t = s.t;
     if (t.done) return;
@@ -299,11 +308,12 @@ interface Serving {
   req: IncomingMessage;
   t: Ticket;
   bytesBefore: number | undefined;
+  /** The request's place in an interface it passed before this one, if any. */
+  outer: Serving | undefined;
 }
 
 function onResponseClose(this: ServerResponse & { [kServing]?: Serving }): void {
-  const s = this[kServing];
-  if (s !== undefined) s.iface.finish(this, s);
+  for (let s = this[kServing]; s !== undefined; s = s.outer) s.iface.finish(this, s);
 }
 
 const kConnection = Symbol('switchyard.connection');

@@ -207,6 +207,31 @@ test('records carry the content type and size of answers whose headers were give
   assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
 });
 
+test('a request that passes two interfaces (middleware mounted twice) frees its slot in both', async (t) => {
+  const records: string[] = [];
+  const make = (server: string) =>
+    new ServerInterface({ server, slots: 1, secret: SECRET, report: (r) => records.push(r.server) });
+  const outer = make('outer');
+  const inner = make('inner');
+  const server = createServer((req, res) =>
+    outer.handle(req, res, () => inner.handle(req, res, () => res.end('ok'))),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    outer.close();
+    inner.close();
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  // One slot each: a second request would wait for ever behind a slot never freed.
+  for (let i = 0; i < 3; i++) assert.equal((await httpRequest(url)).status, 200);
+  await eventually(() => records.length === 6, 'a record from each interface for each request');
+  assert.equal(outer.queue.inService, 0);
+  assert.equal(inner.queue.inService, 0);
+  assert.deepEqual(records.sort(), ['inner', 'inner', 'inner', 'outer', 'outer', 'outer']);
+});
+
 test('on one keep-alive connection, each chunked answer counts its own bytes, not the connection’s', async (t) => {
   const s = await serve({ slots: 2 });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
