@@ -22,7 +22,6 @@
 //          --json        print one JSON object instead of the table
 // Needs Linux (/proc), taskset (util-linux) and wrk; wrk is installed with apt-get when missing.
 // Exit status: 0 when the benchmark ran (whether or not the goal is met), 1 when it could not.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -40,9 +39,9 @@ import {
   makeTempDir,
   median,
   runWrk,
+  startNode,
   stopAll,
   stoppedBySignal,
-  track,
   wrkVersion,
 } from './wrk-common.mjs';
 
@@ -53,7 +52,6 @@ const CONNECTIONS = 32;
 const SERVERS = 10;
 const LOCATION = 'http://127.0.0.1:9101/';
 /** Time limits, ms: every wait below is bounded by one of these. */
-const START_TIMEOUT_MS = 15_000;
 const PROBE_TIMEOUT_MS = 5_000;
 /** Share of the two cores other processes may take during a run before the figures are flagged. */
 const OTHER_LOAD_WARN = 0.05;
@@ -109,46 +107,11 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-/**
- * Starts `node ARGS` pinned to `core`, waits for the stdout line that matches `portRe` and
- * returns { child, pid, port, url }. stdout is drained for as long as the process lives.
- */
-function startServer(name, core, args, portRe, env) {
-  const child = track(
-    spawn('taskset', ['-c', String(core), process.execPath, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err = (err + d).slice(-4000);
-  });
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const fail = (why) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const detail = (err || out).trim().split('\n').slice(-5).join('\n  ');
-      reject(new BenchError(`${name}: ${why}${detail ? `\n  ${detail}` : ''}`));
-    };
-    const timer = setTimeout(() => fail(`no port after ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    child.once('error', (e) => fail(`cannot start: ${e.message}`));
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`));
-    child.stdout.on('data', (d) => {
-      if (done) return; // keep draining, keep nothing
-      out = (out + d).slice(-8000);
-      const m = portRe.exec(out);
-      if (!m) return;
-      done = true;
-      clearTimeout(timer);
-      const port = Number(m[1]);
-      resolve({ name, child, pid: child.pid, port, url: `http://127.0.0.1:${port}/` });
-    });
-  });
+/** Starts `node ARGS` pinned to `core` and waits for the stdout line whose `portRe` gives its port. */
+async function startServer(name, core, args, portRe, env) {
+  const s = await startNode(name, core, args, portRe, ROOT, env);
+  const port = Number(s.match[1]);
+  return { ...s, port, url: `http://127.0.0.1:${port}/` };
 }
 
 /** One request: the server must answer 302 with a Location. */

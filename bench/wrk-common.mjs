@@ -123,14 +123,16 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /**
- * Starts `node ARGS` pinned to `core` (in `cwd`) and waits for the stdout line that matches `readyRe`.
+ * Starts `node ARGS` pinned to `core` (in `cwd`, with `env` added to this process's
+ * environment) and waits for the stdout line that matches `readyRe`.
  * Returns { name, child, pid, match, stats(), ask(command) }: ask() writes the command to its
  * stdin and resolves with the JSON of the "stats ..." line it answers; stats() asks "stats".
  */
-export function startNode(name, core, args, readyRe, cwd) {
+export function startNode(name, core, args, readyRe, cwd, env = {}) {
   const child = track(
     spawn('taskset', ['-c', String(core), process.execPath, ...args], {
       cwd,
+      env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );
