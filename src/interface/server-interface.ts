@@ -280,7 +280,8 @@ export class ServerInterface {
     }
     // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
     // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
-    // As in req.headers, the first User-Agent and Referer count.
+    // As in req.headers, the first User-Agent and Referer count. Read through the getter once.
+    const h = m & (FIELD_BITS.userAgent | FIELD_BITS.referrer | FIELD_BITS.cookies) ? req.headers : undefined;
     sink.push(
       start,
       (req.method ?? '').slice(0, 16),
@@ -292,10 +293,10 @@ export class ServerInterface {
       m & FIELD_BITS.query && q >= 0 ? url.slice(q + 1, q + 2049) : undefined,
       m & FIELD_BITS.protocol ? c!.protocol : undefined,
       bytes,
-      m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
-      m & FIELD_BITS.userAgent ? req.headers['user-agent']?.slice(0, 512) || undefined : undefined,
-      m & FIELD_BITS.referrer ? req.headers.referer?.slice(0, 2048) || undefined : undefined,
-      m & FIELD_BITS.cookies ? req.headers.cookie !== undefined : undefined,
+      m & FIELD_BITS.contentType ? contentTypeOf(res)?.slice(0, 128) : undefined,
+      m & FIELD_BITS.userAgent ? h!['user-agent']?.slice(0, 512) || undefined : undefined,
+      m & FIELD_BITS.referrer ? h!.referer?.slice(0, 2048) || undefined : undefined,
+      m & FIELD_BITS.cookies ? h!.cookie !== undefined : undefined,
       m & FIELD_BITS.redirectedTo ? redirectedTo?.slice(0, 2048) || undefined : undefined,
       m & FIELD_BITS.aborted ? !res.writableFinished : undefined,
     );
@@ -363,6 +364,18 @@ function contentLength(res: ServerResponse): number {
   if (typeof known === 'number') return known;
   if (known === null) return Number.NaN;
   return Number(sentHeader(res, 'content-length') ?? Number.NaN);
+}
+
+/**
+ * The response's content type. An application that set it with setHeader (Express and most
+ * frameworks do) has it in Node's table of headers, and a lookup there is cheap; writeHead()
+ * with an object of headers keeps no table, and then the header block sent is searched,
+ * which costs a copy of it (Node builds it piece by piece, and a search needs it in one).
+ */
+function contentTypeOf(res: ServerResponse): string | undefined {
+  const v = res.getHeader('content-type');
+  if (v !== undefined) return Array.isArray(v) ? v[0] : String(v);
+  return sentHeader(res, 'content-type');
 }
 
 /**

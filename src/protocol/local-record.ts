@@ -158,27 +158,20 @@ export function objectSink(server: string, report: (r: RequestRecord) => void): 
   };
 }
 
-/** Numbers a record takes in a batch's row store: one per column (a text column's is unused). */
-const W = COLUMNS.length;
-/** The columns whose values are kept as strings, and their place among a record's three. */
-const TEXT = new Map<number, number>([
-  [2, 0],
-  [7, 1],
-  [14, 2],
-]);
-const BOOLEAN = new Set([13, 15]);
-/** Records a batch holds before its store grows: what fits under FULL_CHARS, since each adds RECORD_CHARS. */
+/** Records a batch has room for before its columns grow: what fits under FULL_CHARS, since each adds RECORD_CHARS. */
 const ROWS = Math.ceil(FULL_CHARS / RECORD_CHARS) + 1;
+/** An absent string-table index or flag in its column (an absent number is NaN). */
+const NONE = -1;
 
 /**
- * Records gathered for one line. A record is written as a row of numbers into one typed
- * array, and its three free-text fields into one array of strings: a handful of stores to
- * memory that lie together, of one type each. What makes a record cheap to a busy server is
- * how little it touches, more than how few instructions it runs: between two requests the
- * application's own work evicts whatever the interface touched last time, and code that sees
- * values of many types at one place (a column of numbers here, of strings there) runs its
- * slowest, generic path. The columns are made once a batch, by `take`, in one tight loop:
- * a column that holds one value repeated (most of them) is written as that value.
+ * Records gathered for one line, kept column by column as the wire has them: one typed
+ * array per column (whole µs, ms and byte counts as doubles, string-table indexes and the
+ * status as 32-bit integers, flags as bytes; an absent value is NaN or -1), and one array of
+ * strings for each free-text column. What makes a record cheap to a busy server is how
+ * little memory it touches, more than how few instructions it runs: between two requests the
+ * application's own work evicts whatever the interface touched last time. A record adds one
+ * value to each column, next to the last record's, so a batch's records share cache lines;
+ * and `take` reads each column as one run of memory of one type, in a loop of its own.
  *
  * Strings that repeat (method, client, protocol, content type, user agent, referrer) are
  * stored as indexes into the batch's string table.
@@ -187,10 +180,22 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
   private base = 0;
   private strings: string[] = [];
   private index = new Map<string, number>();
-  /** Row i's column j is at i * W + j; an absent value is NaN, a boolean 1 or 0. */
-  private rows = new Float64Array(ROWS * W);
-  /** Row i's path, query and redirect target at i * 3 + 0, 1, 2. */
-  private texts: (string | undefined)[] = new Array(ROWS * 3).fill(undefined);
+  private start = new Float64Array(ROWS);
+  private method = new Int32Array(ROWS);
+  private path: string[] = new Array(ROWS).fill('');
+  private status = new Int32Array(ROWS);
+  private queueWait = new Float64Array(ROWS);
+  private serviceTime = new Float64Array(ROWS);
+  private client = new Int32Array(ROWS);
+  private query: (string | undefined)[] = new Array(ROWS).fill(undefined);
+  private protocol = new Int32Array(ROWS);
+  private bytes = new Float64Array(ROWS);
+  private contentType = new Int32Array(ROWS);
+  private userAgent = new Int32Array(ROWS);
+  private referrer = new Int32Array(ROWS);
+  private cookies = new Int8Array(ROWS);
+  private redirectedTo: (string | undefined)[] = new Array(ROWS).fill(undefined);
+  private aborted = new Int8Array(ROWS);
   /**
    * The last string each table column saw, and its index. A connection's requests carry the
    * same strings (its client, user agent, the page's content type), so comparing with the
@@ -249,43 +254,61 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
   ) => {
     const n = this.count;
     if (n === 0) this.base = start;
-    if ((n + 1) * W > this.rows.length) this.grow();
-    const r = this.rows;
-    const o = n * W;
-    r[o] = start - this.base;
-    r[o + 1] = this.ref(1, method);
-    r[o + 3] = status;
-    r[o + 4] = us(queueWait);
-    r[o + 5] = us(serviceTime);
-    r[o + 6] = this.ref(6, client);
-    r[o + 8] = this.ref(8, protocol);
-    r[o + 9] = bytes ?? Number.NaN;
-    r[o + 10] = this.ref(10, contentType);
-    r[o + 11] = this.ref(11, userAgent);
-    r[o + 12] = this.ref(12, referrer);
-    r[o + 13] = cookies === undefined ? Number.NaN : cookies ? 1 : 0;
-    r[o + 15] = aborted === undefined ? Number.NaN : aborted ? 1 : 0;
-    const t = this.texts;
-    const k = n * 3;
-    t[k] = path;
-    t[k + 1] = query;
-    t[k + 2] = redirectedTo;
+    else if (n === this.start.length) this.grow();
+    this.start[n] = start - this.base;
+    this.method[n] = this.ref(1, method);
+    this.path[n] = path;
+    this.status[n] = status;
+    this.queueWait[n] = us(queueWait);
+    this.serviceTime[n] = us(serviceTime);
+    this.client[n] = this.ref(6, client);
+    this.query[n] = query;
+    this.protocol[n] = this.ref(8, protocol);
+    this.bytes[n] = bytes ?? Number.NaN;
+    this.contentType[n] = this.ref(10, contentType);
+    this.userAgent[n] = this.ref(11, userAgent);
+    this.referrer[n] = this.ref(12, referrer);
+    this.cookies[n] = cookies === undefined ? NONE : cookies ? 1 : 0;
+    this.redirectedTo[n] = redirectedTo;
+    this.aborted[n] = aborted === undefined ? NONE : aborted ? 1 : 0;
     this.chars += RECORD_CHARS + path.length + (query?.length ?? 0) + (redirectedTo?.length ?? 0);
     this.count = n + 1;
   };
 
   /** The batch's line (without its newline), leaving the batch empty. */
   take(): string {
-    const out: unknown[] = [this.count, this.base, this.strings];
-    for (let j = 0; j < W; j++) out.push(this.column(j));
-    const line = JSON.stringify(out);
+    const n = this.count;
+    const line = JSON.stringify([
+      n,
+      this.base,
+      this.strings,
+      numbers(this.start, n),
+      indexes(this.method, n),
+      texts(this.path, n),
+      indexes(this.status, n),
+      numbers(this.queueWait, n),
+      numbers(this.serviceTime, n),
+      indexes(this.client, n),
+      texts(this.query, n),
+      indexes(this.protocol, n),
+      numbers(this.bytes, n),
+      indexes(this.contentType, n),
+      indexes(this.userAgent, n),
+      indexes(this.referrer, n),
+      flags(this.cookies, n),
+      texts(this.redirectedTo, n),
+      flags(this.aborted, n),
+    ]);
     this.clear();
     return line;
   }
 
   /** Empties the batch without writing it (its records are dropped). */
   clear(): void {
-    this.texts.fill(undefined, 0, this.count * 3);
+    // Let go of the strings the batch held, so they are not kept alive until overwritten.
+    this.path.fill('', 0, this.count);
+    this.query.fill(undefined, 0, this.count);
+    this.redirectedTo.fill(undefined, 0, this.count);
     this.base = 0;
     this.strings = [];
     this.index = new Map();
@@ -294,49 +317,35 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
     this.chars = 0;
   }
 
-  /** Column j as the wire has it: its one value when every record has the same, else an array. */
-  private column(j: number): unknown {
-    const n = this.count;
-    if (n === 0) return null;
-    const text = TEXT.get(j);
-    if (text !== undefined) {
-      const t = this.texts;
-      const first = t[text] ?? null;
-      let i = 1;
-      while (i < n && (t[i * 3 + text] ?? null) === first) i++;
-      if (i >= n) return first;
-      const all: (string | null)[] = [];
-      for (let i = 0; i < n; i++) all.push(t[i * 3 + text] ?? null);
-      return all;
-    }
-    const r = this.rows;
-    const value = BOOLEAN.has(j)
-      ? (v: number) => (Number.isNaN(v) ? null : v === 1)
-      : (v: number) => (Number.isNaN(v) ? null : v);
-    const first = r[j]!;
-    // Absent (NaN) counts as equal to absent.
-    const same = Number.isNaN(first) ? Number.isNaN : (v: number) => v === first;
-    let i = 1;
-    while (i < n && same(r[i * W + j]!)) i++;
-    if (i >= n) return value(first);
-    const all: unknown[] = [];
-    for (let i = 0; i < n; i++) all.push(value(r[i * W + j]!));
-    return all;
-  }
-
-  /** More room, for a batch filled without `full` being heeded (tests, tools). */
+  /** Twice the room, for a batch filled without `full` being heeded (tests, tools). */
   private grow(): void {
-    const rows = new Float64Array(this.rows.length * 2);
-    rows.set(this.rows);
-    this.rows = rows;
-    const texts = new Array(this.texts.length * 2).fill(undefined);
-    for (let i = 0; i < this.count * 3; i++) texts[i] = this.texts[i];
-    this.texts = texts;
+    const more = <T extends Float64Array | Int32Array | Int8Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    const moreText = <T>(a: T[], empty: T): T[] => a.concat(new Array<T>(a.length).fill(empty));
+    this.start = more(this.start);
+    this.method = more(this.method);
+    this.path = moreText(this.path, '');
+    this.status = more(this.status);
+    this.queueWait = more(this.queueWait);
+    this.serviceTime = more(this.serviceTime);
+    this.client = more(this.client);
+    this.query = moreText(this.query, undefined);
+    this.protocol = more(this.protocol);
+    this.bytes = more(this.bytes);
+    this.contentType = more(this.contentType);
+    this.userAgent = more(this.userAgent);
+    this.referrer = more(this.referrer);
+    this.cookies = more(this.cookies);
+    this.redirectedTo = moreText(this.redirectedTo, undefined);
+    this.aborted = more(this.aborted);
   }
 
-  /** The string's index in the table (NaN for none); the batch's first sight of it adds it there. */
+  /** The string's index in the table (NONE for none); the batch's first sight of it adds it there. */
   private ref(col: number, s: string | undefined): number {
-    if (s === undefined) return Number.NaN;
+    if (s === undefined) return NONE;
     if (s === this.last[col]) return this.lastIndex[col]!;
     let i = this.index.get(s);
     if (i === undefined) {
@@ -349,6 +358,71 @@ export class RecordBatch implements Pick<RecordSink, 'push'> {
     this.lastIndex[col] = i;
     return i;
   }
+}
+
+/*
+ * A column as the wire has it: its one value when every record has the same (most columns of
+ * a batch), else an array as long as the batch, absent values null. One function per kind
+ * of column, each a plain loop over one typed array. The arrays are filled by push, so they
+ * are packed, which JSON.stringify writes on its fast path.
+ */
+
+/** Whole numbers (NaN absent). */
+function numbers(a: Float64Array, n: number): number | null | (number | null)[] {
+  if (n === 0) return null;
+  const first = a[0]!;
+  const absent = Number.isNaN(first);
+  let i = 1;
+  // NaN is not equal to itself: a column of absent values is compared apart.
+  if (absent) while (i < n && Number.isNaN(a[i]!)) i++;
+  else while (i < n && a[i] === first) i++;
+  if (i >= n) return absent ? null : first;
+  const out: (number | null)[] = [];
+  for (let k = 0; k < n; k++) {
+    const v = a[k]!;
+    out.push(Number.isNaN(v) ? null : v);
+  }
+  return out;
+}
+
+/** String-table indexes and the status (NONE absent). */
+function indexes(a: Int32Array, n: number): number | null | (number | null)[] {
+  if (n === 0) return null;
+  const first = a[0]!;
+  let i = 1;
+  while (i < n && a[i] === first) i++;
+  if (i >= n) return first === NONE ? null : first;
+  const out: (number | null)[] = [];
+  for (let k = 0; k < n; k++) {
+    const v = a[k]!;
+    out.push(v === NONE ? null : v);
+  }
+  return out;
+}
+
+/** Flags: 1 true, 0 false, NONE absent. */
+function flags(a: Int8Array, n: number): boolean | null | (boolean | null)[] {
+  if (n === 0) return null;
+  const flag = (v: number) => (v === NONE ? null : v === 1);
+  const first = a[0]!;
+  let i = 1;
+  while (i < n && a[i] === first) i++;
+  if (i >= n) return flag(first);
+  const out: (boolean | null)[] = [];
+  for (let k = 0; k < n; k++) out.push(flag(a[k]!));
+  return out;
+}
+
+/** Free text (undefined absent). */
+function texts(a: (string | undefined)[], n: number): string | null | (string | null)[] {
+  if (n === 0) return null;
+  const first = a[0];
+  let i = 1;
+  while (i < n && a[i] === first) i++;
+  if (i >= n) return first ?? null;
+  const out: (string | null)[] = [];
+  for (let k = 0; k < n; k++) out.push(a[k] ?? null);
+  return out;
 }
 
 /** One line for the records given: for tests and tools; the interface keeps a RecordBatch. */

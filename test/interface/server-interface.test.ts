@@ -40,6 +40,13 @@ async function serve(opts: {
         res.end('hello');
         return;
       }
+      if (req.url === '/both') {
+        // Set with setHeader, then given again to writeHead: what was sent is the second.
+        res.setHeader('Content-Type', 'text/plain');
+        res.writeHead(200, { 'CONTENT-TYPE': 'application/json', 'content-length': '2' });
+        res.end('{}');
+        return;
+      }
       if (req.url === '/chunked') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('ab');
@@ -205,6 +212,16 @@ test('records carry the content type and size of answers whose headers were give
   assert.equal(chunked!.contentType, 'text/plain');
   // No content-length: what the socket wrote, headers and chunk framing included.
   assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
+});
+
+test('a content type set with setHeader and given again to writeHead is recorded as sent', async (t) => {
+  const s = await serve({ slots: 2 });
+  t.after(() => s.close());
+  const r = await httpRequest(`${s.url}/both`);
+  assert.equal(r.headers['content-type'], 'application/json');
+  await eventually(() => s.records.length === 1, 'the record');
+  assert.equal(s.records[0]!.contentType, 'application/json');
+  assert.equal(s.records[0]!.bytes, 2);
 });
 
 test('a request that passes two interfaces (middleware mounted twice) frees its slot in both', async (t) => {
