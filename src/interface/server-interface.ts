@@ -293,7 +293,7 @@ export class ServerInterface {
       m & FIELD_BITS.query && q >= 0 ? url.slice(q + 1, q + 2049) : undefined,
       m & FIELD_BITS.protocol ? c!.protocol : undefined,
       bytes,
-      m & FIELD_BITS.contentType ? contentTypeOf(res)?.slice(0, 128) : undefined,
+      m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
       m & FIELD_BITS.userAgent ? h!['user-agent']?.slice(0, 512) || undefined : undefined,
       m & FIELD_BITS.referrer ? h!.referer?.slice(0, 2048) || undefined : undefined,
       m & FIELD_BITS.cookies ? h!.cookie !== undefined : undefined,
@@ -367,31 +367,20 @@ function contentLength(res: ServerResponse): number {
 }
 
 /**
- * The response's content type. An application that set it with setHeader (Express and most
- * frameworks do) has it in Node's table of headers, and a lookup there is cheap; writeHead()
- * with an object of headers keeps no table, and then the header block sent is searched,
- * which costs a copy of it (Node builds it piece by piece, and a search needs it in one).
- */
-function contentTypeOf(res: ServerResponse): string | undefined {
-  const v = res.getHeader('content-type');
-  if (v !== undefined) return Array.isArray(v) ? v[0] : String(v);
-  return sentHeader(res, 'content-type');
-}
-
-/**
- * A response header as sent, read from the header block Node wrote (`_header`, kept by every
- * version since 0.x). It holds headers given to writeHead() as well, which getHeader() does
- * not see, and reading it costs less than getHeader(), which lower-cases the name each call.
- * Before the headers are sent (a response cut short), getHeader() is the only source.
+ * A response header as sent. An application that used setHeader (Express and most frameworks
+ * do) has every header in Node's table, writeHead()'s too, and a lookup there is cheap; after
+ * writeHead() with an object alone there is no table, and the header block Node wrote
+ * (`_header`, kept by every version since 0.x) is searched, which costs a copy of it (Node
+ * builds it piece by piece, and a search needs it in one). A header Node added itself is
+ * only in the block.
  */
 const NEEDLES = { 'content-type': '\r\ncontent-type:', 'content-length': '\r\ncontent-length:' } as const;
 
 function sentHeader(res: ServerResponse, name: 'content-type' | 'content-length'): string | undefined {
+  const v = res.getHeader(name);
+  if (v !== undefined) return Array.isArray(v) ? v[0] : String(v);
   const block = (res as unknown as { _header?: unknown })._header;
-  if (typeof block !== 'string' || block === '') {
-    const v = res.getHeader(name);
-    return v === undefined ? undefined : Array.isArray(v) ? v[0] : String(v);
-  }
+  if (typeof block !== 'string' || block === '') return undefined;
   // Header names are case-insensitive; lower-case a copy only when the name is not as given.
   const needle = NEEDLES[name];
   let i = block.indexOf(needle);
