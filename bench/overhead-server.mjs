@@ -16,7 +16,10 @@
 // --interface MODULE loads the interface from MODULE instead of this checkout's build, so two
 // builds can be compared (bench/overhead-sets.mjs --against).
 //
-// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET [--switchable] [--interface MODULE]]
+// --mask N: records carry only the optional fields of mask N (FIELD_BITS), as an agent's
+// agents[].fields would set.
+//
+// Usage: node bench/overhead-server.mjs --reps N [--agent SOCKET [--switchable] [--interface MODULE] [--mask N]]
 import { createServer } from 'node:http';
 import { createInterface as readLines } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     agent: { type: 'string' },
     switchable: { type: 'boolean', default: false },
     interface: { type: 'string', default: '../dist/interface/index.js' },
+    mask: { type: 'string' },
   },
 });
 const reps = Number(values.reps);
@@ -61,6 +65,8 @@ if (values.agent) {
     secret: 'x'.repeat(32),
     agentSocket: values.agent,
   });
+  // The record fields an agent would set (agents[].fields); bench/overhead.mjs's agent sets none.
+  if (values.mask !== undefined) iface.setMask(Number(values.mask));
 }
 
 let app = iface ? iface.wrap(handler) : handler;

@@ -24,6 +24,9 @@
 //   --slice S         seconds a run (default 1; env BENCH_SLICE)
 //   --against MODULE  also run a server with the interface loaded from MODULE (another
 //                     build's dist/interface/index.js), to compare two builds
+//   --fields LIST     also run a server whose records carry only these optional fields
+//                     (names as in agents[].fields, comma-separated; "none" for the
+//                     required ones alone), to show what the fields cost side by side
 //   --quick           1 set of 2 runs: a smoke run, its figure means nothing
 // The goal (issue 7): under 5 µs a request. It is shown met when the mean plus two standard
 // errors is under 5.
@@ -57,6 +60,7 @@ function options() {
       slices: { type: 'string', default: process.env.BENCH_SLICES ?? '8' },
       slice: { type: 'string', default: process.env.BENCH_SLICE ?? '1' },
       against: { type: 'string' },
+      fields: { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -73,13 +77,27 @@ function options() {
     against: values.against === undefined ? undefined : resolve(values.against),
   };
   if (o.against && !existsSync(o.against)) throw new BenchError(`--against: ${o.against} not found`);
+  if (values.fields !== undefined)
+    o.fields = { names: values.fields === 'none' ? [] : values.fields.split(',').map((f) => f.trim()) };
   return o;
 }
 
-async function startServer(name, reps, socket, module) {
+/** The mask of the fields named, from the build's own list of them. */
+async function maskOf(names) {
+  const { FIELD_BITS } = await import(join(ROOT, 'dist/protocol/local-record.js'));
+  const unknown = names.find((f) => !Object.hasOwn(FIELD_BITS, f));
+  if (unknown !== undefined)
+    throw new BenchError(
+      `--fields: "${unknown}" is not a field (have: ${Object.keys(FIELD_BITS).join(', ')}, or none)`,
+    );
+  return names.reduce((m, f) => m | FIELD_BITS[f], 0);
+}
+
+async function startServer(name, reps, socket, module, mask) {
   const args = [join(ROOT, 'bench/overhead-server.mjs'), '--reps', String(reps)];
   if (socket) args.push('--agent', socket);
   if (module) args.push('--interface', module);
+  if (mask !== undefined) args.push('--mask', String(mask));
   const s = await startNode(name, CORES.server, args, /^overhead-server listening on (\d+)$/, ROOT);
   if (socket) {
     const deadline = Date.now() + CONNECT_TIMEOUT_MS;
@@ -124,6 +142,7 @@ async function runSet(o, socket, k) {
   const servers = { bare: await startServer('bare', o.reps, undefined, undefined) };
   servers.interface = await startServer('interface', o.reps, socket, undefined);
   if (o.against) servers.against = await startServer('against', o.reps, socket, o.against);
+  if (o.fields) servers.fields = await startServer('fields', o.reps, socket, undefined, o.fields.mask);
   const names = Object.keys(servers);
   const load = (s, seconds) =>
     runWrk({
@@ -173,6 +192,7 @@ async function main() {
     ['dist/interface/index.js', 'dist/agent/interface-listener.js'],
     'bench:overhead-sets',
   );
+  if (o.fields) o.fields.mask = await maskOf(o.fields.names);
   const socket = join(makeTempDir(), 'agent.sock');
   // The same handler as bench:overhead's: renders of the page adding up to about 50 µs.
   o.reps = calibrate(HANDLER_US).reps;
@@ -206,6 +226,10 @@ async function main() {
       `against - interface: ${signed(mean(d))} µs a request (standard error ${stderr(d).toFixed(2)})`,
     );
   }
+  if (o.fields)
+    console.log(
+      `fields: the interface with records of the required fields and ${o.fields.names.join(', ') || 'no others'}`,
+    );
   const { mean: m, se } = summary.interface;
   if (runs.length < 2) console.log('verdict: one set gives no error bar; run more sets to judge the goal');
   else if (m + 2 * se < GOAL_US)

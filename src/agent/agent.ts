@@ -7,6 +7,7 @@ import { SwitchyardError } from '../errors.js';
 import { LinkClient } from '../link/link-client.js';
 import { Outbox } from '../link/outbox.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { fieldMask } from '../protocol/local-record.js';
 import type { Command, Message, RequestRecord, Sample, SwitchyardEvent } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { Batcher } from './batcher.js';
@@ -64,6 +65,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const socketPath = resolvePath(dirname(resolvePath(opts.configFile)), cfg.socket);
   const url = opts.managerUrl ?? managerLinkUrl(m);
   const mine = new Set(cfg.servers);
+  /** The record fields the site file asks of every interface on the host (agents[].fields). */
+  const fields = fieldMask(cfg.fields);
+  if (!cfg.fields.includes('query') && cfg.probeInterval > 0)
+    log.warn(
+      `agent ${opts.name}: records leave out the query (agents[].fields), so probes give each server's response time only, not its queue delay`,
+    );
 
   const outbox = new Outbox<RequestRecord, SwitchyardEvent, Sample>(cfg.maxBuffered);
   const batcher = new Batcher<RequestRecord>({
@@ -115,6 +122,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const sessions = new Map<string, InterfaceSession>();
   /** What the manager asked of each server's interface, applied again when it reconnects. */
   const redirects = new Map<string, string>();
+  const masks = new Map<string, number>();
   const listener = new InterfaceListener({
     path: socketPath,
     log,
@@ -145,6 +153,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       sessions.set(s.server, s);
       if (watch.gone.delete(s.server))
         event(s.server, 'interface.back', 'info', `interface of ${s.server} is back`);
+      void s.command({ op: 'set-mask', mask: masks.get(s.server) ?? fields }).catch(() => {});
       const target = redirects.get(s.server);
       if (target) void s.command({ op: 'redirect', target }).catch(() => {});
     },
@@ -169,6 +178,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (!mine.has(c.server)) return { ok: false, error: `server ${c.server} is not on agent ${opts.name}` };
     if (c.op === 'redirect') redirects.set(c.server, c.target);
     if (c.op === 'cancel-redirect') redirects.delete(c.server);
+    if (c.op === 'set-mask') masks.set(c.server, c.mask);
     const s = sessions.get(c.server);
     if (!s) return { ok: false, error: `no interface of ${c.server} is connected` };
     if (c.op === 'pid') return { ok: true, data: s.pid };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FIELD_NAMES } from '../protocol/local-record.js';
 import { duration } from './duration.js';
 
 /**
@@ -181,6 +182,14 @@ export const agentSchema = z
       .prefault({})
       .meta({
         description: 'A batch of records goes when it holds this many, this many bytes, or is this old.',
+      }),
+    fields: z
+      .array(z.enum(FIELD_NAMES))
+      .refine((a) => new Set(a).size === a.length, 'a field is named twice')
+      .default([...FIELD_NAMES])
+      .meta({
+        description:
+          'The optional fields of each request record (document 002 Table 3), set in every interface of the host when it connects. Start, method, path, status, queue wait and service time are always there. Each field costs the server a little CPU a request (BENCHMARKS.md); without `query` the probe gives response time only. Default: all of them.',
       }),
     maxBuffered: z.number().int().min(100).default(MONITORING_DEFAULTS.maxBuffered).meta({
       description:

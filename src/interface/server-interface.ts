@@ -101,6 +101,11 @@ export class ServerInterface {
     this.sink = sink;
   }
 
+  /** Which optional fields records carry (FIELD_BITS): all until the agent sets them. */
+  get fieldMask(): number {
+    return this.mask;
+  }
+
   setMask(mask: number): void {
     this.mask = mask;
   }
