@@ -84,13 +84,11 @@ function options() {
 
 /** The mask of the fields named, from the build's own list of them. */
 async function maskOf(names) {
-  const { FIELD_BITS } = await import(join(ROOT, 'dist/protocol/local-record.js'));
-  const unknown = names.find((f) => !Object.hasOwn(FIELD_BITS, f));
+  const { FIELD_NAMES, fieldMask } = await import(join(ROOT, 'dist/protocol/local-record.js'));
+  const unknown = names.find((f) => !FIELD_NAMES.includes(f));
   if (unknown !== undefined)
-    throw new BenchError(
-      `--fields: "${unknown}" is not a field (have: ${Object.keys(FIELD_BITS).join(', ')}, or none)`,
-    );
-  return names.reduce((m, f) => m | FIELD_BITS[f], 0);
+    throw new BenchError(`--fields: "${unknown}" is not a field (have: ${FIELD_NAMES.join(', ')}, or none)`);
+  return fieldMask(names);
 }
 
 async function startServer(name, reps, socket, module, mask) {

@@ -60,8 +60,6 @@ export function readJsonLine(line: string): { ok: true; json: unknown } | { ok: 
   }
 }
 
-export const ALL_FIELDS = Object.values(FIELD_BITS).reduce((a, b) => a | b, 0);
-
 /** The optional fields by name, as the site file lists them (`agents[].fields`). */
 export type FieldName = keyof typeof FIELD_BITS;
 export const FIELD_NAMES = Object.keys(FIELD_BITS) as [FieldName, ...FieldName[]];
@@ -69,6 +67,8 @@ export const FIELD_NAMES = Object.keys(FIELD_BITS) as [FieldName, ...FieldName[]
 /** The mask of the fields named. */
 export const fieldMask = (names: readonly FieldName[]): number =>
   names.reduce((m, name) => m | FIELD_BITS[name], 0);
+
+export const ALL_FIELDS = fieldMask(FIELD_NAMES);
 
 /**
  * Queue wait and service time travel as whole microseconds: more digits say nothing, and a
