@@ -22,6 +22,13 @@ import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
  *    full or the wait too long), lets the server answer, and frees the slot;
  * 4. reports the request (the Table 3 fields the mask selects) to `report`.
  *
+ * What the record says of the request itself (method, path, query, client, protocol, user
+ * agent, referrer, cookies) is read as the request arrives, and what it says of the answer
+ * once the answer is done. The request is then as the client sent it, before an application
+ * rewrites `req.url` (Express's mounted routers do), and its fields are read while Node has
+ * just parsed them: read after the application has run, they cost a busy server about twice
+ * as much (D34).
+ *
  * @example
  * const iface = new ServerInterface({ server: 'web-a', slots: 8, secret });
  * http.createServer(iface.wrap((req, res) => res.end('hello'))).listen(9001);
@@ -162,19 +169,20 @@ export class ServerInterface {
       res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
       res.end();
       this.redirected++;
-      this.record(req, res, arrivedWall, 0, 0, status, location);
+      this.record(res, this.arrive(req, pathAndQuery), arrivedWall, 0, 0, status, location);
       return;
     }
 
+    const s = this.arrive(req, pathAndQuery);
     const ticket = this.queue.tryEnter();
     if (ticket) {
-      this.serve(req, res, app, next, ticket);
+      this.serve(res, app, next, s, ticket);
       return;
     }
     const start = this.clock();
     void this.queue.enter().then((a: Admission) => {
       if (a.ok) {
-        this.serve(req, res, app, next, a.ticket);
+        this.serve(res, app, next, s, a.ticket);
         return;
       }
       const now = this.clock();
@@ -188,25 +196,49 @@ export class ServerInterface {
           a.reason === 'closed' ? 'the server is stopping\n' : 'the server is too busy; try again soon\n',
         );
       }
-      this.record(req, res, this.wallAt(start, now), now - start, 0, 503, undefined);
+      this.record(res, s, this.wallAt(start, now), now - start, 0, 503, undefined);
     });
+  }
+
+  /**
+   * The request's place in this interface, with what its record says of the request itself,
+   * read now (see the class comment). Fields the mask leaves out are not read, nor any when
+   * there is nowhere to report to.
+   */
+  private arrive(req: IncomingMessage, pathAndQuery: string): Serving {
+    const m = this.sink === undefined ? 0 : this.mask;
+    const q = pathAndQuery.indexOf('?');
+    // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
+    // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
+    // As in req.headers, the first User-Agent and Referer count. Read through the getter once.
+    const h = m & (FIELD_BITS.userAgent | FIELD_BITS.referrer | FIELD_BITS.cookies) ? req.headers : undefined;
+    return {
+      iface: this,
+      req,
+      t: undefined,
+      bytesBefore: undefined,
+      outer: undefined,
+      method: (req.method ?? '').slice(0, 16),
+      path: (q < 0 ? pathAndQuery : pathAndQuery.slice(0, q)).slice(0, 2048),
+      query: m & FIELD_BITS.query && q >= 0 ? pathAndQuery.slice(q + 1, q + 2049) : undefined,
+      connection: m & (FIELD_BITS.client | FIELD_BITS.protocol) ? connectionOf(req) : undefined,
+      userAgent: m & FIELD_BITS.userAgent ? h!['user-agent']?.slice(0, 512) || undefined : undefined,
+      referrer: m & FIELD_BITS.referrer ? h!.referer?.slice(0, 2048) || undefined : undefined,
+      cookies: m & FIELD_BITS.cookies ? h!.cookie !== undefined : undefined,
+    };
   }
 
   /** The request has its slot: lets the server answer, then frees the slot and reports. */
   private serve(
-    req: IncomingMessage,
     res: ServerResponse,
     app: Handler | undefined,
     next: Next | undefined,
+    s: Serving,
     t: Ticket,
   ): void {
-    const s: Serving = {
-      iface: this,
-      req,
-      t,
-      bytesBefore: this.mask & FIELD_BITS.bytes ? bytesSent(req.socket) : undefined,
-      outer: undefined,
-    };
+    const req = s.req;
+    s.t = t;
+    if (this.sink !== undefined && this.mask & FIELD_BITS.bytes) s.bytesBefore = bytesSent(req.socket);
     const held = res as ServerResponse & { [kServing]?: Serving };
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both. One shared function, not a closure.
@@ -231,18 +263,17 @@ export class ServerInterface {
    */
   finish(res: ServerResponse, s: Serving): void {
     const t = s.t;
-    if (t.done) return;
+    if (t === undefined || t.done) return;
     const now = this.clock();
     this.queue.leave(t, res.statusCode, now);
     this.record(
-      s.req,
       res,
+      s,
       this.wallAt(t.arrived, now),
       t.started - t.arrived,
       now - t.started,
       res.statusCode,
       undefined,
-      s.bytesBefore,
     );
   }
 
@@ -260,48 +291,42 @@ export class ServerInterface {
     return Math.round(at + this.wallOffset);
   }
 
+  /** Reports a request, given what was read of it as it arrived (`arrive`). */
   private record(
-    req: IncomingMessage,
     res: ServerResponse,
+    s: Serving,
     start: number,
     queueWait: number,
     serviceTime: number,
     status: number,
     redirectedTo: string | undefined,
-    bytesBefore?: number,
   ): void {
     const sink = this.sink;
     if (!sink?.accept()) return;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
+    // The mask may have changed since the request arrived: a field it now leaves out is left out.
     const m = this.mask;
-    const c = m & (FIELD_BITS.client | FIELD_BITS.protocol) ? connectionOf(req) : undefined;
     let bytes: number | undefined;
     if (m & FIELD_BITS.bytes) {
       // Without a content-length (chunked), what the socket wrote, headers included.
       const len = contentLength(res);
       if (Number.isFinite(len) && len >= 0) bytes = len;
-      else if (bytesBefore !== undefined) bytes = Math.max(0, bytesSent(req.socket) - bytesBefore);
+      else if (s.bytesBefore !== undefined) bytes = Math.max(0, bytesSent(s.req.socket) - s.bytesBefore);
     }
-    // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
-    // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
-    // As in req.headers, the first User-Agent and Referer count. Read through the getter once.
-    const h = m & (FIELD_BITS.userAgent | FIELD_BITS.referrer | FIELD_BITS.cookies) ? req.headers : undefined;
     sink.push(
       start,
-      (req.method ?? '').slice(0, 16),
-      (q < 0 ? url : url.slice(0, q)).slice(0, 2048),
+      s.method,
+      s.path,
       status,
       queueWait,
       serviceTime,
-      m & FIELD_BITS.client ? c!.client : undefined,
-      m & FIELD_BITS.query && q >= 0 ? url.slice(q + 1, q + 2049) : undefined,
-      m & FIELD_BITS.protocol ? c!.protocol : undefined,
+      m & FIELD_BITS.client ? s.connection?.client : undefined,
+      m & FIELD_BITS.query ? s.query : undefined,
+      m & FIELD_BITS.protocol ? s.connection?.protocol : undefined,
       bytes,
       m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
-      m & FIELD_BITS.userAgent ? h!['user-agent']?.slice(0, 512) || undefined : undefined,
-      m & FIELD_BITS.referrer ? h!.referer?.slice(0, 2048) || undefined : undefined,
-      m & FIELD_BITS.cookies ? h!.cookie !== undefined : undefined,
+      m & FIELD_BITS.userAgent ? s.userAgent : undefined,
+      m & FIELD_BITS.referrer ? s.referrer : undefined,
+      m & FIELD_BITS.cookies ? s.cookies : undefined,
       m & FIELD_BITS.redirectedTo ? redirectedTo?.slice(0, 2048) || undefined : undefined,
       m & FIELD_BITS.aborted ? !res.writableFinished : undefined,
     );
@@ -309,13 +334,23 @@ export class ServerInterface {
 }
 
 const kServing = Symbol('switchyard.serving');
+/** A request's place in an interface, from its arrival to its record. */
 interface Serving {
   iface: ServerInterface;
   req: IncomingMessage;
-  t: Ticket;
+  /** Its slot, once it has one. */
+  t: Ticket | undefined;
   bytesBefore: number | undefined;
   /** The request's place in an interface it passed before this one, if any. */
   outer: Serving | undefined;
+  // What the record says of the request, as it arrived (absent: not read).
+  method: string;
+  path: string;
+  query: string | undefined;
+  connection: Connection | undefined;
+  userAgent: string | undefined;
+  referrer: string | undefined;
+  cookies: boolean | undefined;
 }
 
 function onResponseClose(this: ServerResponse & { [kServing]?: Serving }): void {

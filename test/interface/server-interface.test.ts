@@ -33,6 +33,11 @@ async function serve(opts: {
   });
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     seen.push(req.url ?? '');
+    if (req.url?.startsWith('/shop/')) {
+      // As a mounted router does (Express strips its mount path), and a header rewritten.
+      req.url = req.url.slice('/shop'.length);
+      req.headers['user-agent'] = 'rewritten by the application';
+    }
     const answer = () => {
       if (req.url === '/writehead') {
         // Headers given only to writeHead, in the case the application chose.
@@ -212,6 +217,18 @@ test('records carry the content type and size of answers whose headers were give
   assert.equal(chunked!.contentType, 'text/plain');
   // No content-length: what the socket wrote, headers and chunk framing included.
   assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
+});
+
+test('a record says what the client asked for, even when the application rewrites req.url and headers', async (t) => {
+  const s = await serve({ slots: 2 });
+  t.after(() => s.close());
+  await httpRequest(`${s.url}/shop/item?page=3`, { headers: { 'user-agent': 'browser/1' } });
+  await eventually(() => s.records.length === 1, 'the record');
+  assert.deepEqual(s.seen, ['/shop/item?page=3']);
+  const r = s.records[0]!;
+  assert.equal(r.path, '/shop/item');
+  assert.equal(r.query, 'page=3');
+  assert.equal(r.userAgent, 'browser/1');
 });
 
 test('a content type set with setHeader and given again to writeHead is recorded as sent', async (t) => {
