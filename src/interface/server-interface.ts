@@ -26,8 +26,8 @@ import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
  * agent, referrer, cookies) is read as the request arrives, and what it says of the answer
  * once the answer is done. The request is then as the client sent it, before an application
  * rewrites `req.url` (Express's mounted routers do), and its fields are read while Node has
- * just parsed them: read after the application has run, they cost a busy server about twice
- * as much (D34).
+ * just parsed them: read after the application has run, they cost a busy server more,
+ * being out of the caches by then (D34).
  *
  * @example
  * const iface = new ServerInterface({ server: 'web-a', slots: 8, secret });
