@@ -113,6 +113,11 @@ export class ServerInterface {
     return this.mask;
   }
 
+  /** The optional fields worth reading of a request: none when there is nowhere to report to. */
+  private get fieldsRead(): number {
+    return this.sink === undefined ? 0 : this.mask;
+  }
+
   setMask(mask: number): void {
     this.mask = mask;
   }
@@ -161,6 +166,7 @@ export class ServerInterface {
         moved = readMark(this.o.secret, stripped.mark, this.wall()) !== undefined;
       }
     }
+    const s = this.arrive(req, pathAndQuery);
     if (this.target !== undefined && !moved && mayMove(this.rules, pathOf(pathAndQuery))) {
       const arrivedWall = this.wall();
       const location =
@@ -169,11 +175,10 @@ export class ServerInterface {
       res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
       res.end();
       this.redirected++;
-      this.record(res, this.arrive(req, pathAndQuery), arrivedWall, 0, 0, status, location);
+      this.record(res, s, arrivedWall, 0, 0, status, location);
       return;
     }
 
-    const s = this.arrive(req, pathAndQuery);
     const ticket = this.queue.tryEnter();
     if (ticket) {
       this.serve(res, app, next, s, ticket);
@@ -206,7 +211,7 @@ export class ServerInterface {
    * there is nowhere to report to.
    */
   private arrive(req: IncomingMessage, pathAndQuery: string): Serving {
-    const m = this.sink === undefined ? 0 : this.mask;
+    const m = this.fieldsRead;
     const q = pathAndQuery.indexOf('?');
     // Node's server has built req.headers already for every HTTP/1.1 request (it looks for
     // Host and Expect there), so these are lookups; only an HTTP/1.0 one has them built here.
@@ -238,7 +243,7 @@ export class ServerInterface {
   ): void {
     const req = s.req;
     s.t = t;
-    if (this.sink !== undefined && this.mask & FIELD_BITS.bytes) s.bytesBefore = bytesSent(req.socket);
+    if (this.fieldsRead & FIELD_BITS.bytes) s.bytesBefore = bytesSent(req.socket);
     const held = res as ServerResponse & { [kServing]?: Serving };
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both. One shared function, not a closure.
