@@ -230,6 +230,8 @@ export class ServerInterface {
       userAgent: m & FIELD_BITS.userAgent ? h!['user-agent']?.slice(0, 512) || undefined : undefined,
       referrer: m & FIELD_BITS.referrer ? h!.referer?.slice(0, 2048) || undefined : undefined,
       cookies: m & FIELD_BITS.cookies ? h!.cookie !== undefined : undefined,
+      contentType: undefined,
+      writeHead: undefined,
     };
   }
 
@@ -252,6 +254,15 @@ export class ServerInterface {
     s.outer = held[kServing];
     held[kServing] = s;
     if (s.outer === undefined) res.on('close', onResponseClose);
+    // Headers given to writeHead as an object are kept nowhere Node lets us read cheaply, so
+    // the content type is caught on their way in, as on-headers (morgan, compression) does:
+    // the response's own writeHead, which calls the one it had. Once a response, by the
+    // first interface that wants it: a second catch could find another wrapper of the first
+    // in between and call round in a loop.
+    if (this.fieldsRead & FIELD_BITS.contentType && !catching(s.outer)) {
+      s.writeHead = res.writeHead;
+      res.writeHead = writeHeadSeen as ServerResponse['writeHead'];
+    }
     // The client may have gone while it waited, and its 'close' has passed: free the slot now.
     if (req.socket.destroyed) {
       this.finish(res, s);
@@ -328,7 +339,7 @@ export class ServerInterface {
       m & FIELD_BITS.query ? s.query : undefined,
       m & FIELD_BITS.protocol ? s.connection?.protocol : undefined,
       bytes,
-      m & FIELD_BITS.contentType ? sentHeader(res, 'content-type')?.slice(0, 128) : undefined,
+      m & FIELD_BITS.contentType ? contentTypeOf(res, s) : undefined,
       m & FIELD_BITS.userAgent ? s.userAgent : undefined,
       m & FIELD_BITS.referrer ? s.referrer : undefined,
       m & FIELD_BITS.cookies ? s.cookies : undefined,
@@ -356,10 +367,66 @@ interface Serving {
   userAgent: string | undefined;
   referrer: string | undefined;
   cookies: boolean | undefined;
+  /** The content type writeHead was given: null when it was given none, undefined when not seen. */
+  contentType: string | null | undefined;
+  /** The response's writeHead before this interface caught it (set in the one that did). */
+  writeHead: ServerResponse['writeHead'] | undefined;
 }
 
-function onResponseClose(this: ServerResponse & { [kServing]?: Serving }): void {
+type Held = ServerResponse & { [kServing]?: Serving };
+
+function onResponseClose(this: Held): void {
   for (let s = this[kServing]; s !== undefined; s = s.outer) s.iface.finish(this, s);
+}
+
+/**
+ * The response's writeHead while an interface wants its content type: calls the writeHead
+ * the response had, then notes the content type it was given in each interface the request
+ * passed (after the call, so a writeHead that throws notes nothing).
+ */
+function writeHeadSeen(this: Held, statusCode: number, reason?: unknown, obj?: unknown): unknown {
+  let original: ServerResponse['writeHead'] | undefined;
+  for (let s = this[kServing]; s !== undefined; s = s.outer) original ??= s.writeHead;
+  // Called with the arguments as given: Node tells writeHead(code, headers) from
+  // writeHead(code, reason, headers) by the reason's type.
+  const answer = (original as (this: Held, ...a: unknown[]) => unknown).call(this, statusCode, reason, obj);
+  const type = contentTypeGiven(typeof reason === 'string' ? obj : (obj ?? reason));
+  for (let s = this[kServing]; s !== undefined; s = s.outer) s.contentType = type;
+  return answer;
+}
+
+/** Whether an interface the request passed before catches its writeHead already. */
+function catching(outer: Serving | undefined): boolean {
+  for (let s = outer; s !== undefined; s = s.outer) if (s.writeHead !== undefined) return true;
+  return false;
+}
+
+/**
+ * The content type in headers given to writeHead: null when they have none, undefined when
+ * they are not an object of names (an array of them is left to the header block).
+ */
+function contentTypeGiven(headers: unknown): string | null | undefined {
+  if (headers === undefined || headers === null) return null;
+  if (typeof headers !== 'object' || Array.isArray(headers)) return undefined;
+  const h = headers as Record<string, unknown>;
+  let v = h['content-type'] ?? h['Content-Type'];
+  // Header names are case-insensitive: any other spelling is looked for only when these miss.
+  if (v === undefined)
+    for (const k of Object.keys(h)) if (k.length === 12 && k.toLowerCase() === 'content-type') v = h[k];
+  if (Array.isArray(v)) v = v[0];
+  return v === undefined || v === null ? null : String(v).slice(0, 128);
+}
+
+/**
+ * The response's content type as sent: from Node's header table when the application used
+ * setHeader (Express and most frameworks do; writeHead's headers are merged in there then),
+ * else as writeHead was given it, else from the header block.
+ */
+function contentTypeOf(res: ServerResponse, s: Serving): string | undefined {
+  const v = res.getHeader('content-type');
+  if (v !== undefined) return (Array.isArray(v) ? v[0]! : String(v)).slice(0, 128);
+  if (s.contentType !== undefined) return s.contentType ?? undefined;
+  return headerInBlock(res, 'content-type')?.slice(0, 128);
 }
 
 const kConnection = Symbol('switchyard.connection');
@@ -408,22 +475,19 @@ function contentLength(res: ServerResponse): number {
   const known = (res as unknown as { _contentLength?: unknown })._contentLength;
   if (typeof known === 'number') return known;
   if (known === null) return Number.NaN;
-  return Number(sentHeader(res, 'content-length') ?? Number.NaN);
+  const v = res.getHeader('content-length');
+  return Number((Array.isArray(v) ? v[0] : v) ?? headerInBlock(res, 'content-length') ?? Number.NaN);
 }
 
 /**
- * A response header as sent. An application that used setHeader (Express and most frameworks
- * do) has every header in Node's table, writeHead()'s too, and a lookup there is cheap; after
- * writeHead() with an object alone there is no table, and the header block Node wrote
- * (`_header`, kept by every version since 0.x) is searched, which costs a copy of it (Node
- * builds it piece by piece, and a search needs it in one). A header Node added itself is
- * only in the block.
+ * A response header as Node wrote it in the header block (`_header`, kept by every version
+ * since 0.x): for a header Node added itself, or one given to writeHead in a way the
+ * interface did not catch. Costs a copy of the block (Node builds it piece by piece, and a
+ * search needs it in one).
  */
 const NEEDLES = { 'content-type': '\r\ncontent-type:', 'content-length': '\r\ncontent-length:' } as const;
 
-function sentHeader(res: ServerResponse, name: 'content-type' | 'content-length'): string | undefined {
-  const v = res.getHeader(name);
-  if (v !== undefined) return Array.isArray(v) ? v[0] : String(v);
+function headerInBlock(res: ServerResponse, name: 'content-type' | 'content-length'): string | undefined {
   const block = (res as unknown as { _header?: unknown })._header;
   if (typeof block !== 'string' || block === '') return undefined;
   // Header names are case-insensitive; lower-case a copy only when the name is not as given.

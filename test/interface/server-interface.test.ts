@@ -52,6 +52,34 @@ async function serve(opts: {
         res.end('{}');
         return;
       }
+      if (req.url === '/reason') {
+        // A reason phrase, an unusual spelling, and writeHead's answer used to end.
+        res.writeHead(201, 'Made', { 'Content-type': 'image/png', 'content-length': '1' }).end('x');
+        return;
+      }
+      if (req.url === '/array') {
+        // Headers as a flat array of names and values: found in the header block Node wrote.
+        res.writeHead(200, ['Content-Type', 'text/csv', 'Content-Length', '1']);
+        res.end('y');
+        return;
+      }
+      if (req.url === '/none') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      if (req.url === '/wrapped') {
+        // Another wrapper of writeHead after the interface's, as on-headers (morgan,
+        // compression) puts one: it sets a header first, so Node merges writeHead's in.
+        const before = res.writeHead;
+        res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+          this.setHeader('x-wrapped', '1');
+          return (before as (...a: unknown[]) => ServerResponse).apply(this, args);
+        } as ServerResponse['writeHead'];
+        res.writeHead(200, { 'content-type': 'text/css', 'content-length': '1' });
+        res.end('z');
+        return;
+      }
       if (req.url === '/chunked') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('ab');
@@ -219,6 +247,25 @@ test('records carry the content type and size of answers whose headers were give
   assert.ok(chunked!.bytes! > 4, `bytes ${chunked!.bytes}`);
 });
 
+test('records carry the content type however writeHead was given it, and none when it was given none', async (t) => {
+  const s = await serve({ slots: 2 });
+  t.after(() => s.close());
+  const reason = await httpRequest(`${s.url}/reason`);
+  assert.equal(reason.status, 201);
+  assert.equal(reason.headers['content-type'], 'image/png');
+  for (const path of ['/array', '/none', '/wrapped'])
+    assert.ok((await httpRequest(`${s.url}${path}`)).status < 300);
+  await eventually(() => s.records.length === 4, 'the records');
+  const types = Object.fromEntries(s.records.map((r) => [r.path, r.contentType]));
+  assert.deepEqual(types, {
+    '/reason': 'image/png',
+    '/array': 'text/csv',
+    '/none': undefined,
+    '/wrapped': 'text/css',
+  });
+  assert.equal(s.records.find((r) => r.path === '/reason')!.bytes, 1);
+});
+
 test('a record says what the client asked for, even when the application rewrites req.url and headers', async (t) => {
   const s = await serve({ slots: 2 });
   t.after(() => s.close());
@@ -244,11 +291,27 @@ test('a content type set with setHeader and given again to writeHead is recorded
 test('a request that passes two interfaces (middleware mounted twice) frees its slot in both', async (t) => {
   const records: string[] = [];
   const make = (server: string) =>
-    new ServerInterface({ server, slots: 1, secret: SECRET, report: (r) => records.push(r.server) });
+    new ServerInterface({
+      server,
+      slots: 1,
+      secret: SECRET,
+      report: (r) => records.push(`${r.server} ${r.contentType}`),
+    });
   const outer = make('outer');
   const inner = make('inner');
+  // Between the two, another wrapper of writeHead (as on-headers puts one): the inner
+  // interface must not catch writeHead again and call round through it.
+  const wrapWriteHead = (res: ServerResponse) => {
+    const before = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      return (before as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
+  };
   const server = createServer((req, res) =>
-    outer.handle(req, res, () => inner.handle(req, res, () => res.end('ok'))),
+    outer.handle(req, res, () => {
+      wrapWriteHead(res);
+      inner.handle(req, res, () => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'));
+    }),
   );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => {
@@ -263,7 +326,10 @@ test('a request that passes two interfaces (middleware mounted twice) frees its 
   await eventually(() => records.length === 6, 'a record from each interface for each request');
   assert.equal(outer.queue.inService, 0);
   assert.equal(inner.queue.inService, 0);
-  assert.deepEqual(records.sort(), ['inner', 'inner', 'inner', 'outer', 'outer', 'outer']);
+  assert.deepEqual(
+    records.sort(),
+    ['inner', 'inner', 'inner', 'outer', 'outer', 'outer'].map((name) => `${name} text/plain`),
+  );
 });
 
 test('on one keep-alive connection, each chunked answer counts its own bytes, not the connection’s', async (t) => {
