@@ -4,7 +4,6 @@ import { dirname, join, resolve } from 'node:path';
 import { decodePart, notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
 import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
-import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
 import type { Clock } from '../core/random.js';
@@ -540,7 +539,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     throw e;
   });
   const url = `http://${boundAddress(http)}`;
-  const linkUrl = opts.listen ? `ws://${boundAddress(http)}/link` : managerLinkUrl(m);
+  // The address components dial: manager.url when the site file gives one, else where the
+  // manager listens, as bound: a port of 0 in the site file (or --listen) is the system's
+  // choice, and only the bound address says which.
+  const linkUrl = opts.listen || m.url === undefined ? `ws://${boundAddress(http)}/link` : m.url;
   log.info(
     { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
     `manager listening on ${url} (components dial ${linkUrl}); store ${dbFile}; report interval ${m.reportInterval} ms`,
