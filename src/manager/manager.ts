@@ -539,9 +539,9 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     throw e;
   });
   const url = `http://${boundAddress(http)}`;
-  // The address components dial: manager.url when the site file gives one, else where the
-  // manager listens, as bound: a port of 0 in the site file (or --listen) is the system's
-  // choice, and only the bound address says which.
+  // The address components dial: where the manager listens, as bound, when --listen is given
+  // or the site file has no manager.url (a port of 0 is the system's choice, and only the
+  // bound address says which); else manager.url.
   const linkUrl = opts.listen || m.url === undefined ? `ws://${boundAddress(http)}/link` : m.url;
   log.info(
     { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
