@@ -244,8 +244,9 @@ export class ServerInterface {
     t: Ticket,
   ): void {
     const req = s.req;
+    const m = this.fieldsRead;
     s.t = t;
-    if (this.fieldsRead & FIELD_BITS.bytes) s.bytesBefore = bytesSent(req.socket);
+    if (m & FIELD_BITS.bytes) s.bytesBefore = bytesSent(req.socket);
     const held = res as ServerResponse & { [kServing]?: Serving };
     // A response always ends in 'close' (after 'finish' when it was sent whole, or when the
     // client went away), so one listener covers both. One shared function, not a closure.
@@ -259,7 +260,7 @@ export class ServerInterface {
     // the response's own writeHead, which calls the one it had. Once a response, by the
     // first interface that wants it: a second catch could find another wrapper of the first
     // in between and call round in a loop.
-    if (this.fieldsRead & FIELD_BITS.contentType && !catching(s.outer)) {
+    if (m & FIELD_BITS.contentType && !catching(s.outer)) {
       s.writeHead = res.writeHead;
       res.writeHead = writeHeadSeen as ServerResponse['writeHead'];
     }
@@ -423,10 +424,16 @@ function contentTypeGiven(headers: unknown): string | null | undefined {
  * else as writeHead was given it, else from the header block.
  */
 function contentTypeOf(res: ServerResponse, s: Serving): string | undefined {
-  const v = res.getHeader('content-type');
-  if (v !== undefined) return (Array.isArray(v) ? v[0]! : String(v)).slice(0, 128);
-  if (s.contentType !== undefined) return s.contentType ?? undefined;
-  return headerInBlock(res, 'content-type')?.slice(0, 128);
+  const v =
+    tableHeader(res, 'content-type') ??
+    (s.contentType === undefined ? headerInBlock(res, 'content-type') : s.contentType);
+  return v?.slice(0, 128);
+}
+
+/** A header in Node's table (setHeader), its first value when it has several. */
+function tableHeader(res: ServerResponse, name: string): string | undefined {
+  const v = res.getHeader(name);
+  return v === undefined ? undefined : Array.isArray(v) ? v[0] : String(v);
 }
 
 const kConnection = Symbol('switchyard.connection');
@@ -475,8 +482,7 @@ function contentLength(res: ServerResponse): number {
   const known = (res as unknown as { _contentLength?: unknown })._contentLength;
   if (typeof known === 'number') return known;
   if (known === null) return Number.NaN;
-  const v = res.getHeader('content-length');
-  return Number((Array.isArray(v) ? v[0] : v) ?? headerInBlock(res, 'content-length') ?? Number.NaN);
+  return Number(tableHeader(res, 'content-length') ?? headerInBlock(res, 'content-length') ?? Number.NaN);
 }
 
 /**
