@@ -124,7 +124,8 @@ test('with no agent, records are dropped and counted, and an overflow line says 
 test('records are gathered and written together, in order, at most flushMs late', async (t) => {
   const { agent, ch } = await channelToAgent(t, 'c', { flushMs: 20 });
   await eventually(() => ch.connected, 'the channel to find the agent');
-  // More than one batch's worth (16 KiB) of long records, then a few more that wait for the timer.
+  // More than one batch's worth (45 KiB of JSON) of long records, then one more that waits for
+  // the timer.
   const long = '/x'.repeat(500);
   for (let i = 0; i < 40; i++) ch.report(record(`${long}/${i}`));
   ch.report(record('/last'));

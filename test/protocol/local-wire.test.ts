@@ -125,12 +125,13 @@ test("a batch says it is full before its line can pass the channel's limit, what
     const str = (n: number) => `${i}`.padEnd(n, i % 2 ? '"' : '\\');
     return {
       ...full,
-      start: full.start - i * 1e9,
+      // Numbers at their limits too: the start far off the batch's, times of 10^13 µs.
+      start: full.start - i * 1e12,
       method: str(16),
       path: str(2048),
       status: 999,
-      queueWait: 1e9 + i,
-      serviceTime: 1e9 + i,
+      queueWait: 1e10 - i,
+      serviceTime: 1e10 - i,
       client: str(64),
       query: str(2048),
       protocol: str(16),
@@ -143,14 +144,20 @@ test("a batch says it is full before its line can pass the channel's limit, what
   };
   // The same with only the strings that go to the string table long.
   const tableOnly = (i: number) => ({ ...worst(i), path: '/', query: undefined, redirectedTo: undefined });
-  for (const records of [worst, tableOnly, (i: number) => ({ ...full, start: full.start + i })]) {
+  const everyday = (i: number) => ({ ...full, start: full.start + i, redirectedTo: undefined });
+  const filled = new Map<unknown, number>();
+  for (const records of [worst, tableOnly, everyday]) {
     const b = new RecordBatch();
     let n = 0;
     while (!b.full) b.add(records(n++));
     const line = b.take();
     assert.ok(Buffer.byteLength(line) <= MAX_LINE_BYTES, `${n} records: ${Buffer.byteLength(line)} bytes`);
     assert.equal(decode(JSON.parse(line)).records, n);
+    filled.set(records, n);
   }
+  // Each batch bears fixed costs (a timer, a JSON call, a write): the bound must not be so
+  // loose that everyday records fill a batch long before the flush.
+  assert.ok(filled.get(everyday)! >= 250, `everyday records fill a batch at ${filled.get(everyday)}`);
 });
 
 test('a bad value costs its own record only, named; a batch of the wrong shape is refused whole', () => {
