@@ -156,7 +156,7 @@ test("a batch says it is full before its line can pass the channel's limit, what
     filled.set(records, n);
   }
   // Each batch bears fixed costs (a timer, a JSON call, a write): the bound must not be so
-  // loose that everyday records fill a batch long before the flush.
+  // tight that everyday records fill a batch long before its timer is up.
   assert.ok(filled.get(everyday)! >= 250, `everyday records fill a batch at ${filled.get(everyday)}`);
 });
 
