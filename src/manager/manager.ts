@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { decodePart, notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
 import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
+import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
 import type { Clock } from '../core/random.js';
@@ -538,11 +539,12 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     await store.close();
     throw e;
   });
-  const url = `http://${boundAddress(http)}`;
-  // The address components dial: where the manager listens, as bound, when --listen is given
-  // or the site file has no manager.url (a port of 0 is the system's choice, and only the
-  // bound address says which); else manager.url.
-  const linkUrl = opts.listen || m.url === undefined ? `ws://${boundAddress(http)}/link` : m.url;
+  const bound = boundAddress(http);
+  const url = `http://${bound}`;
+  // The address components dial: where the manager listens, as bound, when --listen is given;
+  // else the site file's rule (manager.url, or where it listens), with the bound address for
+  // where it listens (a port of 0 is the system's choice, and only the bound address says which).
+  const linkUrl = opts.listen ? `ws://${bound}/link` : managerLinkUrl({ ...m, listen: bound });
   log.info(
     { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
     `manager listening on ${url} (components dial ${linkUrl}); store ${dbFile}; report interval ${m.reportInterval} ms`,

@@ -12,6 +12,18 @@ import { eventually, httpRequest } from '../helpers.js';
 const SECRET = 'site-secret';
 
 /** A real server with the interface in it; its handler answers after `hold` resolves. */
+/**
+ * Puts another wrapper of writeHead on a response, as on-headers (morgan, compression) does:
+ * it runs `first`, then the writeHead the response had.
+ */
+function wrapWriteHead(res: ServerResponse, first: () => void = () => {}): void {
+  const before = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    first();
+    return (before as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
 async function serve(opts: {
   slots: number;
   maxWaiting?: number;
@@ -71,11 +83,7 @@ async function serve(opts: {
       if (req.url === '/wrapped') {
         // Another wrapper of writeHead after the interface's, as on-headers (morgan,
         // compression) puts one: it sets a header first, so Node merges writeHead's in.
-        const before = res.writeHead;
-        res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-          this.setHeader('x-wrapped', '1');
-          return (before as (...a: unknown[]) => ServerResponse).apply(this, args);
-        } as ServerResponse['writeHead'];
+        wrapWriteHead(res, () => res.setHeader('x-wrapped', '1'));
         res.writeHead(200, { 'content-type': 'text/css', 'content-length': '1' });
         res.end('z');
         return;
@@ -301,12 +309,6 @@ test('a request that passes two interfaces (middleware mounted twice) frees its 
   const inner = make('inner');
   // Between the two, another wrapper of writeHead (as on-headers puts one): the inner
   // interface must not catch writeHead again and call round through it.
-  const wrapWriteHead = (res: ServerResponse) => {
-    const before = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      return (before as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as ServerResponse['writeHead'];
-  };
   const server = createServer((req, res) =>
     outer.handle(req, res, () => {
       wrapWriteHead(res);
