@@ -17,8 +17,9 @@
 //
 // Two things in a set are not the steady cost of the interface, and are kept out (D37):
 // - The first round. A server's first run after the others' warm-ups (seconds idle) reads
-//   several µs high in every server, by amounts that vary from server to server: noise, not
-//   the interface. It is run, measured and shown apart ("first round"), and left out.
+//   several µs high in every server, with the interface more than bare: a cost of coming
+//   back from idle, not of steady load. It is run, measured and shown apart ("first
+//   round"), and left out of the figures.
 // - A burst of the VM's own. A run now and then reads several µs high in whatever server
 //   has it (other guests on the host). Each round runs every server once, seconds apart,
 //   so a set's figure for a server is the median of its differences from bare round by
@@ -164,7 +165,7 @@ async function runSet(o, socket, k) {
   for (const n of names) await load(servers[n], WARMUP_S);
   const order = orders(names);
   // The first round is left out of the figures, and shown apart: a server's first run after
-  // the others' warm-ups (seconds idle) reads high, by amounts that vary.
+  // the others' warm-ups (seconds idle) reads high, with the interface more than bare.
   const first = {};
   for (const n of order[k % order.length]) {
     const before = cpuUs(servers[n].pid);
