@@ -37,7 +37,7 @@
 //   --fields LIST     also run a server whose records carry only these optional fields
 //                     (names as in agents[].fields, comma-separated; "none" for the
 //                     required ones alone), to show what the fields cost side by side
-//   --quick           1 set of 2 runs: a smoke run, its figure means nothing
+//   --quick           1 set of 2 runs after the first: a smoke run, its figure means nothing
 // The goal (issue 7): under 5 µs a request. It is shown met when the mean of the sets'
 // paired figures plus two standard errors is under 5.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
