@@ -162,22 +162,25 @@ async function runSet(o, socket, k) {
       core: CORES.client,
       headers: HEADERS,
     });
+  /** One heavy run of server `n`: the CPU it took (µs) and wrk's figures. */
+  const measure = async (n) => {
+    const before = cpuUs(servers[n].pid);
+    const r = await load(servers[n], o.slice);
+    return { us: cpuUs(servers[n].pid) - before, r };
+  };
   for (const n of names) await load(servers[n], WARMUP_S);
   const order = orders(names);
   // The first round is left out of the figures, and shown apart: a server's first run after
   // the others' warm-ups (seconds idle) reads high, with the interface more than bare.
   const first = {};
   for (const n of order[k % order.length]) {
-    const before = cpuUs(servers[n].pid);
-    const r = await load(servers[n], o.slice);
-    first[n] = (cpuUs(servers[n].pid) - before) / r.requests;
+    const { us, r } = await measure(n);
+    first[n] = us / r.requests;
   }
   const acc = Object.fromEntries(names.map((n) => [n, { us: 0, requests: 0, errors: 0, rounds: [] }]));
   for (let i = 0; i < o.slices; i++)
     for (const n of order[(i + k) % order.length]) {
-      const before = cpuUs(servers[n].pid);
-      const r = await load(servers[n], o.slice);
-      const us = cpuUs(servers[n].pid) - before;
+      const { us, r } = await measure(n);
       acc[n].us += us;
       acc[n].requests += r.requests;
       acc[n].errors += r.socketErrors + r.non2xx3xx;

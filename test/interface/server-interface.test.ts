@@ -11,7 +11,6 @@ import { eventually, httpRequest } from '../helpers.js';
 
 const SECRET = 'site-secret';
 
-/** A real server with the interface in it; its handler answers after `hold` resolves. */
 /**
  * Puts another wrapper of writeHead on a response, as on-headers (morgan, compression) does:
  * it runs `first`, then the writeHead the response had.
@@ -24,6 +23,7 @@ function wrapWriteHead(res: ServerResponse, first: () => void = () => {}): void 
   } as ServerResponse['writeHead'];
 }
 
+/** A real server with the interface in it; its handler answers after `hold` resolves. */
 async function serve(opts: {
   slots: number;
   maxWaiting?: number;
