@@ -242,6 +242,12 @@ const problems = [];
 const began = Date.now();
 for (const file of files) {
   const full = loadScenario(file);
+  if (full.servers.some((x) => x.start !== undefined)) {
+    console.log(
+      `lab: ${full.name}: a server that joins later (servers[].start) runs in the simulator only; skipped`,
+    );
+    continue;
+  }
   const s = a.quick ? shorten(full, 4) : full;
   let scenarioFile = file;
   if (a.quick) {

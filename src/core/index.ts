@@ -12,6 +12,7 @@ export * from './queue-choice.js';
 export * from './random.js';
 export * from './referrals.js';
 export * from './server-pool.js';
+export * from './service-estimate.js';
 export * from './swamped.js';
 export * from './thresholds.js';
 export * from './weighted-picker.js';

@@ -32,25 +32,6 @@ export interface ServerQueue {
   measuredAt: number;
 }
 
-/** Requests' worth of memory in the service time estimate. */
-export const SERVICE_MEMORY = 30;
-
-/**
- * The service time estimate after an interval in which `n` requests took `mean` ms on
- * average: a mean over about the last SERVICE_MEMORY requests. One interval's mean over a
- * handful of requests is too noisy to rank servers by (the simulator showed a pick on raw
- * interval means herding onto whichever server was lucky); a slowdown still shows within
- * a few intervals, and the queue it builds shows at once.
- *
- * @example
- * serviceEstimate(20, 80, 30); // 50
- */
-export function serviceEstimate(previous: number, mean: number, n: number): number {
-  if (!(mean > 0) || !(n > 0)) return previous;
-  if (!(previous > 0)) return mean;
-  return previous + ((mean - previous) * n) / (n + SERVICE_MEMORY);
-}
-
 export function expectedDelay(q: ServerQueue, sent: number, doors: number, serviceTime: number): number {
   return ((q.queueLength + q.busy + doors * sent + 1) / Math.max(1, q.slots)) * serviceTime;
 }

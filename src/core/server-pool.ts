@@ -1,5 +1,5 @@
 import { type DynamicLoad, loadMetric } from './load-metric.js';
-import { expectedDelay, SentSince, type ServerQueue, serviceEstimate } from './queue-choice.js';
+import { expectedDelay, SentSince, type ServerQueue } from './queue-choice.js';
 import type { Random } from './random.js';
 import {
   countAt,
@@ -9,6 +9,7 @@ import {
   type ReferralParams,
   referralFactor,
 } from './referrals.js';
+import { newServiceEstimate, type ServiceEstimate, updateService } from './service-estimate.js';
 import { WeightedPicker } from './weighted-picker.js';
 
 /**
@@ -89,8 +90,8 @@ interface Member {
   queue: ServerQueue | undefined;
   /** This door's referrals since the figures were measured. */
   sent: SentSince;
-  /** The service time estimate, ms (0: none yet). */
-  service: number;
+  /** The service time estimate (value 0: none yet). */
+  service: ServiceEstimate;
   /** When the figures behind `service` were measured. */
   measuredAt: number;
 }
@@ -109,9 +110,8 @@ export class ServerPool {
   private drawnCount = 0;
   /** Independent doors sending to these servers; each scales its own referrals by it. */
   private doors = 1;
-  /** Sum and count of the members' service time estimates, for the typical one. */
-  private serviceSum = 0;
-  private serviceCount = 0;
+  /** The median of the members' service time estimates (NaN: to be worked out again). */
+  private typical = Number.NaN;
 
   constructor(
     members: readonly PoolMember[],
@@ -125,7 +125,7 @@ export class ServerPool {
       dynamic: m.dynamic,
       queue: undefined,
       sent: new SentSince(),
-      service: 0,
+      service: newServiceEstimate(),
       measuredAt: -Infinity,
     }));
     this.members.forEach((_, i) => {
@@ -222,16 +222,30 @@ export class ServerPool {
     if (queue.measuredAt <= m.measuredAt) return;
     m.measuredAt = queue.measuredAt;
     m.sent.measured(queue.measuredAt);
-    const before = m.service;
-    m.service = serviceEstimate(before, queue.serviceTime, queue.requests ?? 1);
-    if (before > 0) this.serviceSum -= before;
-    else if (m.service > 0) this.serviceCount++;
-    this.serviceSum += m.service;
+    const n = queue.requests ?? 1;
+    const slots = Math.max(1, queue.slots);
+    const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;
+    updateService(m.service, { mean: queue.serviceTime, n, free }, queue.measuredAt, this.medianService(i));
+    this.typical = Number.NaN;
   }
 
-  /** The mean service time estimate over the servers that have one (1 when none has). */
+  /** The median service time estimate over the servers that have one (1 when none has). */
   private typicalService(): number {
-    return this.serviceCount > 0 ? this.serviceSum / this.serviceCount : 1;
+    if (Number.isNaN(this.typical)) this.typical = this.medianService(-1) || 1;
+    return this.typical;
+  }
+
+  /** The median of the members' service time estimates but member `skip`'s; 0 when none has one. */
+  private medianService(skip: number): number {
+    const v: number[] = [];
+    for (let j = 0; j < this.members.length; j++) {
+      const x = this.members[j]!.service.value;
+      if (j !== skip && x > 0) v.push(x);
+    }
+    if (v.length === 0) return 0;
+    v.sort((a, b) => a - b);
+    const h = v.length >> 1;
+    return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
   }
 
   /** How many independent doors share these servers (the manager knows); at least 1. */
@@ -263,7 +277,8 @@ export class ServerPool {
       if (!m.available || i === opts.exclude || (opts.secureOnly && !m.https)) continue;
       const q = m.queue;
       if (!q || now - q.measuredAt > this.params.obsolescence) return NO_FIGURES;
-      const delay = expectedDelay(q, m.sent.count, this.doors, m.service > 0 ? m.service : typical);
+      const service = m.service.value;
+      const delay = expectedDelay(q, m.sent.count, this.doors, service > 0 ? service : typical);
       if (delay < bestDelay) {
         bestDelay = delay;
         best = i;

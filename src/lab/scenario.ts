@@ -60,7 +60,14 @@ export const scenarioSchema = z
     duration: duration('Measured time of one run.').default(60_000),
     warmup: duration('Load before the measured run, not scored.').default(5_000),
     servers: z
-      .array(z.strictObject({ name, strength: z.number().positive().max(64) }))
+      .array(
+        z.strictObject({
+          name,
+          strength: z.number().positive().max(64),
+          /** A server that joins the running site: out of rotation until then (simulator only). */
+          start: duration('When the server joins, from the start of the measured run.').optional(),
+        }),
+      )
       .min(1)
       .max(64),
     service: service.default({ distribution: 'exponential', mean: 20 }),
@@ -100,6 +107,10 @@ export const scenarioSchema = z
       names.add(srv.name);
     });
     const known = (n: string) => names.has(n);
+    s.servers.forEach((srv, i) => {
+      if (srv.start !== undefined && srv.start >= s.duration)
+        issue(['servers', i, 'start'], 'begins after the run ends');
+    });
     s.speed.forEach((c, i) => {
       if (!known(c.server)) issue(['speed', i, 'server'], `no server "${c.server}"`);
       if (c.to !== undefined && c.to <= c.from) issue(['speed', i, 'to'], 'must be after "from"');
@@ -161,6 +172,23 @@ export function speedFactor(s: Scenario, server: string, t: number): number {
   for (const c of s.speed)
     if (c.server === server && t >= c.from && (c.to === undefined || t < c.to)) f *= c.factor;
   return f;
+}
+
+/**
+ * The moments a server comes back into a scenario: the end of each of its slowdowns and its
+ * start, each with its fair share (its slots over all slots).
+ */
+export function comebacksOf(s: Scenario): { server: number; at: number; fair: number }[] {
+  const total = s.servers.reduce((a, x) => a + slotsOf(x.strength), 0);
+  const out: { server: number; at: number; fair: number }[] = [];
+  s.servers.forEach((x, i) => {
+    const fair = slotsOf(x.strength) / total;
+    if (x.start !== undefined) out.push({ server: i, at: x.start, fair });
+    for (const c of s.speed)
+      if (c.server === x.name && c.to !== undefined && c.factor >= 10)
+        out.push({ server: i, at: c.to, fair });
+  });
+  return out;
 }
 
 /** Each door's share of the routed load. */

@@ -229,6 +229,27 @@ export function shareReaction(
 }
 
 /**
+ * A server coming back (issue 27): from `at`, when it recovers or joins, the time until its
+ * share of a one-second window is at least half its fair share `fair`, counted to the end of
+ * that window (undefined: never), and the most it got in any of the ten windows after that
+ * one, as a multiple of `fair` (herding onto it shows there).
+ */
+export function comeback(
+  r: Records,
+  server: number,
+  at: number,
+  fair: number,
+): { back: number | undefined; peak: number | undefined } {
+  const shares = shareOverTime(r, server);
+  for (let w = Math.floor(at / 1000); w < shares.length; w++) {
+    if (shares[w]! < fair / 2) continue;
+    const after = shares.slice(w + 1, w + 11);
+    return { back: (w + 1) * 1000 - at, peak: after.length > 0 ? Math.max(...after) / fair : undefined };
+  }
+  return { back: undefined, peak: undefined };
+}
+
+/**
  * `flash-crowd`: p95 of routed latency over two-second windows, and the time from the step
  * down (`at`) until a window's p95 is back within `within` of its level in the ten seconds
  * before the step up (`before`), counted to that window's end.

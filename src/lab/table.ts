@@ -1,5 +1,6 @@
-import type { Scenario } from './scenario.js';
+import { comebacksOf, type Scenario } from './scenario.js';
 import {
+  comeback,
   percentile,
   type Records,
   recovery,
@@ -30,10 +31,13 @@ export function extras(
 ): {
   reaction?: { down: number | undefined; up: number | undefined }[];
   recovery?: { baseline: number; recovered: number | undefined }[];
+  comebacks?: { server: string; runs: { back: number | undefined; peak: number | undefined }[] }[];
 } {
+  // The share reaction is for a server slowed a few times (degrade); a stalled one's
+  // comeback is below.
   const slow = s.speed[0];
   const out: ReturnType<typeof extras> = {};
-  if (slow && slow.to !== undefined) {
+  if (slow && slow.to !== undefined && slow.factor < 10) {
     const i = s.servers.findIndex((x) => x.name === slow.server);
     out.reaction = runs.map((r) => shareReaction(r, i, slow.from, slow.to!));
   }
@@ -45,6 +49,12 @@ export function extras(
       return { baseline: x.baseline, recovered: x.recovered };
     });
   }
+  const backs = comebacksOf(s);
+  if (backs.length > 0)
+    out.comebacks = backs.map((b) => ({
+      server: s.servers[b.server]!.name,
+      runs: runs.map((r) => comeback(r, b.server, b.at, b.fair)),
+    }));
   return out;
 }
 
@@ -108,6 +118,10 @@ export function formatTable(s: Scenario, cells: Cell[], note: string): string {
     if (x.reaction)
       notes.push(
         `slow share <15% after ${x.reaction.map((r) => f(r.down, 0)).join('/')} ms, >20% after ${x.reaction.map((r) => f(r.up, 0)).join('/')} ms`,
+      );
+    for (const b of x.comebacks ?? [])
+      notes.push(
+        `${b.server} back to half its fair share after ${b.runs.map((r) => f(r.back, 0)).join('/')} ms, then at most ${b.runs.map((r) => f(r.peak, 2)).join('/')} x fair`,
       );
     if (x.recovery) notes.push(`recovered in ${x.recovery.map((r) => f(r.recovered, 0)).join('/')} ms`);
     return { cells: cellsOut, notes };

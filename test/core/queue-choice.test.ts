@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { expectedDelay, SentSince, type ServerQueue, serviceEstimate } from '../../src/core/queue-choice.js';
+import { expectedDelay, SentSince, type ServerQueue } from '../../src/core/queue-choice.js';
 import { seededRandom } from '../../src/core/random.js';
 import { DEFAULT_REFERRAL_PARAMS } from '../../src/core/referrals.js';
 import { ServerPool } from '../../src/core/server-pool.js';
@@ -33,13 +33,6 @@ test('referrals are counted only until figures measured after them arrive, even 
   s.add(50);
   s.measured(45);
   assert.equal(s.count, 1);
-});
-
-test('the service time estimate is a mean over about the last 30 requests, not one noisy interval', () => {
-  assert.equal(serviceEstimate(20, 80, 30), 50);
-  assert.equal(serviceEstimate(0, 35, 3), 35); // the first figures are taken as they are
-  assert.equal(serviceEstimate(20, 0, 0), 20); // nothing finished: unchanged
-  assert.ok(Math.abs(serviceEstimate(20, 10, 3) - 19.09) < 0.01); // three fast requests barely move it
 });
 
 test('the queue choice sends each request where it would wait least, counting its own referrals', () => {
@@ -141,4 +134,32 @@ test('with several doors each scales its own referrals by their number', () => {
   // Eight doors: after one referral server 0 counts as having eight more.
   assert.equal(eight.pick(1, rand, {}), 0);
   assert.equal(eight.pick(1, rand, {}), 1);
+});
+
+test('a server that looked slow and now sits empty is tried again within about a second, not starved', () => {
+  const pool = new ServerPool(
+    [0, 1, 2, 3].map(() => ({ C: 1000, https: false })),
+    params,
+    0,
+  );
+  const rand = seededRandom(4);
+  const report = (t: number, slowOne: Partial<ServerQueue>) => {
+    for (let i = 0; i < 3; i++) pool.setQueue(i, { ...idle(4, t), busy: 3, requests: 4 });
+    pool.setQueue(3, { ...idle(4, t), requests: 0, ...slowOne });
+  };
+  // Every request it had timed out after 2 s: it looks 100 times slower than the rest.
+  report(0, { serviceTime: 2000, requests: 8 });
+  let firstPick = -1;
+  for (let t = 25; t <= 3000 && firstPick < 0; t += 25) {
+    report(t, {});
+    for (let k = 0; k < 3; k++) if (pool.pick(t, rand, {}) === 3) firstPick = t;
+  }
+  assert.ok(firstPick > 0 && firstPick <= 1500, `first tried at ${firstPick} ms`);
+  // Still hung, every request it gets stays in it: it is tried less and less, never flooded.
+  let stuck = 1;
+  for (let t = firstPick + 25; t <= firstPick + 2000; t += 25) {
+    report(t, { busy: stuck });
+    for (let k = 0; k < 3; k++) if (pool.pick(t, rand, {}) === 3) stuck++;
+  }
+  assert.ok(stuck <= 3, `${stuck} requests stuck in it after 2 s`);
 });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { parseYamlFile } from '../../src/config/load.js';
 import {
   capacity,
+  comebacksOf,
   doorShares,
   loadScenario,
   offeredRate,
@@ -15,7 +16,8 @@ import {
 } from '../../src/lab/scenario.js';
 
 const DIR = join(import.meta.dirname, '../../bench/lab/scenarios');
-const scenario = (name: string) => loadScenario(join(DIR, `${name}.yaml`));
+const SIM_DIR = join(import.meta.dirname, '../../bench/lab/sim-scenarios');
+const scenario = (name: string, dir = DIR) => loadScenario(join(dir, `${name}.yaml`));
 
 test('every scenario file loads, and each is named for its file', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml'));
@@ -25,11 +27,30 @@ test('every scenario file loads, and each is named for its file', () => {
     'degrade.yaml',
     'flash-crowd.yaml',
     'many-doors.yaml',
+    'pause.yaml',
+    'recover.yaml',
     'two-doors.yaml',
     'uneven-sessions.yaml',
     'uneven.yaml',
   ]);
   for (const f of files) assert.equal(scenario(f.replace('.yaml', '')).name, f.replace('.yaml', ''));
+  const simOnly = readdirSync(SIM_DIR).filter((f) => f.endsWith('.yaml'));
+  assert.deepEqual(simOnly.sort(), ['join.yaml', 'long-tail.yaml', 'tiny.yaml']);
+  for (const f of simOnly)
+    assert.equal(scenario(f.replace('.yaml', ''), SIM_DIR).name, f.replace('.yaml', ''));
+});
+
+test('a server that comes back is scored from when it does, against its share of all slots', () => {
+  assert.deepEqual(comebacksOf(scenario('recover')), [
+    { server: 4, at: 20_000, fair: 1 / 6 },
+    { server: 5, at: 20_000, fair: 1 / 6 },
+  ]);
+  assert.deepEqual(comebacksOf(scenario('join', SIM_DIR)), [{ server: 3, at: 15_000, fair: 1 / 4 }]);
+  assert.deepEqual(comebacksOf(scenario('degrade')), []); // four times slower is judged by its share reaction
+  const late = { ...scenario('join', SIM_DIR) };
+  const bad = scenarioSchema.safeParse({ ...late, servers: [{ name: 'x', strength: 1, start: 99_000 }] });
+  assert.equal(bad.success, false);
+  assert.deepEqual(bad.error?.issues[0]?.path, ['servers', 0, 'start']);
 });
 
 test('uneven: strengths 1, 1, 2, 4 at 70 % of capacity, one strength unit about 100 requests a second', () => {

@@ -6,7 +6,7 @@ import { loadScenario, type Scenario, scenarioSchema } from '../../src/lab/scena
 import { EventQueue } from '../../src/lab/sim/event-queue.js';
 import { type Job, SimServer } from '../../src/lab/sim/sim-server.js';
 import { simulate } from '../../src/lab/sim/simulate.js';
-import { percentile, recovery, shareReaction, summarize } from '../../src/lab/summary.js';
+import { comeback, percentile, recovery, shareReaction, summarize } from '../../src/lab/summary.js';
 
 const DIR = join(import.meta.dirname, '../../bench/lab/scenarios');
 
@@ -82,6 +82,12 @@ test('percentiles are nearest-rank; the time-window figures read shares and reco
   const rec = { ...base, t0: [], latency: [], bypass: [], outcome: [], server: [] };
   assert.deepEqual(shareReaction(rec, 0, 2000, 5000), { down: 1000, up: 1000 });
   assert.deepEqual(shareReaction(rec, 0, 1500, 5000), { down: 1500, up: 1000 });
+  // Its fair share is 40 %: half of it (20 %) first reached in the window ending at 6 s, 1 s
+  // after it came back at 5 s; the one window after that gave it 30 %, 0.75 of fair.
+  const back = comeback(rec, 0, 5000, 0.4);
+  assert.equal(back.back, 1000);
+  assert.ok(Math.abs(back.peak! - 0.75) < 1e-9);
+  assert.deepEqual(comeback(rec, 0, 2000, 0.8), { back: undefined, peak: undefined });
   // Latency 10 ms before 20 s, 100 ms from 20 s to 34 s, 12 ms after: the window from 34 s
   // to 36 s is the first back within 1.5 of 10 ms, 6 s after the step down at 30 s.
   const t0: number[] = [];
@@ -95,6 +101,28 @@ test('percentiles are nearest-rank; the time-window figures read shares and reco
   const r = recovery(flash, 20_000, 30_000);
   assert.equal(r.baseline, 10);
   assert.equal(r.recovered, 6000);
+});
+
+test('a server that joins is out of rotation until it starts, for every contender', () => {
+  const s = scenarioSchema.parse({
+    name: 'late',
+    description: 'b joins at 2 s',
+    duration: '4s',
+    warmup: '1s',
+    servers: [
+      { name: 'a', strength: 2 },
+      { name: 'b', strength: 2, start: '2s' },
+    ],
+    load: 0.3,
+  });
+  for (const name of ['switchyard', 'lc', 'rr-w'] as const) {
+    const r = simulate(s, { name }, 5);
+    assert.deepEqual(
+      r.arrivals.map((w) => w[1]! > 0),
+      [false, false, true, true],
+      name,
+    );
+  }
 });
 
 test('one seed gives one run: the simulator repeats itself exactly', () => {

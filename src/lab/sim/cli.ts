@@ -15,7 +15,8 @@ import { simulate } from './simulate.js';
  * compare the balancing only. Prints one table a scenario; `--json` keeps the figures.
  */
 
-const SCENARIOS = join(import.meta.dirname, '../../../bench/lab/scenarios');
+/** The lab's scenarios, and those only the simulator can judge (issue 27). */
+const FOLDERS = ['scenarios', 'sim-scenarios'].map((f) => join(import.meta.dirname, '../../../bench/lab', f));
 
 interface Options {
   scenario?: string[];
@@ -28,7 +29,7 @@ interface Options {
 
 const program = new Command('sim')
   .description("Simulate the balancing lab's scenarios: the real choice policies on a fake clock.")
-  .option('--scenario <name...>', 'scenarios from bench/lab/scenarios (default: all)')
+  .option('--scenario <name...>', 'scenarios from bench/lab/scenarios and sim-scenarios (default: all)')
   .option('--scenario-file <path...>', 'scenario files from anywhere')
   .option(
     '--contenders <list>',
@@ -48,11 +49,12 @@ const program = new Command('sim')
 function run(o: Options): void {
   const seeds = wholeNumber('sim', '--seeds', o.seeds, 1);
   const scale = wholeNumber('sim', '--scale', o.scale, 1);
-  const known = names();
+  const known = scenarioFiles();
   const files = [
-    ...(o.scenario ?? (o.scenarioFile ? [] : known)).map((n) => {
-      if (!known.includes(n)) fail(`sim: no scenario "${n}" (have: ${known.join(', ')})`, EXIT.usage);
-      return join(SCENARIOS, `${n}.yaml`);
+    ...(o.scenario ?? (o.scenarioFile ? [] : [...known.keys()])).map((n) => {
+      const file = known.get(n);
+      if (!file) fail(`sim: no scenario "${n}" (have: ${[...known.keys()].join(', ')})`, EXIT.usage);
+      return file;
     }),
     ...(o.scenarioFile ?? []),
   ];
@@ -81,11 +83,15 @@ function run(o: Options): void {
   if (o.json) writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
 }
 
-function names(): string[] {
-  return readdirSync(SCENARIOS)
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => basename(f, '.yaml'))
-    .sort();
+/** Every known scenario's name and file, the lab's first. */
+function scenarioFiles(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const dir of FOLDERS)
+    for (const f of readdirSync(dir)
+      .filter((x) => x.endsWith('.yaml'))
+      .sort())
+      if (!out.has(basename(f, '.yaml'))) out.set(basename(f, '.yaml'), join(dir, f));
+  return out;
 }
 
 function parseList(text: string): ContenderSpec[] {

@@ -35,6 +35,8 @@ export interface Door {
   load(msg: LoadMessage, now: number): void;
   /** Called every few hundred ms: the interceptor's own tick. */
   tick(now: number): void;
+  /** A server joins (`true`) or is not there yet; every server is there at first. */
+  setPresent(server: number, present: boolean, now: number): void;
 }
 
 /** How a proxy chooses, after HAProxy's and NGINX's own rules. */
@@ -59,6 +61,7 @@ export class ProxyDoor implements Door {
   readonly kind: 'proxy' | 'redirect';
   private readonly outstanding: number[];
   private readonly current: number[];
+  private readonly absent = new Set<number>();
   private readonly held: Routed[] = [];
   private heldHead = 0;
 
@@ -98,6 +101,11 @@ export class ProxyDoor implements Door {
   load(): void {}
   tick(): void {}
 
+  setPresent(server: number, present: boolean): void {
+    if (present) this.absent.delete(server);
+    else this.absent.add(server);
+  }
+
   private send(i: number, r: Routed): void {
     if (i >= 0 && this.kind === 'proxy') this.outstanding[i]!++;
     r.go(i);
@@ -109,7 +117,7 @@ export class ProxyDoor implements Door {
       let total = 0;
       let best = -1;
       for (let i = 0; i < weights.length; i++) {
-        if (i === exclude || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
+        if (i === exclude || this.absent.has(i) || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
         this.current[i]! += weights[i]!;
         total += weights[i]!;
         if (best < 0 || this.current[i]! > this.current[best]!) best = i;
@@ -122,7 +130,7 @@ export class ProxyDoor implements Door {
     let bestKey = Infinity;
     let ties = 0;
     for (let i = 0; i < weights.length; i++) {
-      if (i === exclude || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
+      if (i === exclude || this.absent.has(i) || (maxconn && this.outstanding[i]! >= maxconn[i]!)) continue;
       const key = (this.outstanding[i]! + plusOne) / weights[i]!;
       if (key < bestKey) {
         bestKey = key;
@@ -173,5 +181,14 @@ export class SwitchyardDoor implements Door {
 
   tick(now: number): void {
     this.state.refreshManaged(now);
+  }
+
+  /** As the interceptor's own health checks would see it (their rise time left out). */
+  setPresent(server: number, present: boolean, now: number): void {
+    const i = this.fromSim[server]!;
+    if (i < 0) return;
+    const srv = this.state.servers.get(this.app.servers[i]!.name)!;
+    srv.health = { up: present, streak: 0 };
+    this.state.updateAvailability(srv, now);
   }
 }

@@ -87,7 +87,18 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
     };
     q.at(q.now + phase, loop);
   };
-  if (c.name === 'switchyard') wireManager(s, c, q, servers, doors, redirecting, policyRnd, scheduleEvery);
+  // Servers that join later are out of rotation, and report nothing, until they start.
+  const present = s.servers.map((x) => x.start === undefined);
+  s.servers.forEach((x, i) => {
+    if (x.start === undefined) return;
+    for (const d of doors) d.setPresent(i, false, q.now);
+    q.at(x.start, () => {
+      present[i] = true;
+      for (const d of doors) d.setPresent(i, true, q.now);
+    });
+  });
+  if (c.name === 'switchyard')
+    wireManager(s, c, q, servers, present, doors, redirecting, policyRnd, scheduleEvery);
 
   const rec: RunRecord = {
     ...newRecords(s.duration, names),
@@ -249,6 +260,7 @@ function wireManager(
   c: ContenderSpec,
   q: EventQueue,
   servers: SimServer[],
+  present: readonly boolean[],
   doors: Door[],
   redirecting: boolean[],
   random: Random,
@@ -269,7 +281,9 @@ function wireManager(
   );
   every(I, random() * I, () => {
     const now = q.now;
-    for (const srv of servers) board.report(srv.name, srv.figures(), now, {}, now);
+    servers.forEach((srv, i) => {
+      if (present[i]) board.report(srv.name, srv.figures(), now, {}, now);
+    });
     // The manager passes new figures on at once (src/manager/manager.ts, onFigures).
     const msg = { ...board.loads(now), doors: doors.length };
     for (const d of doors) d.load(msg, now);
