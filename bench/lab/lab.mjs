@@ -41,9 +41,15 @@ const { values: a } = parseArgs({
     contenders: { type: 'string' },
     results: { type: 'string' },
     pictures: { type: 'string' },
+    'round-trip': { type: 'string' },
   },
 });
 
+// The client round trip every scenario is scored at (each scenario's addedDelay, 20 ms
+// unless it says): `--round-trip 0` gives the balancing alone, kept apart in the results.
+const roundTrip = a['round-trip'] === undefined ? undefined : Number(a['round-trip']);
+if (roundTrip !== undefined && !(Number.isInteger(roundTrip) && roundTrip >= 0 && roundTrip <= 10_000))
+  throw new BenchError(`--round-trip must be whole ms from 0 to 10000, got ${a['round-trip']}`);
 const runs = Number(a.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new BenchError(`--runs must be a whole number >= 1, got ${a.runs}`);
@@ -248,10 +254,13 @@ for (const file of files) {
     );
     continue;
   }
-  const s = a.quick ? shorten(full, 4) : full;
+  const timed = roundTrip === undefined ? full : { ...full, addedDelay: roundTrip };
+  const s = a.quick ? shorten(timed, 4) : timed;
+  const cellsDir = join(resultsDir, roundTrip === undefined ? s.name : `${s.name}-rt${roundTrip}`);
   let scenarioFile = file;
-  if (a.quick) {
-    scenarioFile = join(resultsDir, `${s.name}.json`);
+  if (a.quick || roundTrip !== undefined) {
+    mkdirSync(cellsDir, { recursive: true });
+    scenarioFile = join(cellsDir, 'scenario.json');
     writeFileSync(scenarioFile, JSON.stringify(s));
   }
   const contenders = wanted ?? contendersFor(s.name, a.quick);
@@ -260,7 +269,7 @@ for (const file of files) {
   for (let r = 1; r <= runs; r++) {
     for (const c of contenders) {
       if (r > repeats(c)) continue;
-      const out = join(resultsDir, s.name, `${label(c)}-r${r}.json`);
+      const out = join(cellsDir, `${label(c)}-r${r}.json`);
       if (existsSync(out)) continue;
       const t = Date.now();
       process.stderr.write(`lab: ${s.name} ${label(c)} run ${r} ... `);
@@ -268,7 +277,7 @@ for (const file of files) {
       process.stderr.write(`${((Date.now() - t) / 1000).toFixed(0)} s\n`);
     }
   }
-  const cells = report(s, join(resultsDir, s.name), contenders);
+  const cells = report(s, cellsDir, contenders);
   if (cells.length > 0) {
     const svgs = await writeCharts(s, cells, picturesDir);
     if (!a.quick) console.log(`pictures: ${svgs.map((f) => relative(process.cwd(), f)).join(', ')}`);

@@ -16,6 +16,7 @@ export const DEFAULTS = {
   admin: '127.0.0.1:8081',
   obsolescenceTime: '3s',
   referralHalfLife: '1s',
+  clientRoundTrip: '40ms',
   referralsPerUnit: 4,
   retryAfter: 10,
   maxConcurrent: 1000,
@@ -259,6 +260,9 @@ const interceptor = z
     obsolescenceTime: duration(
       'T: after this long without an update a dynamic load value is ignored.',
     ).prefault(DEFAULTS.obsolescenceTime),
+    clientRoundTrip: duration(
+      'How long a redirected browser takes to reach its server: the queue choice counts each referral against its server until figures measured this long after it arrive (a longer value only counts a referral a little longer; a shorter one forgets referrals still on their way). Raise it for users far away.',
+    ).prefault(DEFAULTS.clientRoundTrip),
     referralHalfLife: duration("How long a referral's weight on its server lasts (half-life).").prefault(
       DEFAULTS.referralHalfLife,
     ),

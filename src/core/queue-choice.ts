@@ -9,8 +9,10 @@
  *
  *   delay_i = (queued_i + busy_i + doors × sent_i + 1) / slots_i × serviceTime_i
  *
- * where sent_i counts this door's own referrals to i since the figures were measured (they
- * are in no figure yet), scaled by the number of doors, since each door sees only its own
+ * where sent_i counts this door's own referrals to i that the figures cannot include yet
+ * (a redirected browser reaches its server about one client round trip after the referral,
+ * so a referral counts until figures measured that long after it arrive), scaled by the
+ * number of doors, since each door sees only its own
  * share of them (C3's concurrency compensation). The service time makes a slowed server
  * count as slow before its queue builds; the slots make a strong server take more. See
  * docs/decisions.md D28 for why this is the default and what the simulator measured.
@@ -63,7 +65,10 @@ export class SentSince {
     }
   }
 
-  /** New figures measured at `measuredAt`: forgets the referrals they already include. */
+  /**
+   * Forgets the referrals made at or before `measuredAt`: the caller passes the figures'
+   * measuring time less the client round trip, so only referrals that can have arrived go.
+   */
   measured(measuredAt: number): void {
     if (measuredAt <= this.after) return;
     this.after = measuredAt;

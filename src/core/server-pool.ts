@@ -55,6 +55,12 @@ export interface PoolParams {
   referral: ReferralParams;
   /** Default `interval`. */
   choice?: ChoicePolicy;
+  /**
+   * How long a redirected browser takes to reach its server, ms (default 0): a referral is
+   * in no figures measured before it arrives, so it counts until figures measured this long
+   * after it.
+   */
+  roundTrip?: number;
 }
 
 export interface PickOptions {
@@ -221,7 +227,7 @@ export class ServerPool {
     if (!queue) return;
     if (queue.measuredAt <= m.measuredAt) return;
     m.measuredAt = queue.measuredAt;
-    m.sent.measured(queue.measuredAt);
+    m.sent.measured(queue.measuredAt - (this.params.roundTrip ?? 0));
     const n = queue.requests ?? 1;
     const slots = Math.max(1, queue.slots);
     const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;

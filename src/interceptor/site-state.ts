@@ -122,6 +122,7 @@ export class SiteState {
       obsolescence: ic.obsolescenceTime,
       referral: { halfLife: ic.referralHalfLife, perUnit: ic.referralsPerUnit },
       choice: ic.choice,
+      roundTrip: ic.clientRoundTrip,
     };
     this.apps = site.applications.map((cfg) => {
       const o = overrides.apps.get(cfg.name);

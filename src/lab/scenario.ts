@@ -94,8 +94,11 @@ export const scenarioSchema = z
         think: duration('Mean think time between a session’s requests (exponential).').default(1_000),
       })
       .optional(),
-    /** Added to every client round trip, as the internet adds it: a redirect hop costs this. */
-    addedDelay: duration('Delay added to every client round trip.').default(0),
+    /**
+     * Added to every client round trip, as the internet adds it: a redirect hop costs this.
+     * 20 ms unless a scenario says (issue 27); `--round-trip 0` scores the balancing alone.
+     */
+    addedDelay: duration('Delay added to every client round trip.').default(20),
     /** The load generator's time-out, the same for every contender. */
     timeout: duration('Client time-out.').default(2_000),
   })

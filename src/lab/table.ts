@@ -129,7 +129,13 @@ export function formatTable(s: Scenario, cells: Cell[], note: string): string {
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l.cells[i]!.length)));
   const row = (cs: string[]) =>
     cs.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const out = [`\n${s.name}: ${s.description.trim()}`, `(${note}; latencies ms, routed traffic)`, row(head)];
+  const trip =
+    s.addedDelay > 0 ? `client round trip ${s.addedDelay} ms` : 'client round trip 0 ms: the balancing alone';
+  const out = [
+    `\n${s.name}: ${s.description.trim()}`,
+    `(${note}; ${trip}; latencies ms, routed traffic)`,
+    row(head),
+  ];
   for (const l of lines) {
     out.push(row(l.cells));
     for (const n of l.notes) out.push(`${' '.repeat(widths[0]! + 2)}${n}`);

@@ -163,3 +163,29 @@ test('a server that looked slow and now sits empty is tried again within about a
   }
   assert.ok(stuck <= 3, `${stuck} requests stuck in it after 2 s`);
 });
+
+test('with a client round trip, a referral counts until figures measured that long after it arrive', () => {
+  const pool = new ServerPool(
+    [0, 1].map(() => ({ C: 1000, https: false })),
+    { ...params, roundTrip: 40 },
+    0,
+  );
+  const rand = seededRandom(2);
+  pool.setQueue(0, idle(4, 0));
+  pool.setQueue(1, { ...idle(4, 0), busy: 1 });
+  // Server 0: (0 + n + 1) / 4 x 20 against server 1's (1 + 1) / 4 x 20: it takes two.
+  assert.deepEqual(
+    [10, 20].map((t) => pool.pick(t, rand, {})),
+    [0, 0],
+  );
+  // Figures measured at 30 show none of them: the browsers are still on their way, so both
+  // still count, and the next goes to server 1.
+  pool.setQueue(0, idle(4, 30));
+  pool.setQueue(1, { ...idle(4, 30), busy: 1 });
+  assert.equal(pool.pick(31, rand, {}), 1);
+  // Figures measured at 100 may hold every referral made by 60: they go. Server 0 (0 + 1) / 4
+  // beats server 1 (2 + 1) / 4.
+  pool.setQueue(0, idle(4, 100));
+  pool.setQueue(1, { ...idle(4, 100), busy: 2 });
+  assert.equal(pool.pick(101, rand, {}), 0);
+});

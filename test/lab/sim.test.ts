@@ -152,14 +152,24 @@ test('every contender meets the same requests; one server answers them all when 
   assert.equal(new Set(counts).size, 1);
 });
 
-test('the shipped choice beats lc where the servers are uneven and where traffic bypasses the door (simulated)', () => {
+test('the shipped choice beats lc where the servers are uneven and where traffic bypasses the door (simulated, the balancing alone)', () => {
   for (const [name, most] of [
     ['uneven', 0.95],
     ['bypass', 0.5],
   ] as const) {
-    const s = loadScenario(join(DIR, `${name}.yaml`));
+    const s = { ...loadScenario(join(DIR, `${name}.yaml`)), addedDelay: 0 };
     const p99 = (c: 'switchyard' | 'lc') => summarize(simulate(s, { name: c }, 1)).routed.p99;
     const ratio = p99('switchyard') / p99('lc');
     assert.ok(ratio <= most, `${name}: switchyard / lc = ${ratio.toFixed(2)}`);
+  }
+});
+
+test('at a 20 and a 60 ms round trip the redirect costs its one extra round trip and no more (simulated, uneven)', () => {
+  for (const rt of [20, 60]) {
+    const s = { ...loadScenario(join(DIR, 'uneven.yaml')), addedDelay: rt, duration: 20_000 };
+    const p99 = (c: 'switchyard' | 'lc-w') => summarize(simulate(s, { name: c }, 1)).routed.p99;
+    const most = (p99('lc-w') + rt) * 1.05;
+    const got = p99('switchyard');
+    assert.ok(got <= most, `round trip ${rt} ms: p99 ${got.toFixed(1)}, at most ${most.toFixed(1)}`);
   }
 });

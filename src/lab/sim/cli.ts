@@ -24,6 +24,7 @@ interface Options {
   contenders?: string;
   seeds: string;
   scale: string;
+  roundTrip?: string;
   json?: string;
 }
 
@@ -37,6 +38,10 @@ const program = new Command('sim')
   )
   .option('--seeds <n>', 'runs per contender, pooled', '5')
   .option('--scale <n>', 'lengthen each run this many times (steady scenarios only)', '1')
+  .option(
+    '--round-trip <ms>',
+    "every scenario at this client round trip (default: each scenario's addedDelay; 0: the balancing alone)",
+  )
   .option('--json <file>', 'write every summary to this file')
   .action((o: Options) => {
     try {
@@ -49,6 +54,8 @@ const program = new Command('sim')
 function run(o: Options): void {
   const seeds = wholeNumber('sim', '--seeds', o.seeds, 1);
   const scale = wholeNumber('sim', '--scale', o.scale, 1);
+  const roundTrip =
+    o.roundTrip === undefined ? undefined : wholeNumber('sim', '--round-trip', o.roundTrip, 0);
   const known = scenarioFiles();
   const files = [
     ...(o.scenario ?? (o.scenarioFile ? [] : [...known.keys()])).map((n) => {
@@ -60,7 +67,8 @@ function run(o: Options): void {
   ];
   const out: Record<string, unknown> = {};
   for (const file of files) {
-    const loaded = loadScenario(file);
+    const read = loadScenario(file);
+    const loaded = roundTrip === undefined ? read : { ...read, addedDelay: roundTrip };
     const steady = loaded.speed.length === 0 && !Array.isArray(loaded.load);
     const s: Scenario = steady ? { ...loaded, duration: loaded.duration * scale } : loaded;
     const contenders = o.contenders ? parseList(o.contenders) : contendersFor(s.name);
