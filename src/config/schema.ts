@@ -16,7 +16,7 @@ export const DEFAULTS = {
   admin: '127.0.0.1:8081',
   obsolescenceTime: '3s',
   referralHalfLife: '1s',
-  clientRoundTrip: '40ms',
+  clientRoundTrip: '80ms',
   referralsPerUnit: 4,
   retryAfter: 10,
   maxConcurrent: 1000,

@@ -49,29 +49,46 @@ const MAX_REMEMBERED = 65_536;
 export class SentSince {
   private times: number[] = [];
   private head = 0;
+  /** Index of the first referral made after the latest figures' measuring time. */
+  private full = 0;
+  /** What the referrals before `full` (made within a round trip before the figures) count for. */
+  private partial = 0;
   private after = -Infinity;
 
-  /** Referrals made after `after` (the figures' measuring time). */
+  /** Referrals the latest figures cannot include, each weighted by how likely that is. */
   get count(): number {
-    return this.times.length - this.head;
+    return this.partial + this.times.length - this.full;
   }
 
   add(now: number): void {
-    if (this.count >= MAX_REMEMBERED) this.head++;
+    if (this.times.length - this.head >= MAX_REMEMBERED) {
+      this.head++;
+      if (this.full < this.head) this.full = this.head;
+    }
     this.times.push(now);
     if (this.head > 1024 && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
+      this.full -= this.head;
       this.head = 0;
     }
   }
 
   /**
-   * Forgets the referrals made at or before `measuredAt`: the caller passes the figures'
-   * measuring time less the client round trip, so only referrals that can have arrived go.
+   * New figures measured at `measuredAt`. A referral made `roundTrip` or more before them has
+   * reached its server and is in them; one made after them is not; one made in between is in
+   * them if its browser was quick, so it counts for the share of a round trip it still had
+   * to go (a browser's round trip taken as anything up to `roundTrip`).
    */
-  measured(measuredAt: number): void {
+  measured(measuredAt: number, roundTrip = 0): void {
     if (measuredAt <= this.after) return;
     this.after = measuredAt;
-    while (this.head < this.times.length && this.times[this.head]! <= measuredAt) this.head++;
+    const arrived = measuredAt - roundTrip;
+    while (this.head < this.times.length && this.times[this.head]! <= arrived) this.head++;
+    let partial = 0;
+    let i = this.head;
+    for (; i < this.times.length && this.times[i]! <= measuredAt; i++)
+      partial += (this.times[i]! - arrived) / roundTrip;
+    this.full = i;
+    this.partial = partial;
   }
 }

@@ -227,7 +227,7 @@ export class ServerPool {
     if (!queue) return;
     if (queue.measuredAt <= m.measuredAt) return;
     m.measuredAt = queue.measuredAt;
-    m.sent.measured(queue.measuredAt - (this.params.roundTrip ?? 0));
+    m.sent.measured(queue.measuredAt, this.params.roundTrip ?? 0);
     const n = queue.requests ?? 1;
     const slots = Math.max(1, queue.slots);
     const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;

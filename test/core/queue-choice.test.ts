@@ -22,6 +22,17 @@ test('expected delay: waiting, busy and own referrals (times the doors), plus th
   assert.equal(expectedDelay({ ...q, slots: 0 }, 0, 1, 10), 80); // slots below one count as one
 });
 
+test('a referral made within a round trip before the figures counts for the share of it still to go', () => {
+  const s = new SentSince();
+  for (const t of [0, 50, 80, 90, 120]) s.add(t);
+  s.measured(100, 40); // 0 and 50 have arrived; 80 counts 0.5, 90 counts 0.75; 120 is after
+  assert.equal(s.count, 0.5 + 0.75 + 1);
+  s.add(130);
+  assert.equal(s.count, 0.5 + 0.75 + 2);
+  s.measured(200, 40); // all of them had time to arrive
+  assert.equal(s.count, 0);
+});
+
 test('referrals are counted only until figures measured after them arrive, even when those arrive late', () => {
   const s = new SentSince();
   for (const t of [10, 20, 30, 40]) s.add(t);
@@ -178,8 +189,9 @@ test('with a client round trip, a referral counts until figures measured that lo
     [10, 20].map((t) => pool.pick(t, rand, {})),
     [0, 0],
   );
-  // Figures measured at 30 show none of them: the browsers are still on their way, so both
-  // still count, and the next goes to server 1.
+  // Figures measured at 30 may not show them: a browser takes up to 40 ms, so the one made
+  // at 10 counts a half and the one at 20 three quarters; (1.25 + 1) / 4 is more than server
+  // 1's (1 + 1) / 4, and the next goes to server 1.
   pool.setQueue(0, idle(4, 30));
   pool.setQueue(1, { ...idle(4, 30), busy: 1 });
   assert.equal(pool.pick(31, rand, {}), 1);
