@@ -16,30 +16,63 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
 }
 
 export function formatStatus(s: StatusView): string {
+  // Under the queue choice the share of the next pick is not a probability (the best server
+  // takes it), so what each server recently got is shown, with its expected delay.
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const apps = table(
-    ['APPLICATION', 'ENABLED', 'IN-FLIGHT', 'SERVERS (SHARE)', 'OVERRIDES'],
+    ['APPLICATION', 'ENABLED', 'IN-FLIGHT', 'CHOICE', 'SERVERS', 'OVERRIDES'],
     s.applications.map((a) => [
       a.name,
       a.enabled ? 'yes' : 'no',
       `${a.inFlight}/${a.maxConcurrent}`,
-      a.servers.map((x) => `${x.name} ${(x.share * 100).toFixed(0)}%`).join(', '),
+      a.choice,
+      a.servers
+        .map((x) =>
+          a.choice === 'queue'
+            ? `${x.name} ${pct(x.recent)} lately${x.delayMs === undefined ? '' : `, ${x.delayMs} ms expected`}`
+            : `${x.name} ${pct(x.share)}`,
+        )
+        .join('; '),
       a.overrides.join(',') || '-',
     ]),
   );
+  const why = s.applications.map((a) => `${a.name}: ${a.choice} choice: ${a.choiceWhy}`).join('\n');
   const servers = table(
-    ['SERVER', 'ENABLED', 'HEALTH', 'CAPACITY', 'LM', 'REFERRALS', 'URL', 'OVERRIDES'],
-    s.servers.map((x) => [
-      x.name,
-      x.enabled ? 'yes' : 'no',
-      x.health === 'down' ? `down: ${x.healthError ?? ''}` : x.health,
-      x.capacity,
-      x.LM,
-      x.referrals,
-      x.url.https ?? x.url.http ?? x.url.internal,
-      x.overrides.join(',') || '-',
-    ]),
+    [
+      'SERVER',
+      'ENABLED',
+      'HEALTH',
+      'CAPACITY',
+      'LM',
+      'L',
+      'LEVEL',
+      'QUEUE',
+      'BUSY',
+      'DELAY MS',
+      'AGE MS',
+      'URL',
+      'OVERRIDES',
+    ],
+    s.servers.map((x) => {
+      const m = x.manager;
+      return [
+        x.name,
+        x.enabled ? 'yes' : 'no',
+        x.health === 'down' ? `down: ${x.healthError ?? ''}` : x.health,
+        x.capacity,
+        x.LM,
+        m ? Math.round(m.L) : '-',
+        m ? (m.failed ? `${m.level} (failed)` : m.level) : '-',
+        m?.queueLength ?? '-',
+        m?.busy !== undefined ? `${m.busy}/${m.slots}` : '-',
+        m?.queueDelay !== undefined ? Math.round(m.queueDelay) : '-',
+        m ? m.ageMs : '-',
+        x.url.https ?? x.url.http ?? x.url.internal,
+        x.overrides.join(',') || '-',
+      ];
+    }),
   );
-  return `${apps}\n\n${servers}`;
+  return `${apps}\n${why}\n\n${servers}`;
 }
 
 export function formatExplain(e: ExplainView): string {
@@ -50,15 +83,35 @@ export function formatExplain(e: ExplainView): string {
   }
   lines.push(`application: ${e.application}: ${e.why}`);
   lines.push(`page may move to another server: ${e.movable ? 'yes' : 'no (stateful)'}`);
+  if (e.choice)
+    lines.push(
+      e.choice === 'queue'
+        ? "choice: queue (shortest expected delay from the servers' own figures)"
+        : 'choice: interval (weighted by each load metric: SHARE is the chance of the next pick)',
+    );
   lines.push(
     table(
-      ['SERVER', 'ENABLED', 'HEALTH', 'CAPACITY', 'LM', 'REFERRALS', 'FACTOR', 'SHARE', 'EXCLUDED'],
+      [
+        'SERVER',
+        'ENABLED',
+        'HEALTH',
+        'CAPACITY',
+        'LM',
+        'EXPECTED MS',
+        'RECENT',
+        'REFERRALS',
+        'FACTOR',
+        'SHARE',
+        'EXCLUDED',
+      ],
       e.servers.map((s) => [
         s.name,
         s.enabled ? 'yes' : 'no',
         s.health,
         s.capacity,
         s.LM,
+        s.delayMs ?? '-',
+        `${(s.recent * 100).toFixed(1)}%`,
         s.referrals,
         s.factor,
         `${(s.share * 100).toFixed(1)}%`,

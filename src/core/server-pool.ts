@@ -78,9 +78,16 @@ export interface WeightBreakdown {
   referrals: number;
   /** The referral factor applied to LM. */
   factor: number;
-  /** Share of the next pick, 0..1. */
+  /** Share of the next pick by the interval choice, 0..1. */
   share: number;
+  /** Share of this door's recent picks (decayed like the referrals), 0..1. */
+  recent: number;
+  /** The queue choice's expected delay for a new request, ms; absent without fresh figures. */
+  delay?: number;
 }
+
+/** Which rule places the next request: the queue choice needs fresh figures from every candidate. */
+export type Decider = 'queue' | 'interval';
 
 /** shortest(): some candidate has no fresh figures. */
 const NO_FIGURES = -2;
@@ -160,7 +167,30 @@ export class ServerPool {
     let total = 0;
     for (let j = 0; j < this.members.length; j++) total += lane.picker.weight(j) * this.factor(lane, j, now);
     const share = total > 0 ? (lane.picker.weight(i) * factor) / total : 0;
-    return { LM, referrals, factor, share };
+    const picks = countAt(lane.picks, now, this.params.referral.halfLife);
+    const recent = picks > 0 ? referrals / picks : 0;
+    const delay = this.delayOf(i, now);
+    return { LM, referrals, factor, share, recent, ...(delay !== undefined ? { delay } : {}) };
+  }
+
+  /** Which rule would place a request now (reads only). */
+  decider(now: number, secureOnly = false): Decider {
+    if (this.params.choice !== 'queue') return 'interval';
+    return this.shortest(now, () => 0, { secureOnly }) === NO_FIGURES ? 'interval' : 'queue';
+  }
+
+  /** The server the queue choice would pick now (ties: the first), -1 for none, NO_FIGURES (-2) when it does not decide. */
+  wouldPick(now: number, secureOnly = false, exclude?: number): number {
+    return this.shortest(now, () => 0.99, { secureOnly, ...(exclude !== undefined ? { exclude } : {}) });
+  }
+
+  /** Server i's expected delay by the queue choice, ms, when its figures are fresh. */
+  private delayOf(i: number, now: number): number | undefined {
+    const m = this.members[i]!;
+    const q = m.queue;
+    if (!q || now - q.measuredAt > this.params.obsolescence) return undefined;
+    const service = m.service.value > 0 ? m.service.value : this.typicalService();
+    return expectedDelay(q, m.sent.count, this.doors, service);
   }
 
   /**
@@ -283,8 +313,12 @@ export class ServerPool {
       if (!m.available || i === opts.exclude || (opts.secureOnly && !m.https)) continue;
       const q = m.queue;
       if (!q || now - q.measuredAt > this.params.obsolescence) return NO_FIGURES;
-      const service = m.service.value;
-      const delay = expectedDelay(q, m.sent.count, this.doors, service > 0 ? service : typical);
+      const delay = expectedDelay(
+        q,
+        m.sent.count,
+        this.doors,
+        m.service.value > 0 ? m.service.value : typical,
+      );
       if (delay < bestDelay) {
         bestDelay = delay;
         best = i;

@@ -12,6 +12,10 @@ import type { LoadLevelName } from './thresholds.js';
  * - `thrashing`: its servers changed load level more than `thrashFlips` times within
  *   `thrashWindow` ms: users are being sent back and forth.
  *
+ * None of them while a server is idle (a free slot, nothing waiting, at its normal level):
+ * then moving users to it is exactly what helps (issue 27: the README's demo was called
+ * swamped while two of its three servers sat idle).
+ *
  * @example
  * swampedReason(['heavy', 'heavy', 'normal'], [], DEFAULT_SWAMP_PARAMS, 0); // 'overloaded'
  */
@@ -28,14 +32,17 @@ export type SwampReason = 'all-heavy' | 'overloaded' | 'thrashing';
 
 /**
  * Why the application is swamped, or undefined. `levels` are its servers' load levels
- * (failed or disabled servers left out); `flips` the clock readings of their level changes.
+ * (failed or disabled servers left out); `flips` the clock readings of their level changes;
+ * `idle` how many of them are idle.
  */
 export function swampedReason(
   levels: readonly LoadLevelName[],
   flips: readonly number[],
   p: SwampParams,
   now: number,
+  idle = 0,
 ): SwampReason | undefined {
+  if (idle > 0) return undefined;
   if (levels.length > 0) {
     const heavy = levels.filter((l) => l !== 'normal').length;
     if (heavy === levels.length) return 'all-heavy';

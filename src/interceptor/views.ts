@@ -1,4 +1,5 @@
 import { mayMove } from '../core/page-rules.js';
+import type { Decider, WeightBreakdown } from '../core/server-pool.js';
 import { parseTarget } from './decide.js';
 import type { Overrides } from './overrides.js';
 import type { AppState, ServerState, SiteState } from './site-state.js';
@@ -27,9 +28,22 @@ export interface ServerView {
     ageMs: number;
     average?: number;
     queueLength?: number;
+    busy?: number;
+    slots?: number;
     queueDelay?: number;
     serviceTime?: number;
   };
+}
+
+/** One server of an application as this interceptor's choice sees it. */
+export interface MemberView {
+  name: string;
+  /** Share of the next pick by the interval choice (what it would do), 0..1. */
+  share: number;
+  /** Share of this interceptor's recent picks (what it did), 0..1. */
+  recent: number;
+  /** Expected delay by the queue choice, ms, when the server's figures are fresh. */
+  delayMs?: number;
 }
 
 export interface AppView {
@@ -37,7 +51,11 @@ export interface AppView {
   enabled: boolean;
   inFlight: number;
   maxConcurrent: number;
-  servers: Array<{ name: string; share: number }>;
+  /** The rule placing requests now: `queue` needs fresh figures from every server. */
+  choice: Decider;
+  /** Why that rule, in words. */
+  choiceWhy: string;
+  servers: MemberView[];
   overrides: string[];
 }
 
@@ -53,10 +71,33 @@ export function statusView(state: SiteState, overrides: Overrides, now: number):
     enabled: a.enabled,
     inFlight: a.inFlight,
     maxConcurrent: a.config.maxConcurrent,
-    servers: a.servers.map((s, i) => ({ name: s.name, share: round(a.pool.breakdown(i, now).share) })),
+    ...choiceOf(state, a, now),
+    servers: a.servers.map((s, i) => memberView(s.name, a.pool.breakdown(i, now))),
     overrides: Object.keys(overrides.apps.get(a.name) ?? {}),
   }));
   return { applications, servers };
+}
+
+function memberView(name: string, b: WeightBreakdown): MemberView {
+  return {
+    name,
+    share: round(b.share),
+    recent: round(b.recent),
+    ...(b.delay !== undefined ? { delayMs: Math.round(b.delay * 10) / 10 } : {}),
+  };
+}
+
+function choiceOf(state: SiteState, a: AppState, now: number): { choice: Decider; choiceWhy: string } {
+  const choice = a.pool.decider(now);
+  if (choice === 'queue')
+    return { choice, choiceWhy: "shortest expected delay from the servers' own queue figures" };
+  return {
+    choice,
+    choiceWhy:
+      state.site.interceptor.choice === 'interval'
+        ? 'the interval choice on each load metric (interceptor.choice)'
+        : 'the interval choice on each load metric: not every server has queue figures younger than T',
+  };
 }
 
 function serverView(s: ServerState, overrides: Overrides, now: number): ServerView {
@@ -83,6 +124,8 @@ function serverView(s: ServerState, overrides: Overrides, now: number): ServerVi
             ...(s.managed.figures
               ? {
                   queueLength: s.managed.figures.queueLength,
+                  busy: s.managed.figures.busy,
+                  slots: s.managed.figures.slots,
                   queueDelay: round(s.managed.figures.queueDelay),
                   serviceTime: round(s.managed.figures.serviceTime),
                 }
@@ -109,8 +152,12 @@ export interface ExplainView {
     referrals: number;
     factor: number;
     share: number;
+    recent: number;
+    delayMs?: number;
     excluded?: string;
   }>;
+  /** The rule that would place this request. */
+  choice?: Decider;
   outcome: string;
 }
 
@@ -151,9 +198,13 @@ export function explainView(
       referrals: round(b.referrals),
       factor: round(b.factor),
       share: round(b.share),
+      recent: round(b.recent),
+      ...(b.delay !== undefined ? { delayMs: Math.round(b.delay * 10) / 10 } : {}),
       ...excludedWhy(state, s, app, i, wantSecure, now),
     };
   });
+  const choice = app.pool.decider(now, wantSecure);
+  const next = choice === 'queue' ? app.pool.wouldPick(now, wantSecure) : -1;
   return {
     ...base,
     secure: wantSecure,
@@ -161,7 +212,11 @@ export function explainView(
     why: matchWhy(app, target.host),
     movable: mayMove(app.pageRules, target.path),
     servers,
-    outcome: outcome(app, servers, target.pathAndQuery, wantSecure),
+    choice,
+    outcome:
+      next >= 0 && app.enabled
+        ? queueOutcome(app, next, servers[next]!.delayMs, target.pathAndQuery, wantSecure)
+        : outcome(app, servers, target.pathAndQuery, wantSecure),
   };
 }
 
@@ -206,10 +261,24 @@ function outcome(
   }
   const parts = live.map((s) => {
     const i = app.serverIndex.get(s.name)!;
-    const base = secure ? app.bases[i]![1] : (app.bases[i]![0] ?? app.bases[i]![1]);
-    return `${base}${pq} (${(s.share * 100).toFixed(1)}%)`;
+    return `${baseOf(app, i, secure)}${pq} (${(s.share * 100).toFixed(1)}%)`;
   });
   return `${app.config.redirectStatus} (307 for other methods than GET and HEAD) to one of: ${parts.join(', ')}`;
+}
+
+function baseOf(app: AppState, i: number, secure: boolean): string | undefined {
+  return secure ? app.bases[i]![1] : (app.bases[i]![0] ?? app.bases[i]![1]);
+}
+
+function queueOutcome(
+  app: AppState,
+  i: number,
+  delay: number | undefined,
+  pq: string,
+  secure: boolean,
+): string {
+  const d = delay === undefined ? '' : `, ${delay} ms expected`;
+  return `${app.config.redirectStatus} (307 for other methods than GET and HEAD) to ${baseOf(app, i, secure)}${pq}: ${app.servers[i]!.name} has the shortest expected delay now${d} (the next request may go elsewhere as this one is counted)`;
 }
 
 function round(x: number): number {

@@ -57,7 +57,18 @@ export interface BoardParams {
   averageWindow: number;
   /** Figures older than this no longer move levels or redirect, ms. */
   stale: number;
+  /** Time constant of the queue readings that move levels, ms (0: each report as it is). */
+  levelWindow: number;
 }
+
+/**
+ * Levels move on queue readings averaged over about a second, not on each report: one
+ * 25 ms interval's queue delay swings by half on a steadily loaded server (a handful of
+ * requests started in it), and levels that follow it flap between normal and heavy
+ * (issue 27: 18 level events in two runs of the README's demo). A real overload still
+ * shows within about a second.
+ */
+export const LEVEL_WINDOW = 1000;
 
 /**
  * How often the manager's tick runs (load values, levels, server-side redirects, a full push):
@@ -77,6 +88,7 @@ export function boardParams(m: NonNullable<Site['manager']>): BoardParams {
     averageWindow: m.averageWindow,
     // Four report intervals without figures: the agent is late or gone.
     stale: Math.max(4 * m.reportInterval, 1000),
+    levelWindow: LEVEL_WINDOW,
   };
 }
 
@@ -94,6 +106,8 @@ interface ServerEntry {
   measuredAt: number;
   L: number;
   average: number | undefined;
+  /** The queue readings levels move on, averaged over about `levelWindow`. */
+  smoothed: { queueLength: number; queueDelay: number } | undefined;
   level: LoadLevel;
   failed: string | undefined;
 }
@@ -124,6 +138,7 @@ export class LoadBoard {
         measuredAt: 0,
         L: 10_000,
         average: undefined,
+        smoothed: undefined,
         level: initialLevel(now),
         failed: undefined,
       });
@@ -150,18 +165,24 @@ export class LoadBoard {
   report(server: string, f: QueueFigures, measuredAt: number, host: Readings, now: number): void {
     const s = this.servers.get(server);
     if (!s) return;
+    const wasIdle = this.idle(s, now);
     const dt = s.figures === undefined ? 0 : Math.max(0, measuredAt - s.measuredAt);
     s.figures = f;
     s.measuredAt = measuredAt;
     s.L = loadValue(f, this.params.load);
     const k = this.params.averageWindow > 0 ? 1 - Math.exp(-dt / this.params.averageWindow) : 1;
     s.average = s.average === undefined ? s.L : s.average + (s.L - s.average) * k;
-    const readings: Readings = {
-      queueLength: f.queueLength / Math.max(1, f.slots),
-      queueDelay: f.queueDelay,
-      ...host,
+    const raw = { queueLength: f.queueLength / Math.max(1, f.slots), queueDelay: f.queueDelay };
+    const w = this.params.levelWindow;
+    const kl = w > 0 && s.smoothed ? 1 - Math.exp(-dt / w) : 1;
+    const prev = s.smoothed ?? raw;
+    s.smoothed = {
+      queueLength: prev.queueLength + (raw.queueLength - prev.queueLength) * kl,
+      queueDelay: prev.queueDelay + (raw.queueDelay - prev.queueDelay) * kl,
     };
+    const readings: Readings = { ...s.smoothed, ...host };
     this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
+    if (this.idle(s, now) !== wasIdle) this.updateSwamp(now);
   }
 
   /** Positive evidence the server is down (reason), or that it is back (undefined). */
@@ -247,6 +268,18 @@ export class LoadBoard {
     return s.figures !== undefined && now - s.measuredAt <= this.params.stale;
   }
 
+  /** A free slot and nothing waiting, at its normal level: moving users to it helps. */
+  private idle(s: ServerEntry, now: number): boolean {
+    const f = s.figures;
+    return (
+      f !== undefined &&
+      this.fresh(s, now) &&
+      s.level.level === 'normal' &&
+      f.queueLength === 0 &&
+      f.busy < f.slots
+    );
+  }
+
   private setLevel(s: ServerEntry, next: LoadLevel, now: number): void {
     if (next.level === s.level.level) return;
     const from = s.level.level;
@@ -265,10 +298,10 @@ export class LoadBoard {
     for (const a of this.apps) {
       a.flips = recentFlips(a.flips, this.params.swamp, now);
       // A server without fresh figures can still take users: it counts as normal.
-      const levels = a.members
-        .filter((m) => m.failed === undefined)
-        .map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
-      const reason = swampedReason(levels, a.flips, this.params.swamp, now);
+      const up = a.members.filter((m) => m.failed === undefined);
+      const levels = up.map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
+      const idle = up.filter((m) => this.idle(m, now)).length;
+      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle);
       if (reason === a.swamped) continue;
       this.events.push(
         reason

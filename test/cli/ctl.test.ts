@@ -95,12 +95,18 @@ async function spread(n: number, host = 'shop.example'): Promise<Map<string, num
 test('status prints tables, and the same facts as JSON with --json', async () => {
   const [table, json] = await Promise.all([ok('status'), ok('status', '--json')]);
   const lines = table.split('\n');
-  assert.match(lines[0]!, /^APPLICATION\s+ENABLED\s+IN-FLIGHT\s+SERVERS \(SHARE\)\s+OVERRIDES$/);
-  assert.match(table, /^shop\s+yes\s+0\/1000\s+a 25%, b 75%\s+-$/m);
-  assert.match(table, /^blog\s+yes\s+0\/1000\s+b 100%\s+-$/m);
-  assert.match(table, /^SERVER\s+ENABLED\s+HEALTH\s+CAPACITY\s+LM\s+REFERRALS\s+URL\s+OVERRIDES$/m);
-  assert.match(table, new RegExp(`^a\\s+yes\\s+up\\s+1\\s+1000\\s+\\d+\\s+${a.url}\\s+-$`, 'm'));
-  assert.match(table, new RegExp(`^b\\s+yes\\s+up\\s+3\\s+3000\\s+\\d+\\s+${b.url}\\s+-$`, 'm'));
+  assert.match(lines[0]!, /^APPLICATION\s+ENABLED\s+IN-FLIGHT\s+CHOICE\s+SERVERS\s+OVERRIDES$/);
+  // No manager here: the interval choice places every request, and says why.
+  assert.match(table, /^shop\s+yes\s+0\/1000\s+interval\s+a 25%; b 75%\s+-$/m);
+  assert.match(table, /^blog\s+yes\s+0\/1000\s+interval\s+b 100%\s+-$/m);
+  assert.match(table, /^shop: interval choice: .*not every server has queue figures/m);
+  assert.match(
+    table,
+    /^SERVER\s+ENABLED\s+HEALTH\s+CAPACITY\s+LM\s+L\s+LEVEL\s+QUEUE\s+BUSY\s+DELAY MS\s+AGE MS\s+URL\s+OVERRIDES$/m,
+  );
+  const dashes = '(?:-\\s+){6}';
+  assert.match(table, new RegExp(`^a\\s+yes\\s+up\\s+1\\s+1000\\s+${dashes}${a.url}\\s+-$`, 'm'));
+  assert.match(table, new RegExp(`^b\\s+yes\\s+up\\s+3\\s+3000\\s+${dashes}${b.url}\\s+-$`, 'm'));
 
   const s1 = JSON.parse(json) as StatusView;
   assert.deepEqual(app(s1, 'shop'), {
@@ -108,9 +114,11 @@ test('status prints tables, and the same facts as JSON with --json', async () =>
     enabled: true,
     inFlight: 0,
     maxConcurrent: 1000,
+    choice: 'interval',
+    choiceWhy: 'the interval choice on each load metric: not every server has queue figures younger than T',
     servers: [
-      { name: 'a', share: 0.25 },
-      { name: 'b', share: 0.75 },
+      { name: 'a', share: 0.25, recent: 0 },
+      { name: 'b', share: 0.75, recent: 0 },
     ],
     overrides: [],
   });
@@ -135,10 +143,10 @@ test('enable and disable an application and a server; redirects follow at once',
   assert.deepEqual([...(await spread(40)).keys()], ['b']);
   const s = await status();
   assert.equal(server(s, 'a').enabled, false);
-  assert.deepEqual(app(s, 'shop').servers, [
-    { name: 'a', share: 0 },
-    { name: 'b', share: 1 },
-  ]);
+  const [sa, sb] = app(s, 'shop').servers;
+  assert.deepEqual([sa!.share, sb!.share], [0, 1]);
+  // What the interceptor did lately: all 40 to b (one request before them may have gone to a).
+  assert.ok(sb!.recent > 0.95 && sa!.recent < 0.05, `recent shares ${sa!.recent} / ${sb!.recent}`);
   assert.equal(await ok('enable', 'server', 'a'), 'server a enabled\n');
   assert.deepEqual([...(await spread(60)).keys()].sort(), ['a', 'b']);
 });
@@ -149,10 +157,13 @@ test('capacity changes the shares of new requests', async (t) => {
   const s = await status();
   assert.equal(server(s, 'a').capacity, 3);
   assert.deepEqual(server(s, 'a').overrides, ['capacity']);
-  assert.deepEqual(app(s, 'shop').servers, [
-    { name: 'a', share: 0.5 },
-    { name: 'b', share: 0.5 },
-  ]);
+  assert.deepEqual(
+    app(s, 'shop').servers.map((x) => [x.name, x.share]),
+    [
+      ['a', 0.5],
+      ['b', 0.5],
+    ],
+  );
   const got = await spread(400);
   const shareA = (got.get('a') ?? 0) / 400;
   assert.ok(Math.abs(shareA - 0.5) < 0.1, `a got ${shareA} of the requests, expected 0.5`);

@@ -23,6 +23,7 @@ const params = (over: Partial<BoardParams> = {}): BoardParams => ({
   swamp: { outShare: 0.5, thrashFlips: 3, thrashWindow: 10_000 },
   averageWindow: 10_000,
   stale: 4000,
+  levelWindow: 0,
   ...over,
 });
 
@@ -38,9 +39,9 @@ function board(servers: string[], apps: Record<string, string[]> = {}, p: BoardP
   );
 }
 
-/** Reports a queue delay measured and received at `now`. */
+/** Reports a queue delay measured and received at `now`, every slot busy (not idle). */
 const delay = (b: LoadBoard, server: string, ms: number, now: number) =>
-  b.report(server, fig({ queueDelay: ms }), now, {}, now);
+  b.report(server, fig({ queueDelay: ms, busy: 4 }), now, {}, now);
 
 const level = (b: LoadBoard, server: string) => b.server(server)!.level;
 const codes = (b: LoadBoard) => b.drainEvents().map((e) => `${e.source} ${e.code}`);
@@ -254,6 +255,43 @@ test('swamped: servers changing level more than thrashFlips times within thrashW
   b.tick(10_001);
   assert.equal(b.swamped('shop'), undefined);
   assert.deepEqual(codes(b), ['shop application.normal']);
+});
+
+test('a site with an idle server is never swamped, whatever the others do', () => {
+  const b = board(
+    ['a', 'b', 'c'],
+    { shop: ['a', 'b', 'c'] },
+    params({ level: { hysteresis: 0.25, hold: 0 } }),
+  );
+  delay(b, 'a', 400, 0);
+  delay(b, 'b', 400, 0);
+  b.report('c', fig({ busy: 1 }), 0, {}, 0); // a free slot, nothing waiting
+  assert.equal(b.swamped('shop'), undefined, 'two of three at max, but c can take users');
+  for (let t = 1; t <= 8; t++) delay(b, 'a', t % 2 ? 0 : 400, t); // a flaps eight times
+  assert.equal(b.swamped('shop'), undefined, 'flips do not swamp a site that has room');
+  b.report('c', fig({ busy: 4 }), 9, {}, 9); // c full: now it is
+  assert.equal(b.swamped('shop'), 'overloaded');
+});
+
+test('levels move on queue readings averaged over levelWindow, so one noisy report does not flap them', () => {
+  const b = board(['a'], {}, params({ levelWindow: 1000, level: { hysteresis: 0.25, hold: 0 } }));
+  // Steady at 450 ms (max from 400), with every fourth 25 ms report at 150 (below both
+  // margins): each report alone would flap max, heavy, max...
+  let flips = 0;
+  for (let t = 0; t <= 5000; t += 25) {
+    delay(b, 'a', t % 100 === 75 ? 150 : 450, t);
+    flips += codes(b).filter((c) => c.includes('server.level')).length;
+  }
+  assert.equal(level(b, 'a'), 'max');
+  assert.equal(flips, 1, 'one rise to max, no flapping');
+  // A real overload still shows within about a second: from 0 to a steady 1,000 ms.
+  const c = board(['c'], {}, params({ levelWindow: 1000 }));
+  let at = -1;
+  for (let t = 0; t <= 3000 && at < 0; t += 25) {
+    delay(c, 'c', t < 100 ? 0 : 1000, t);
+    if (level(c, 'c') === 'max') at = t;
+  }
+  assert.ok(at > 100 && at <= 1100, `max at ${at} ms`);
 });
 
 test('a failed server is left out when judging whether its application is swamped', () => {
