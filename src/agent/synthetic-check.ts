@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from 'undici';
 import type { Clock } from '../core/random.js';
+import { CHECK_HEADER } from '../protocol/check-header.js';
 
 /**
  * The agent's synthetic check (document 002 section III, "Interaction with Web Server"): it
@@ -71,6 +72,7 @@ export async function fetchPage(url: string, o: FetchOptions): Promise<FetchResu
       // A fresh connection each time: a check measures connecting too, and a kept-alive
       // socket the server has quietly closed would fail the check for the wrong reason.
       reset: true,
+      headers: { [CHECK_HEADER]: 'test-page' },
       signal: timer.signal,
       headersTimeout: o.timeout,
       bodyTimeout: o.timeout,

@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { recordCheck } from '../core/health.js';
 import type { Clock } from '../core/random.js';
 import type { Logger } from '../log/logger.js';
+import { CHECK_HEADER } from '../protocol/check-header.js';
 import type { CheckSpec, ServerState, SiteState } from './site-state.js';
 
 /**
@@ -26,7 +27,7 @@ export function probe(spec: CheckSpec): Promise<string | undefined> {
       {
         method: 'GET',
         timeout: spec.timeout,
-        headers: { 'user-agent': 'switchyard-check', connection: 'close' },
+        headers: { 'user-agent': 'switchyard-check', connection: 'close', [CHECK_HEADER]: 'health' },
       },
       (res) => {
         res.resume();

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { QueueFigures } from '../core/load-value.js';
 import { compilePageRules, mayMove, type PageRules, type PageRulesSpec } from '../core/page-rules.js';
 import type { Clock } from '../core/random.js';
+import { CHECK_HEADER } from '../protocol/check-header.js';
 import { ALL_FIELDS, FIELD_BITS, objectSink, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import { addMark, makeMark, mayHaveMark, readMark, stripMark } from '../protocol/redirect-mark.js';
@@ -167,7 +168,12 @@ export class ServerInterface {
       }
     }
     const s = this.arrive(req, pathAndQuery);
-    if (this.target !== undefined && !moved && mayMove(this.rules, pathOf(pathAndQuery))) {
+    if (
+      this.target !== undefined &&
+      !moved &&
+      req.headers[CHECK_HEADER] === undefined &&
+      mayMove(this.rules, pathOf(pathAndQuery))
+    ) {
       const arrivedWall = this.wall();
       const location =
         this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { checkPage, fetchPage } from '../../src/agent/synthetic-check.js';
 import { manualClock } from '../../src/core/random.js';
+import { CHECK_HEADER } from '../../src/protocol/check-header.js';
 import { eventually, serve } from '../helpers.js';
 
 /** A port nobody listens on: bound, then let go. */
@@ -19,6 +20,8 @@ test('a healthy page passes: status and content as configured, timed with the gi
   const clock = manualClock(100);
   const url = await serve(t, (req, res) => {
     clock.advance(7);
+    // Marked as a check, so an interface that is redirecting serves it where it asked.
+    assert.equal(req.headers[CHECK_HEADER], 'test-page');
     if (req.url === '/empty') {
       res.writeHead(204);
       res.end();

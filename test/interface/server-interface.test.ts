@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/random.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
+import { CHECK_HEADER } from '../../src/protocol/check-header.js';
 import { FIELD_BITS } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { makeMark } from '../../src/protocol/redirect-mark.js';
@@ -208,6 +209,17 @@ test('told to redirect, stateless pages go to the target with a mark; stateful p
   assert.equal(s.iface.figures().redirected, 2);
   s.iface.redirectTo(undefined);
   assert.equal((await httpRequest(`${s.url}/page`)).status, 200);
+});
+
+test("while redirecting, Switchyard's own checks are served where they asked, not moved", async (t) => {
+  // A test page answered with a redirect marked a server at its maximum load as down.
+  const s = await serve({ slots: 4 });
+  t.after(() => s.close());
+  s.iface.redirectTo('http://127.0.0.1:1');
+  const check = await httpRequest(`${s.url}/healthz`, { headers: { [CHECK_HEADER]: 'test-page' } });
+  assert.equal(check.status, 200);
+  assert.equal((await httpRequest(`${s.url}/healthz`)).status, 302, 'anyone else is moved');
+  assert.deepEqual(s.seen, ['/healthz']);
 });
 
 test('a request that was moved once is served, never bounced; the application never sees the mark', async (t) => {
