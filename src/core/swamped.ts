@@ -5,9 +5,12 @@ import type { LoadLevelName } from './thresholds.js';
  * around only adds work. Then the manager puts every available server back in rotation and
  * stops all server-side redirecting until the load falls. Three signs, any one suffices:
  *
- * - `overloaded`: more than `outShare` of its servers are heavily loaded or worse (the
- *   document's example is "more than a third"; with two servers that would swamp the site
- *   as soon as one is busy, so the default is a half: see docs/decisions.md);
+ * - `overloaded`: servers holding more than `outShare` of its capacity are heavily loaded
+ *   or worse (the document's example is "more than a third" of the servers; with two servers
+ *   that would swamp the site as soon as one is busy, so the default is a half: see
+ *   docs/decisions.md). Capacity, not a head count: with servers of 2, 2, 4 and 8 slots, the
+ *   two strong ones heavy left three quarters of the site out while the two weak ones took
+ *   every new user (issue 27, the simulator's flash-crowd);
  * - `all-heavy`: every server is heavily loaded, however few there are;
  * - `thrashing`: its servers changed load level more than `thrashFlips` times within
  *   `thrashWindow` ms: users are being sent back and forth.
@@ -33,7 +36,7 @@ export type SwampReason = 'all-heavy' | 'overloaded' | 'thrashing';
 /**
  * Why the application is swamped, or undefined. `levels` are its servers' load levels
  * (failed or disabled servers left out); `flips` the clock readings of their level changes;
- * `idle` how many of them are idle.
+ * `idle` how many of them are idle; `weights` their capacities (slots; default 1 each).
  */
 export function swampedReason(
   levels: readonly LoadLevelName[],
@@ -41,12 +44,19 @@ export function swampedReason(
   p: SwampParams,
   now: number,
   idle = 0,
+  weights?: readonly number[],
 ): SwampReason | undefined {
   if (idle > 0) return undefined;
   if (levels.length > 0) {
-    const heavy = levels.filter((l) => l !== 'normal').length;
-    if (heavy === levels.length) return 'all-heavy';
-    if (heavy / levels.length > p.outShare) return 'overloaded';
+    let heavy = 0;
+    let total = 0;
+    levels.forEach((l, i) => {
+      const w = weights?.[i] ?? 1;
+      total += w;
+      if (l !== 'normal') heavy += w;
+    });
+    if (levels.every((l) => l !== 'normal')) return 'all-heavy';
+    if (total > 0 && heavy / total > p.outShare) return 'overloaded';
   }
   let recent = 0;
   for (const t of flips) if (now - t <= p.thrashWindow) recent++;

@@ -301,7 +301,8 @@ export class LoadBoard {
       const up = a.members.filter((m) => m.failed === undefined);
       const levels = up.map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
       const idle = up.filter((m) => this.idle(m, now)).length;
-      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle);
+      const weights = up.map((m) => Math.max(1, m.figures?.slots ?? 1));
+      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights);
       if (reason === a.swamped) continue;
       this.events.push(
         reason

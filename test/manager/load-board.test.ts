@@ -237,6 +237,20 @@ test('swamped: more than half of the servers heavily loaded', () => {
   assert.equal(b.swamped('shop'), 'overloaded');
 });
 
+test('swamped: more than half of the capacity heavily loaded, counted in slots, not servers', () => {
+  const b = board(['a', 'b', 'c', 'd'], { shop: ['a', 'b', 'c', 'd'] });
+  const report = (s: string, slots: number, ms: number) =>
+    b.report(s, fig({ slots, busy: slots, queueDelay: ms }), 10, {}, 10);
+  report('a', 2, 0);
+  report('b', 2, 0);
+  report('c', 8, 0);
+  report('d', 8, 200);
+  assert.equal(b.swamped('shop'), undefined, '8 of 20 slots heavy');
+  report('c', 8, 200);
+  // Two of four servers, but 16 of 20 slots: the two weak ones would take every new user.
+  assert.equal(b.swamped('shop'), 'overloaded');
+});
+
 test('swamped: servers changing level more than thrashFlips times within thrashWindow', () => {
   const b = board(
     ['a', 'b', 'c'],
