@@ -166,6 +166,7 @@ export class LoadBoard {
     const s = this.servers.get(server);
     if (!s) return;
     const wasIdle = this.idle(s, now);
+    const slotsBefore = s.figures?.slots;
     const dt = s.figures === undefined ? 0 : Math.max(0, measuredAt - s.measuredAt);
     s.figures = f;
     s.measuredAt = measuredAt;
@@ -182,7 +183,7 @@ export class LoadBoard {
     };
     const readings: Readings = { ...s.smoothed, ...host };
     this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
-    if (this.idle(s, now) !== wasIdle) this.updateSwamp(now);
+    if (this.idle(s, now) !== wasIdle || f.slots !== slotsBefore) this.updateSwamp(now);
   }
 
   /** Positive evidence the server is down (reason), or that it is back (undefined). */
@@ -301,7 +302,10 @@ export class LoadBoard {
       const up = a.members.filter((m) => m.failed === undefined);
       const levels = up.map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
       const idle = up.filter((m) => this.idle(m, now)).length;
-      const weights = up.map((m) => Math.max(1, m.figures?.slots ?? 1));
+      // Capacity in slots; a server that has sent no figures yet counts as a typical one.
+      const known = up.filter((m) => m.figures !== undefined);
+      const typical = known.length > 0 ? known.reduce((t, m) => t + m.figures!.slots, 0) / known.length : 1;
+      const weights = up.map((m) => Math.max(1, m.figures?.slots ?? typical));
       const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights);
       if (reason === a.swamped) continue;
       this.events.push(
