@@ -10,6 +10,13 @@
 // other processes took on the two cores during a run is reported too: on a shared machine it
 // explains most of the spread between runs.
 //
+// Two interceptors run side by side: `interceptor` with no manager (every pick is the
+// document's interval choice) and `interceptor-queue`, linked to a real manager that a
+// stand-in agent (bench/figures-feeder.mjs, on wrk's core) feeds figures for every server
+// every 25 ms, as in production, so every pick is the shipped queue choice (D28).
+// `--against DIR` runs both again from another build's dist/ (the build before a change),
+// in the same rounds, and reports each variant new over old, paired by round.
+//
 // The goal: the interceptor keeps at least 85% of the bare server's throughput.
 //
 // Usage: npm run bench:redirect                 (builds first)
@@ -20,14 +27,16 @@
 //                        the two cores during it (default 2); the least disturbed is kept
 //          --quick       a smoke run: 2 s runs, 1 s warm-up
 //          --json        print one JSON object instead of the table
+//          --against DIR another build's dist/ folder: its interceptor runs both variants too
 // Needs Linux (/proc), taskset (util-linux) and wrk; wrk is installed with apt-get when missing.
 // Exit status: 0 when the benchmark ran (whether or not the goal is met), 1 when it could not.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../dist/lab/free-ports.js';
 import {
   alive,
   BenchError,
@@ -53,6 +62,7 @@ const SERVERS = 10;
 const LOCATION = 'http://127.0.0.1:9101/';
 /** Time limits, ms: every wait below is bounded by one of these. */
 const PROBE_TIMEOUT_MS = 5_000;
+const FED_TIMEOUT_MS = 20_000;
 /** Share of the two cores other processes may take during a run before the figures are flagged. */
 const OTHER_LOAD_WARN = 0.05;
 
@@ -60,11 +70,11 @@ const OTHER_LOAD_WARN = 0.05;
 // Arguments
 
 function usage() {
-  return 'usage: node bench/redirect.mjs [--duration SECONDS] [--rounds N] [--retries N] [--quick] [--json]';
+  return 'usage: node bench/redirect.mjs [--duration SECONDS] [--rounds N] [--retries N] [--quick] [--json] [--against DIST]';
 }
 
 function parseArgs(argv) {
-  const opts = { duration: 10, warmup: 3, rounds: 3, retries: 2, json: false };
+  const opts = { duration: 10, warmup: 3, rounds: 3, retries: 2, json: false, against: undefined };
   let duration;
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
@@ -76,7 +86,11 @@ function parseArgs(argv) {
     };
     if (a === '--json') opts.json = true;
     else if (a === '--quick') quick = true;
-    else if (a === '--duration' || a.startsWith('--duration=')) {
+    else if (a === '--against' || a.startsWith('--against=')) {
+      opts.against = resolve(value('--against'));
+      if (!existsSync(join(opts.against, 'cli/main.js')))
+        throw new BenchError(`--against: no cli/main.js in ${opts.against} (give a build's dist/ folder)`);
+    } else if (a === '--duration' || a.startsWith('--duration=')) {
       duration = Number(value('--duration').replace(/s$/, ''));
       if (!Number.isInteger(duration) || duration < 1 || duration > 600)
         throw new BenchError('--duration: expected whole seconds from 1 to 600');
@@ -128,6 +142,29 @@ function probe(server) {
   });
 }
 
+/**
+ * Waits until an interceptor linked to the manager holds figures for every server (its
+ * admin status shows the manager's word on each), bounded by FED_TIMEOUT_MS.
+ */
+async function untilFed(server) {
+  const admin = Number(server.adminPort);
+  const end = Date.now() + FED_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${admin}/status`, {
+        headers: { authorization: `Bearer ${server.token}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      const s = await res.json();
+      if (s.servers?.length === SERVERS && s.servers.every((x) => x.manager?.queueLength !== undefined))
+        return;
+    } catch {}
+    if (Date.now() > end)
+      throw new BenchError(`${server.name}: no figures from the manager within ${FED_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
@@ -136,7 +173,7 @@ function probe(server) {
  * time other processes took on the two cores meanwhile (`otherLoad`, a share of the run's
  * core time: about 0 on a quiet machine; anything more competed with the benchmark).
  */
-async function measure(server, seconds, cores, ticksPerSecond) {
+async function measure(server, seconds, cores, ticksPerSecond, helpers = []) {
   if (!alive(server.child)) throw new BenchError(`${server.name} is no longer running`);
   const coreList = [...new Set(cores)];
   const before = cpuTicks(server.pid);
@@ -144,6 +181,8 @@ async function measure(server, seconds, cores, ticksPerSecond) {
     const busy = coresBusyTicks();
     return coreList.reduce((sum, c) => sum + (busy.get(c) ?? 0), 0);
   };
+  const helperTicks = () => helpers.reduce((t, h) => t + (alive(h.child) ? cpuTicks(h.pid) : 0), 0);
+  const helpersBefore = helperTicks();
   const busyBefore = busyOn();
   const startedAt = process.hrtime.bigint();
   const r = await runWrk({
@@ -155,10 +194,14 @@ async function measure(server, seconds, cores, ticksPerSecond) {
   });
   const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
   const busyAfter = busyOn();
+  const helpersAfter = helperTicks();
   const after = cpuTicks(server.pid);
   if (!alive(server.child)) throw new BenchError(`${server.name} exited during the run`);
   const cpuSeconds = (after - before) / ticksPerSecond;
-  const other = busyAfter - busyBefore - (after - before) - r.wrkTicks;
+  // The benchmark's own other processes (the manager, the stand-in agent, the interceptors
+  // not being measured, which take the manager's pushes) are counted apart from strangers'.
+  const helpersUsed = helpersAfter - helpersBefore;
+  const other = busyAfter - busyBefore - (after - before) - r.wrkTicks - helpersUsed;
   const { wrkTicks, ...wrk } = r;
   return {
     ...wrk,
@@ -166,6 +209,7 @@ async function measure(server, seconds, cores, ticksPerSecond) {
     cpuUsPerRequest: r.requests > 0 ? (cpuSeconds * 1e6) / r.requests : Number.NaN,
     wrkCpuSeconds: wrkTicks / ticksPerSecond,
     otherLoad: Math.max(0, other / ticksPerSecond / (elapsed * coreList.length)),
+    helperLoad: helpersUsed / ticksPerSecond / (elapsed * coreList.length),
   };
 }
 
@@ -185,22 +229,35 @@ function summarise(runs) {
 // ---------------------------------------------------------------------------------------------
 // The site file
 
-function siteFile() {
+const serverNames = Array.from({ length: SERVERS }, (_, i) => `s${i + 1}`);
+
+/** The site: `managerPort` adds a manager and the stand-in agent `bench` for every server. */
+function siteFile(managerPort) {
   const servers = Array.from({ length: SERVERS }, (_, i) =>
     [`  - name: s${i + 1}`, `    url: http://127.0.0.1:${9101 + i}`, `    capacity: ${i + 1}`].join('\n'),
   );
+  const manager = managerPort
+    ? [
+        'manager:',
+        `  listen: 127.0.0.1:${managerPort}`,
+        '  dataDir: ./manager-data',
+        'agents:',
+        `  - { name: bench, socket: ./bench.sock, servers: [${serverNames.join(', ')}] }`,
+      ]
+    : [];
   return [
     '# Written by bench/redirect.mjs: nothing listens on the servers, checks are off.',
     'interceptor:',
     '  listen: 127.0.0.1:0',
     '  admin: 127.0.0.1:0',
     '  healthCheck: { enabled: false }',
+    ...manager,
     'servers:',
     ...servers,
     'applications:',
     '  - name: bench',
     '    match: { pathPrefix: / }',
-    `    servers: [${servers.map((_, i) => `s${i + 1}`).join(', ')}]`,
+    `    servers: [${serverNames.join(', ')}]`,
     '',
   ].join('\n');
 }
@@ -222,6 +279,12 @@ async function main() {
   const tmp = makeTempDir();
   const config = join(tmp, 'site.yaml');
   writeFileSync(config, siteFile());
+  const [managerPort] = await freePorts(1);
+  const queueConfig = join(tmp, 'site-queue.yaml');
+  writeFileSync(queueConfig, siteFile(managerPort));
+  const secret = randomBytes(24).toString('hex');
+  const token = randomBytes(18).toString('base64url');
+  const env = { SWITCHYARD_TOKEN: token, SWITCHYARD_SECRET: secret, SWITCHYARD_LOG_LEVEL: 'warn' };
 
   const bare = await startServer(
     'bare',
@@ -230,15 +293,53 @@ async function main() {
     /bare-302 listening on (\d+)/,
     {},
   );
-  const interceptor = await startServer(
-    'interceptor',
-    serverCore,
-    [join(ROOT, 'dist/cli/main.js'), 'interceptor', '--config', config],
-    /interceptor listening on http:\/\/127\.0\.0\.1:(\d+)/,
-    { SWITCHYARD_TOKEN: randomBytes(18).toString('base64url') },
+  // The manager and the stand-in agent run on wrk's core: they cost about 2 % of a core.
+  const manager = await startNode(
+    'manager',
+    wrkCore,
+    [join(ROOT, 'dist/cli/main.js'), 'manager', '--config', queueConfig],
+    /manager listening on/,
+    tmp,
+    { ...env, SWITCHYARD_LOG_LEVEL: 'info' },
   );
-  const servers = [bare, interceptor];
+  const feeder = await startNode(
+    'feeder',
+    wrkCore,
+    [
+      join(ROOT, 'bench/figures-feeder.mjs'),
+      ...['--manager', `ws://127.0.0.1:${managerPort}/link`, '--servers', serverNames.join(',')],
+    ],
+    /feeder linked/,
+    ROOT,
+    env,
+  );
+  const builds = [{ label: '', dist: join(ROOT, 'dist') }];
+  if (opts.against) builds.push({ label: ' (old)', dist: opts.against });
+  const servers = [bare];
+  for (const b of builds) {
+    for (const [variant, file] of [
+      ['', config],
+      ['-queue', queueConfig],
+    ]) {
+      const name = `interceptor${variant}${b.label}`;
+      const s = await startServer(
+        name,
+        serverCore,
+        [join(b.dist, 'cli/main.js'), 'interceptor', '--config', file, '--name', name.replace(/[^\w-]/g, '')],
+        /interceptor listening on http:\/\/127\.0\.0\.1:(\d+); admin on http:\/\/127\.0\.0\.1:(\d+)/,
+        { ...env, SWITCHYARD_LOG_LEVEL: 'info' },
+      );
+      s.adminPort = Number(s.match[2]);
+      s.token = token;
+      s.variant = variant === '' ? 'interval' : 'queue';
+      s.build = b.label === '' ? 'new' : 'old';
+      servers.push(s);
+    }
+  }
   for (const s of servers) s.location = await probe(s);
+  // The queue variants decide with the queue choice only once figures for every server have
+  // reached them: wait for that (their redirects then follow the figures, not capacities).
+  for (const s of servers.filter((x) => x.variant === 'queue')) await untilFed(s);
 
   const total = opts.warmup * 2 + opts.duration * 2 * opts.rounds;
   log(
@@ -255,20 +356,25 @@ async function main() {
       core: wrkCore,
     });
 
-  const runs = { bare: [], interceptor: [] };
+  const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const s of servers) {
+    // Each round starts one server later, so no server always runs first or right after
+    // another (a server's place in the round showed in its figures).
+    const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]);
+    for (const s of order) {
       // A run other processes competed with is run again (a bounded number of times); the
       // least disturbed attempt is kept.
       let kept;
       for (let attempt = 0; attempt <= opts.retries; attempt++) {
-        const r = await measure(s, opts.duration, [serverCore, wrkCore], ticksPerSecond);
+        const helpers = [manager, feeder, ...servers.filter((x) => x !== s)];
+        const r = await measure(s, opts.duration, [serverCore, wrkCore], ticksPerSecond, helpers);
         if (!kept || r.otherLoad < kept.otherLoad) kept = r;
         const noisy = r.otherLoad > OTHER_LOAD_WARN;
         log(
-          `  round ${round} ${s.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s` +
+          `  round ${round} ${s.name.padEnd(26)} ${fmt(r.rps, 0).padStart(8)} req/s` +
             `  ${r.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req` +
             `  other load ${(r.otherLoad * 100).toFixed(0).padStart(2)}%` +
+            `  (the bench's own ${(r.helperLoad * 100).toFixed(0)}%)` +
             (noisy ? (attempt < opts.retries ? '  (busy machine: again)' : '  (busy machine)') : ''),
         );
         if (!noisy) break;
@@ -279,11 +385,22 @@ async function main() {
   await stopAll();
 
   const b = summarise(runs.bare);
-  const ic = summarise(runs.interceptor);
+  const all = Object.fromEntries(servers.map((s) => [s.name, summarise(runs[s.name])]));
+  const ic = all.interceptor;
   const ratio = ic.rps / b.rps;
   const cpuRatio = b.cpuUsPerRequest / ic.cpuUsPerRequest;
-  const errors = b.non2xx3xx + b.socketErrors + ic.non2xx3xx + ic.socketErrors;
-  const otherLoad = Math.max(b.maxOtherLoad, ic.maxOtherLoad);
+  const errors = Object.values(all).reduce((t, x) => t + x.non2xx3xx + x.socketErrors, 0);
+  const otherLoad = Math.max(...Object.values(all).map((x) => x.maxOtherLoad));
+  // Each interceptor over bare, and each variant new over old, as the median of the rounds'
+  // ratios (paired by round, so drift between rounds cancels).
+  const paired = (x, y) => median(runs[x].map((r, i) => r.rps / runs[y][i].rps));
+  const ratios = Object.fromEntries(servers.slice(1).map((s) => [s.name, paired(s.name, 'bare')]));
+  const newOverOld = opts.against
+    ? {
+        interval: paired('interceptor', 'interceptor (old)'),
+        queue: paired('interceptor-queue', 'interceptor-queue (old)'),
+      }
+    : undefined;
   const summary = {
     ...versions,
     cores,
@@ -298,9 +415,12 @@ async function main() {
       wrkCore,
     },
     clockTicksPerSecond: ticksPerSecond,
-    locations: { bare: bare.location, interceptor: interceptor.location },
+    locations: Object.fromEntries(servers.map((s) => [s.name, s.location])),
     bare: b,
     interceptor: ic,
+    variants: all,
+    ratios,
+    ...(newOverOld ? { newOverOld } : {}),
     ratio,
     cpuRatio,
     goal: GOAL,
@@ -315,7 +435,7 @@ async function main() {
     return;
   }
   const cols = [
-    ['', 16, (_, name) => name],
+    ['', 28, (_, name) => name],
     ['req/s', 9, (s) => fmt(s.rps, 0)],
     ['CPU µs/req', 12, (s) => fmt(s.cpuUsPerRequest, 1)],
     ['p50 µs', 9, (s) => fmt(s.p50us, 0)],
@@ -331,8 +451,14 @@ async function main() {
   console.log(`medians of ${opts.rounds} run(s) of ${opts.duration} s; other load: the worst run`);
   console.log(line(cols.map((c) => c[0])));
   console.log(line(cols.map((c) => c[2](b, 'bare Node 302'))));
-  console.log(line(cols.map((c) => c[2](ic, 'interceptor'))));
+  for (const s of servers.slice(1)) console.log(line(cols.map((c) => c[2](all[s.name], s.name))));
   console.log(`ratio interceptor/bare: ${ratio.toFixed(3)} (from CPU per request: ${cpuRatio.toFixed(3)})`);
+  for (const [name, r] of Object.entries(ratios))
+    console.log(`  ${name.padEnd(26)} over bare, paired by round: ${r.toFixed(3)}`);
+  if (newOverOld)
+    console.log(
+      `new over old build, paired by round: interval ${newOverOld.interval.toFixed(3)}, queue ${newOverOld.queue.toFixed(3)}`,
+    );
   if (errors > 0)
     console.log(
       `warning: wrk saw ${errors} socket error(s) or non-2xx/3xx answer(s): the figures are suspect`,
