@@ -5,6 +5,7 @@
 // (bench/results/lab/SCENARIO/CONTENDER-rN.json: a rerun skips finished cells), and prints
 // one table a scenario. `--quick` runs every scenario once for a few seconds with
 // Switchyard's default and lc, in a scratch folder: a check that everything runs.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -91,6 +92,27 @@ function shorten(s, seconds) {
 }
 
 const TICKS = clockTicks();
+
+/** The build the cells are run on: the commit, marked when the work tree has changes. */
+const BUILD = (() => {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT })
+      .toString()
+      .trim();
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+function cellCommit(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')).commit;
+  } catch {
+    return undefined;
+  }
+}
 
 /** CPU seconds of a process and everything below it (Linux /proc). */
 function treeCpu(pid) {
@@ -229,7 +251,7 @@ async function runCell(s, scenarioFile, c, out) {
     const monitoringCpu = monitoring.reduce((sum, d, i) => sum + treeCpu(d.pid) - mgr0[i], 0);
     const rec = JSON.parse(readFileSync(records, 'utf8'));
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu }));
+    writeFileSync(out, JSON.stringify({ ...rec, contender: label(c), cpu, monitoringCpu, commit: BUILD }));
   } finally {
     await group.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -270,7 +292,9 @@ for (const file of files) {
     for (const c of contenders) {
       if (r > repeats(c)) continue;
       const out = join(cellsDir, `${label(c)}-r${r}.json`);
-      if (existsSync(out)) continue;
+      // A cell is kept only when the same build ran it: a table that decides a goal comes
+      // from one build (issue 27).
+      if (existsSync(out) && cellCommit(out) === BUILD) continue;
       const t = Date.now();
       process.stderr.write(`lab: ${s.name} ${label(c)} run ${r} ... `);
       await runCell(s, scenarioFile, c, out);

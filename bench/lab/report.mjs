@@ -34,9 +34,16 @@ export function report(s, dir, contenders) {
   const cells = readCells(dir, contenders);
   if (cells.length === 0) return cells;
   const runs = Math.max(...cells.map((c) => c.runs.length));
+  const builds = [...new Set(cells.flatMap((c) => c.runs.map((r) => r.commit ?? 'unrecorded')))];
   console.log(
-    formatTable(s, cells, `${runs} run(s) of ${s.duration / 1000} s; CPU: the contender's own processes`),
+    formatTable(
+      s,
+      cells,
+      `${runs} run(s) of ${s.duration / 1000} s; build ${builds.join(' and ')}; CPU: the contender's own processes`,
+    ),
   );
+  if (builds.length > 1)
+    console.log('  ! cells from more than one build: rerun before judging a goal on this table');
   for (const c of cells)
     c.runs.forEach((r, i) => {
       const late = r.sent > 0 ? r.late / r.sent : 0;
