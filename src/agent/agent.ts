@@ -3,6 +3,7 @@ import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { componentSecret } from '../config/secret-file.js';
 import type { Clock } from '../core/random.js';
+import { followService, reportEvery } from '../core/report-interval.js';
 import { SwitchyardError } from '../errors.js';
 import { LinkClient } from '../link/link-client.js';
 import { Outbox } from '../link/outbox.js';
@@ -213,9 +214,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     },
   });
 
-  // The fast path: every report interval, each server's figures straight from its interface.
+  // The fast path: each server's figures straight from its interface, every report interval
+  // or faster for fast servers (core/report-interval.ts: half the fastest one's service time).
   let perf: HostPerf | undefined;
   let figuresBusy = false;
+  const followed = new Map<string, number>();
   const sendFigures = async () => {
     if (figuresBusy || !link.connected) return;
     figuresBusy = true;
@@ -226,6 +229,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           const down = watch.downReason(server);
           const asked = clock();
           const f = s ? await s.figures(Math.max(100, m.reportInterval)).catch(() => undefined) : undefined;
+          if (f)
+            followed.set(
+              server,
+              followService(followed.get(server) ?? 0, f.figures.serviceTime, f.figures.requests),
+            );
           if (!f && down === undefined) return undefined;
           return {
             server,
@@ -246,7 +254,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       figuresBusy = false;
     }
   };
-  const fast = setInterval(() => void sendFigures(), m.reportInterval);
+  let fast: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tickFigures = () => {
+    if (stopped) return;
+    void sendFigures();
+    fast = setTimeout(tickFigures, reportEvery(m.reportInterval, [...followed.values()]));
+  };
+  fast = setTimeout(tickFigures, m.reportInterval);
 
   // The slow path: host performance as samples, and batches that are due.
   let last: Snapshot = snapshot(clock());
@@ -277,7 +292,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   watch.start();
 
   await listener.start().catch((e: Error) => {
-    clearInterval(fast);
+    stopped = true;
+    clearTimeout(fast);
     clearInterval(perfTimer);
     clearInterval(slow);
     watch.stop();
@@ -303,7 +319,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     },
     close() {
       closing ??= (async () => {
-        clearInterval(fast);
+        stopped = true;
+        clearTimeout(fast);
         clearInterval(perfTimer);
         clearInterval(slow);
         watch.stop();

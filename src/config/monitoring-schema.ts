@@ -95,7 +95,7 @@ export const managerSchema = z
       .default(MONITORING_DEFAULTS.dataDir)
       .meta({ description: "Directory of the manager's SQLite store, relative to the site file." }),
     reportInterval: duration(
-      'How often agents send queue figures and the manager pushes load values: the report lag.',
+      "How often agents send queue figures and the manager pushes load values: the report lag. An agent whose fastest server answers in under twice this reports every half of that server's mean service time instead (at least every 5 ms), so a door's picture stays under half a service time old.",
     ).prefault(MONITORING_DEFAULTS.reportInterval),
     heartbeat: duration('A link silent this long is pinged; three times this long, it is lost.').prefault(
       MONITORING_DEFAULTS.heartbeat,

@@ -263,6 +263,10 @@ const interceptor = z
     clientRoundTrip: duration(
       'How long a redirected browser takes to reach its server: the queue choice counts each referral against its server until figures measured this long after it arrive (a longer value only counts a referral a little longer; a shorter one forgets referrals still on their way). Raise it for users far away.',
     ).prefault(DEFAULTS.clientRoundTrip),
+    measureRoundTrip: z.boolean().default(true).meta({
+      description:
+        "Learn the typical round trip from the servers' own figures (when the door's referrals show up there) and count referrals over twice that instead of clientRoundTrip, once about ten seconds of figures are in.",
+    }),
     referralHalfLife: duration("How long a referral's weight on its server lasts (half-life).").prefault(
       DEFAULTS.referralHalfLife,
     ),

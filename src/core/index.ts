@@ -11,6 +11,8 @@ export * from './probe-split.js';
 export * from './queue-choice.js';
 export * from './random.js';
 export * from './referrals.js';
+export * from './report-interval.js';
+export * from './round-trip.js';
 export * from './server-pool.js';
 export * from './service-estimate.js';
 export * from './swamped.js';

@@ -40,18 +40,24 @@ export function expectedDelay(q: ServerQueue, sent: number, doors: number, servi
 
 /** Most referrals remembered per server between two sets of figures. */
 const MAX_REMEMBERED = 65_536;
+/** How long referrals are remembered after they count no more, for the round trip estimate, ms. */
+export const HISTORY = 1000;
 
 /**
- * A door's referrals to one server since that server's figures were measured. Each
- * referral's time is kept until figures measured after it arrive, so a late report still
- * counts exactly the referrals it cannot have seen.
+ * A door's referrals to one server that its latest figures cannot include yet. Each
+ * referral's time is kept until figures measured long enough after it arrive, so a late
+ * report still counts exactly the referrals it cannot have seen; and for HISTORY ms more, so
+ * the door can tell when its referrals showed up at the server (round-trip.ts).
  */
 export class SentSince {
   private times: number[] = [];
+  /** First referral kept for the history. */
+  private keep = 0;
+  /** First referral that may not have arrived by the latest figures. */
   private head = 0;
   /** Index of the first referral made after the latest figures' measuring time. */
   private full = 0;
-  /** What the referrals before `full` (made within a round trip before the figures) count for. */
+  /** What the referrals from `head` to `full` (made within a round trip before the figures) count for. */
   private partial = 0;
   private after = -Infinity;
 
@@ -61,16 +67,35 @@ export class SentSince {
   }
 
   add(now: number): void {
-    if (this.times.length - this.head >= MAX_REMEMBERED) {
-      this.head++;
+    if (this.times.length - this.keep >= MAX_REMEMBERED) {
+      this.keep++;
+      if (this.head < this.keep) this.head = this.keep;
       if (this.full < this.head) this.full = this.head;
     }
     this.times.push(now);
-    if (this.head > 1024 && this.head * 2 > this.times.length) {
-      this.times = this.times.slice(this.head);
-      this.full -= this.head;
-      this.head = 0;
+    if (this.keep > 1024 && this.keep * 2 > this.times.length) {
+      this.times = this.times.slice(this.keep);
+      this.head -= this.keep;
+      this.full -= this.keep;
+      this.keep = 0;
     }
+  }
+
+  /** Referrals made in (from, to], among those remembered. */
+  between(from: number, to: number): number {
+    return this.firstAfter(to) - this.firstAfter(from);
+  }
+
+  /** Index of the first remembered referral made after `t`. */
+  private firstAfter(t: number): number {
+    let lo = this.keep;
+    let hi = this.times.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.times[mid]! <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /**
@@ -83,7 +108,10 @@ export class SentSince {
     if (measuredAt <= this.after) return;
     this.after = measuredAt;
     const arrived = measuredAt - roundTrip;
-    while (this.head < this.times.length && this.times[this.head]! <= arrived) this.head++;
+    const forgotten = arrived - HISTORY;
+    while (this.keep < this.times.length && this.times[this.keep]! <= forgotten) this.keep++;
+    // From the history, not from where the last figures left it: the round trip may change.
+    this.head = this.firstAfter(arrived);
     let partial = 0;
     let i = this.head;
     for (; i < this.times.length && this.times[i]! <= measuredAt; i++)

@@ -9,6 +9,7 @@ import {
   type ReferralParams,
   referralFactor,
 } from './referrals.js';
+import { RoundTripEstimate } from './round-trip.js';
 import { newServiceEstimate, type ServiceEstimate, updateService } from './service-estimate.js';
 import { WeightedPicker } from './weighted-picker.js';
 
@@ -61,6 +62,8 @@ export interface PoolParams {
    * after it.
    */
   roundTrip?: number;
+  /** Learn the round trip from the servers' figures (round-trip.ts); `roundTrip` until then. */
+  measureRoundTrip?: boolean;
 }
 
 export interface PickOptions {
@@ -121,6 +124,8 @@ export class ServerPool {
   /** The last candidate draw() read the referral count of, and that count (see pick). */
   private drawn = -1;
   private drawnCount = 0;
+  /** Learns the round trip from the figures (PoolParams.measureRoundTrip). */
+  private readonly roundTrip: RoundTripEstimate | undefined;
   /** Independent doors sending to these servers; each scales its own referrals by it. */
   private doors = 1;
   /** The median of the members' service time estimates (NaN: to be worked out again). */
@@ -131,6 +136,7 @@ export class ServerPool {
     private readonly params: PoolParams,
     now: number,
   ) {
+    this.roundTrip = params.measureRoundTrip ? new RoundTripEstimate(params.roundTrip ?? 0) : undefined;
     this.members = members.map((m) => ({
       C: m.C,
       https: m.https,
@@ -253,16 +259,38 @@ export class ServerPool {
   /** A server's latest queue figures (undefined: none), for the queue choice. */
   setQueue(i: number, queue: ServerQueue | undefined): void {
     const m = this.members[i]!;
+    const prev = m.queue;
     m.queue = queue;
     if (!queue) return;
     if (queue.measuredAt <= m.measuredAt) return;
+    if (this.roundTrip && prev && prev.measuredAt === m.measuredAt) {
+      // Requests that arrived between the two sets of figures, to learn the round trip from.
+      const arrived = queue.queueLength + queue.busy - (prev.queueLength + prev.busy) + (queue.requests ?? 0);
+      this.roundTrip.add(arrived, prev.measuredAt, queue.measuredAt, (a, b) => m.sent.between(a, b));
+    }
     m.measuredAt = queue.measuredAt;
-    m.sent.measured(queue.measuredAt, this.params.roundTrip ?? 0);
+    m.sent.measured(queue.measuredAt, this.fadeOver());
     const n = queue.requests ?? 1;
     const slots = Math.max(1, queue.slots);
     const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;
     updateService(m.service, { mean: queue.serviceTime, n, free }, queue.measuredAt, this.medianService(i));
     this.typical = Number.NaN;
+  }
+
+  /**
+   * How long before figures a referral may still be on its way: the configured round trip
+   * (the longest expected), or twice the measured typical one, so that a referral made that
+   * typical round trip before the figures counts a half.
+   */
+  private fadeOver(): number {
+    const configured = this.params.roundTrip ?? 0;
+    if (!this.roundTrip || this.roundTrip.value === configured) return configured;
+    return 2 * this.roundTrip.value;
+  }
+
+  /** The round trip this door has measured or assumes, ms (for status). */
+  get clientRoundTrip(): number {
+    return this.roundTrip ? this.roundTrip.value : (this.params.roundTrip ?? 0);
   }
 
   /** The median service time estimate over the servers that have one (1 when none has). */

@@ -123,6 +123,7 @@ export class SiteState {
       referral: { halfLife: ic.referralHalfLife, perUnit: ic.referralsPerUnit },
       choice: ic.choice,
       roundTrip: ic.clientRoundTrip,
+      measureRoundTrip: ic.measureRoundTrip,
     };
     this.apps = site.applications.map((cfg) => {
       const o = overrides.apps.get(cfg.name);

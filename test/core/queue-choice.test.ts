@@ -201,3 +201,36 @@ test('with a client round trip, a referral counts until figures measured that lo
   pool.setQueue(1, { ...idle(4, 100), busy: 2 });
   assert.equal(pool.pick(101, rand, {}), 0);
 });
+
+test('a pool that measures the round trip learns it from its servers figures and counts over it', () => {
+  const pool = new ServerPool(
+    [0, 1].map(() => ({ C: 1000, https: false })),
+    { ...params, roundTrip: 80, measureRoundTrip: true },
+    0,
+  );
+  assert.equal(pool.clientRoundTrip, 80);
+  const rand = seededRandom(9);
+  // Browsers arrive at once: each interval's figures show exactly the referrals made in it
+  // arriving (and as many finishing), on top of what was there.
+  const inIt = [0, 0];
+  for (let k = 1; k <= 600; k++) {
+    const got = [0, 0];
+    const n = 1 + Math.floor(rand() * 8);
+    for (let j = 0; j < n; j++) {
+      const i = pool.pick(25 * k - 20 + j, rand, {});
+      got[i]!++;
+    }
+    for (const i of [0, 1]) {
+      inIt[i] = got[i]!;
+      pool.setQueue(i, {
+        queueLength: 0,
+        busy: inIt[i]!,
+        slots: 16,
+        serviceTime: 20,
+        requests: 0,
+        measuredAt: 25 * k,
+      });
+    }
+  }
+  assert.equal(pool.clientRoundTrip, 0);
+});

@@ -1,4 +1,5 @@
 import { type Random, seededRandom } from '../../core/random.js';
+import { followService, reportEvery } from '../../core/report-interval.js';
 import { refreshInterval } from '../../interceptor/site-state.js';
 import { boardParams, LoadBoard, tickInterval } from '../../manager/load-board.js';
 import { type ContenderSpec, label } from '../contenders.js';
@@ -98,7 +99,7 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
     });
   });
   if (c.name === 'switchyard')
-    wireManager(s, c, q, servers, present, doors, redirecting, policyRnd, scheduleEvery);
+    wireManager(s, c, q, servers, present, doors, redirecting, policyRnd, scheduleEvery, stopTicks);
 
   const rec: RunRecord = {
     ...newRecords(s.duration, names),
@@ -265,6 +266,7 @@ function wireManager(
   redirecting: boolean[],
   random: Random,
   every: (period: number, phase: number, fn: () => void) => void,
+  stopTicks: number,
 ): void {
   const site = labSite(s, {
     mode: 'dynamic',
@@ -279,15 +281,24 @@ function wireManager(
     boardParams(m),
     q.now,
   );
-  every(I, random() * I, () => {
+  // The agent reports as src/agent/agent.ts does: every reportEvery(...) ms, faster for fast
+  // servers (core/report-interval.ts).
+  const followed = servers.map(() => 0);
+  const report = () => {
     const now = q.now;
     servers.forEach((srv, i) => {
-      if (present[i]) board.report(srv.name, srv.figures(), now, {}, now);
+      if (!present[i]) return;
+      const f = srv.figures();
+      followed[i] = followService(followed[i]!, f.serviceTime, f.requests);
+      board.report(srv.name, f, now, {}, now);
     });
     // The manager passes new figures on at once (src/manager/manager.ts, onFigures).
     const msg = { ...board.loads(now), doors: doors.length };
     for (const d of doors) d.load(msg, now);
-  });
+    const next = reportEvery(I, followed);
+    if (q.now + next < stopTicks) q.after(next, report);
+  };
+  q.at(q.now + random() * I, report);
   const T = tickInterval(I);
   every(T, random() * T, () => {
     const now = q.now;
