@@ -12,6 +12,10 @@ import type { LoadLevelName } from './thresholds.js';
  *   two strong ones heavy left three quarters of the site out while the two weak ones took
  *   every new user (issue 27, the simulator's flash-crowd);
  * - `all-heavy`: every server is heavily loaded, however few there are;
+ * - `no-room`: the servers at their normal level have less room left (what they can serve
+ *   less what they get) than the heavy ones are getting, so taking those out of rotation
+ *   only moves their queues (issue 27: one strong server heavy in an overload starved while
+ *   the weak ones overflowed);
  * - `thrashing`: its servers changed load level more than `thrashFlips` times within
  *   `thrashWindow` ms: users are being sent back and forth.
  *
@@ -31,12 +35,13 @@ export interface SwampParams {
 
 export const DEFAULT_SWAMP_PARAMS: SwampParams = { outShare: 0.5, thrashFlips: 8, thrashWindow: 60_000 };
 
-export type SwampReason = 'all-heavy' | 'overloaded' | 'thrashing';
+export type SwampReason = 'all-heavy' | 'overloaded' | 'no-room' | 'thrashing';
 
 /**
  * Why the application is swamped, or undefined. `levels` are its servers' load levels
  * (failed or disabled servers left out); `flips` the clock readings of their level changes;
- * `idle` how many of them are idle; `weights` their capacities (slots; default 1 each).
+ * `idle` how many of them are idle; `weights` their capacities (slots; default 1 each);
+ * `noRoom` whether the normal ones lack room for what the heavy ones get.
  */
 export function swampedReason(
   levels: readonly LoadLevelName[],
@@ -45,6 +50,7 @@ export function swampedReason(
   now: number,
   idle = 0,
   weights?: readonly number[],
+  noRoom = false,
 ): SwampReason | undefined {
   if (idle > 0) return undefined;
   if (levels.length > 0) {
@@ -58,6 +64,7 @@ export function swampedReason(
     if (levels.every((l) => l !== 'normal')) return 'all-heavy';
     if (total > 0 && heavy / total > p.outShare) return 'overloaded';
   }
+  if (noRoom) return 'no-room';
   let recent = 0;
   for (const t of flips) if (now - t <= p.thrashWindow) recent++;
   if (recent > p.thrashFlips) return 'thrashing';

@@ -108,6 +108,8 @@ interface ServerEntry {
   average: number | undefined;
   /** The queue readings levels move on, averaged over about `levelWindow`. */
   smoothed: { queueLength: number; queueDelay: number } | undefined;
+  /** Requests arriving a second, and what the server can serve a second (slots over its mean service time), averaged like `smoothed`. */
+  flow: { arriving: number; capacity: number } | undefined;
   level: LoadLevel;
   failed: string | undefined;
 }
@@ -117,6 +119,8 @@ interface AppEntry {
   members: ServerEntry[];
   flips: number[];
   swamped: SwampReason | undefined;
+  /** When it last became swamped. */
+  swampedAt: number;
 }
 
 export class LoadBoard {
@@ -139,11 +143,12 @@ export class LoadBoard {
         L: 10_000,
         average: undefined,
         smoothed: undefined,
+        flow: undefined,
         level: initialLevel(now),
         failed: undefined,
       });
     this.apps = apps.map((cfg) => {
-      const app: AppEntry = { cfg, members: [], flips: [], swamped: undefined };
+      const app: AppEntry = { cfg, members: [], flips: [], swamped: undefined, swampedAt: 0 };
       for (const n of cfg.servers) {
         const s = this.servers.get(n);
         if (!s) continue;
@@ -168,6 +173,7 @@ export class LoadBoard {
     const wasIdle = this.idle(s, now);
     const slotsBefore = s.figures?.slots;
     const dt = s.figures === undefined ? 0 : Math.max(0, measuredAt - s.measuredAt);
+    const before = s.figures;
     s.figures = f;
     s.measuredAt = measuredAt;
     s.L = loadValue(f, this.params.load);
@@ -181,6 +187,17 @@ export class LoadBoard {
       queueLength: prev.queueLength + (raw.queueLength - prev.queueLength) * kl,
       queueDelay: prev.queueDelay + (raw.queueDelay - prev.queueDelay) * kl,
     };
+    if (before && dt > 0) {
+      // What came in between the two reports: what is in it now, less what was, plus what finished.
+      const arrived = Math.max(0, f.queueLength + f.busy - before.queueLength - before.busy + f.requests);
+      const arriving = (arrived * 1000) / dt;
+      const capacity = f.serviceTime > 0 ? (f.slots * 1000) / f.serviceTime : s.flow?.capacity;
+      const p = s.flow ?? { arriving, capacity: capacity ?? 0 };
+      s.flow = {
+        arriving: p.arriving + (arriving - p.arriving) * kl,
+        capacity: capacity === undefined ? p.capacity : p.capacity + (capacity - p.capacity) * kl,
+      };
+    }
     const readings: Readings = { ...s.smoothed, ...host };
     this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
     if (this.idle(s, now) !== wasIdle || f.slots !== slotsBefore) this.updateSwamp(now);
@@ -306,8 +323,23 @@ export class LoadBoard {
       const known = up.filter((m) => m.figures !== undefined);
       const typical = known.length > 0 ? known.reduce((t, m) => t + m.figures!.slots, 0) / known.length : 1;
       const weights = up.map((m) => Math.max(1, m.figures?.slots ?? typical));
-      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights);
+      // No room: the servers still in rotation cannot take what the heavy ones are getting.
+      let room = 0;
+      let displaced = 0;
+      for (const m of up) {
+        if (!m.flow || !this.fresh(m, now)) continue;
+        if (m.level.level === 'normal') room += m.flow.capacity - m.flow.arriving;
+        else displaced += m.flow.arriving;
+      }
+      const noRoom = displaced > 0 && displaced > room;
+      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights, noRoom);
       if (reason === a.swamped) continue;
+      // A swamped application stays so for at least a level's hold: leaving it puts servers
+      // out of rotation again, and at the edge of an overload that flapped every few hundred
+      // ms, each time sending every door's users onto the few servers left (the simulator's
+      // flash-crowd at a 60 ms round trip).
+      if (a.swamped && !reason && now - a.swampedAt < this.params.level.hold) continue;
+      if (reason && !a.swamped) a.swampedAt = now;
       this.events.push(
         reason
           ? {

@@ -41,7 +41,7 @@ function board(servers: string[], apps: Record<string, string[]> = {}, p: BoardP
 
 /** Reports a queue delay measured and received at `now`, every slot busy (not idle). */
 const delay = (b: LoadBoard, server: string, ms: number, now: number) =>
-  b.report(server, fig({ queueDelay: ms, busy: 4 }), now, {}, now);
+  b.report(server, fig({ queueDelay: ms, busy: 4, requests: 0 }), now, {}, now);
 
 const level = (b: LoadBoard, server: string) => b.server(server)!.level;
 const codes = (b: LoadBoard) => b.drainEvents().map((e) => `${e.source} ${e.code}`);
@@ -251,6 +251,38 @@ test('swamped: more than half of the capacity heavily loaded, counted in slots, 
   assert.equal(b.swamped('shop'), 'overloaded');
 });
 
+test('swamped: no room when the servers left in rotation cannot take what the heavy ones get', () => {
+  // Every 25 ms each server finishes what it got. Each has 8 slots of 20 ms (400 a second);
+  // a gets 400 a second, b and c 360 each.
+  const b = board(['a', 'b', 'c'], { shop: ['a', 'b', 'c'] });
+  const step = (t: number, aDelay: number) => {
+    b.report('a', fig({ slots: 8, busy: 8, serviceTime: 20, requests: 10, queueDelay: aDelay }), t, {}, t);
+    for (const s of ['b', 'c'])
+      b.report(s, fig({ slots: 8, busy: 8, serviceTime: 20, requests: 9, queueDelay: 0 }), t, {}, t);
+  };
+  for (let t = 0; t <= 500; t += 25) step(t, 0);
+  assert.equal(b.swamped('shop'), undefined);
+  // a goes heavy: a third of the slots, but b and c have 80 a second of room between them
+  // and a gets 400: no room.
+  step(525, 300);
+  assert.equal(b.swamped('shop'), 'no-room');
+  // With b and c nearly idle (a tenth of their capacity used), there is room: not swamped.
+  const c = board(['a', 'b', 'c'], { shop: ['a', 'b', 'c'] });
+  for (let t = 0; t <= 500; t += 25) {
+    c.report(
+      'a',
+      fig({ slots: 8, busy: 8, serviceTime: 20, requests: 1, queueDelay: t === 500 ? 300 : 0 }),
+      t,
+      {},
+      t,
+    );
+    for (const s of ['b', 'c'])
+      c.report(s, fig({ slots: 20, busy: 20, serviceTime: 20, requests: 2 }), t, {}, t);
+  }
+  assert.equal(level(c, 'a'), 'heavy');
+  assert.equal(c.swamped('shop'), undefined);
+});
+
 test('swamped: servers changing level more than thrashFlips times within thrashWindow', () => {
   const b = board(
     ['a', 'b', 'c'],
@@ -316,6 +348,8 @@ test('a failed server is left out when judging whether its application is swampe
   b.setFailed('b', 'refused', 10);
   assert.equal(b.swamped('shop'), 'all-heavy');
   b.setFailed('b', undefined, 20);
+  assert.equal(b.swamped('shop'), 'all-heavy', 'a swamped application stays so for a hold');
+  b.tick(1010);
   assert.equal(b.swamped('shop'), undefined);
   // With every server failed there is nothing left to be heavy.
   const c = board(['a'], { shop: ['a'] });
