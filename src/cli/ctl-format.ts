@@ -36,7 +36,9 @@ export function formatStatus(s: StatusView): string {
       a.overrides.join(',') || '-',
     ]),
   );
-  const why = s.applications.map((a) => `${a.name}: ${a.choice} choice: ${a.choiceWhy}`).join('\n');
+  const why = s.applications
+    .map((a) => `${a.name}: ${a.choice} choice: ${a.choiceWhy}; client round trip ${a.roundTripMs} ms`)
+    .join('\n');
   const servers = table(
     [
       'SERVER',

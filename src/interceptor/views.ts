@@ -55,6 +55,8 @@ export interface AppView {
   choice: Decider;
   /** Why that rule, in words. */
   choiceWhy: string;
+  /** The client round trip the queue choice counts referrals over: learnt, or the setting until then (ms). */
+  roundTripMs: number;
   servers: MemberView[];
   overrides: string[];
 }
@@ -72,6 +74,7 @@ export function statusView(state: SiteState, overrides: Overrides, now: number):
     inFlight: a.inFlight,
     maxConcurrent: a.config.maxConcurrent,
     ...choiceOf(state, a, now),
+    roundTripMs: a.pool.clientRoundTrip,
     servers: a.servers.map((s, i) => memberView(s.name, a.pool.breakdown(i, now))),
     overrides: Object.keys(overrides.apps.get(a.name) ?? {}),
   }));
