@@ -38,9 +38,14 @@ export class RoundTripEstimate {
     this.best = initial;
   }
 
-  /** The round trip to count referrals over, ms. */
+  /** Enough intervals are in for the estimate to stand. */
+  get learnt(): boolean {
+    return this.samples >= MIN_SAMPLES;
+  }
+
+  /** The typical round trip, ms: learnt, or the configured value until then. */
   get value(): number {
-    return this.samples >= MIN_SAMPLES ? this.best : this.initial;
+    return this.learnt ? this.best : this.initial;
   }
 
   /**

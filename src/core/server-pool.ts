@@ -57,9 +57,9 @@ export interface PoolParams {
   /** Default `interval`. */
   choice?: ChoicePolicy;
   /**
-   * How long a redirected browser takes to reach its server, ms (default 0): a referral is
-   * in no figures measured before it arrives, so it counts until figures measured this long
-   * after it.
+   * The longest a redirected browser is expected to take to reach its server, ms (default 0):
+   * a referral made less than this before a server's figures may not be in them yet, so it
+   * counts in part (SentSince.measured).
    */
   roundTrip?: number;
   /** Learn the round trip from the servers' figures (round-trip.ts); `roundTrip` until then. */
@@ -273,7 +273,15 @@ export class ServerPool {
     const n = queue.requests ?? 1;
     const slots = Math.max(1, queue.slots);
     const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;
-    updateService(m.service, { mean: queue.serviceTime, n, free }, queue.measuredAt, this.medianService(i));
+    // The reference matters only to a server with nothing finished and room (it relaxes
+    // towards it); worked out only then, as it sorts every member's estimate.
+    const relaxing = !(n > 0 && queue.serviceTime > 0) && free > 0;
+    updateService(
+      m.service,
+      { mean: queue.serviceTime, n, free },
+      queue.measuredAt,
+      relaxing ? this.medianService(i) : 0,
+    );
     this.typical = Number.NaN;
   }
 
@@ -283,9 +291,7 @@ export class ServerPool {
    * typical round trip before the figures counts a half.
    */
   private fadeOver(): number {
-    const configured = this.params.roundTrip ?? 0;
-    if (!this.roundTrip || this.roundTrip.value === configured) return configured;
-    return 2 * this.roundTrip.value;
+    return this.roundTrip?.learnt ? 2 * this.roundTrip.value : (this.params.roundTrip ?? 0);
   }
 
   /** The round trip this door has measured or assumes, ms (for status). */
