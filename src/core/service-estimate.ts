@@ -15,9 +15,9 @@
  * - **Starvation.** A server that looked slow gets no requests, so nothing would ever move
  *   its estimate again, and a recovered server stayed starved for good. So while the figures
  *   show the server with free slots, nothing waiting and nothing finished, the estimate
- *   relaxes towards a
- *   reference (the other servers' typical estimate), halving its distance in log terms every
- *   RELAX_HALF_LIFE (slower in proportion as its slots are busy). A relaxed server soon gets
+ *   relaxes towards a reference (the other servers' median estimate), halving its distance
+ *   in log terms every RELAX_HALF_LIFE (slower in proportion as its slots are busy), and its
+ *   past weighs less in proportion. A relaxed server soon gets
  *   a request, whose completion says whether it really is fast again; while one that is
  *   still slow holds it, it relaxes slower and is tried less.
  *
@@ -37,7 +37,7 @@ export const SHORT_MEMORY = 30;
 export const CHANGE_Z = 2.5;
 /** Standard errors of an interval's mean above the estimate at which the change test clips it. */
 export const CLIP_Z = 4;
-/** How fast an empty server's estimate relaxes towards the reference, ms. */
+/** How fast an idle server's estimate relaxes towards the reference (its half-life), ms. */
 export const RELAX_HALF_LIFE = 250;
 /** Longest gap between two figures that counts as relaxing time (a link outage does not). */
 const MAX_RELAX_STEP = 1000;
