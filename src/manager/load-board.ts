@@ -335,9 +335,8 @@ export class LoadBoard {
       const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights, noRoom);
       if (reason === a.swamped) continue;
       // A swamped application stays so for at least a level's hold: leaving it puts servers
-      // out of rotation again, and at the edge of an overload that flapped every few hundred
-      // ms, each time sending every door's users onto the few servers left (the simulator's
-      // flash-crowd at a 60 ms round trip).
+      // out of rotation again, and at the edge of an overload it would flap, each time
+      // sending every door's users onto the few servers left.
       if (a.swamped && !reason && now - a.swampedAt < this.params.level.hold) continue;
       if (reason && !a.swamped) a.swampedAt = now;
       this.events.push(
