@@ -186,8 +186,8 @@ export class ServerPool {
   }
 
   /** The server the queue choice would pick now (ties: the first), -1 for none, NO_FIGURES (-2) when it does not decide. */
-  wouldPick(now: number, secureOnly = false, exclude?: number): number {
-    return this.shortest(now, () => 0.99, { secureOnly, ...(exclude !== undefined ? { exclude } : {}) });
+  wouldPick(now: number, secureOnly = false): number {
+    return this.shortest(now, () => 0.99, { secureOnly });
   }
 
   /** Server i's expected delay by the queue choice, ms, when its figures are fresh. */

@@ -70,6 +70,23 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
     assert.ok(p90 <= 650, `90th percentile age ${p90} ms (all: ${ages.join(',')})`);
   });
 
+  test('an agent with a fast server reports faster: every half its service time, at least every 5 ms', async () => {
+    // web-b and web-c answer in about 5 ms: once their service times are known the agent
+    // reports every 5 ms (the setting, 25 ms, would give 40 reports a second a server).
+    for (let i = 0; i < 20; i++) await direct('web-b', '/fast');
+    const count = async () =>
+      metricValue(
+        await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text(),
+        'switchyard_manager_figures_total',
+      );
+    const [c0, t0] = [await count(), Date.now()];
+    await eventually(() => Date.now() - t0 >= 1000, 'a second to pass', 2000);
+    const [c1, t1] = [await count(), Date.now()];
+    // Three servers a report; 40 a second each at 25 ms would be 120 a second.
+    const perSecond = ((c1 - c0) * 1000) / (t1 - t0);
+    assert.ok(perSecond > 250, `${perSecond.toFixed(0)} server figures a second`);
+  });
+
   test("a queue at a server shows in the interceptor's /metrics, and so does its going", async () => {
     const gauge = (text: string, name: string) => metricValue(text, name, { server: 'web-a' });
     // 20 requests at once at web-a (2 slots, 40 ms each): 18 wait, and drain in about 400 ms.

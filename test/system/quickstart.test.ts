@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { StatusView } from '../../src/interceptor/views.js';
+import type { ExplainView, StatusView } from '../../src/interceptor/views.js';
 import { freePorts } from '../../src/lab/free-ports.js';
 import type { ManagerStatusView } from '../../src/manager/manager.js';
 import { eventually, httpRequest, type RunningProcess, runCli, startCli, tempDir } from '../helpers.js';
@@ -102,6 +102,11 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
       const shop = s.applications[0]!;
       assert.equal(shop.choice, 'queue');
       assert.ok(shop.servers.every((x) => x.delayMs !== undefined));
+      // explain names the server the queue choice would take now, never web-a.
+      const e = await ctl<ExplainView>('explain', '/');
+      assert.equal(e.choice, 'queue');
+      assert.match(e.outcome, /has the shortest expected delay now/);
+      assert.doesNotMatch(e.outcome, new RegExp(`to ${webA}`));
     } finally {
       await load.stop();
     }
