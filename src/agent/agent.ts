@@ -5,6 +5,7 @@ import { componentSecret } from '../config/secret-file.js';
 import type { Clock } from '../core/random.js';
 import { followService, reportEvery } from '../core/report-interval.js';
 import { SwitchyardError } from '../errors.js';
+import { Delivery } from '../link/delivery.js';
 import { LinkClient } from '../link/link-client.js';
 import { Outbox } from '../link/outbox.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -16,6 +17,7 @@ import { hostFacts } from './host-facts.js';
 import { type HostPerf, rates, type Snapshot, snapshot } from './host-perf.js';
 import { InterfaceListener, type InterfaceSession } from './interface-listener.js';
 import { ServerWatch } from './server-watch.js';
+import { Spool } from './spool.js';
 
 /**
  * The agent (document 002 section IV): one per host. It listens on a Unix socket for the
@@ -35,6 +37,8 @@ export interface AgentOptions {
   name: string;
   /** Overrides the manager URL of the site file (tests). */
   managerUrl?: string;
+  /** Overrides agents[].spoolDir (`switchyard agent --data-dir`). */
+  spoolDir?: string;
   log?: Logger;
   clock?: Clock;
 }
@@ -73,16 +77,39 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       `agent ${opts.name}: records leave out the query (agents[].fields), so probes give each server's response time only, not its queue delay`,
     );
 
-  const outbox = new Outbox<RequestRecord, SwitchyardEvent, Sample>(cfg.maxBuffered);
+  // What was held for the manager when the last process stopped (or died) comes back first.
+  const siteDir = dirname(resolvePath(opts.configFile));
+  const spoolDir = resolvePath(
+    siteDir,
+    opts.spoolDir ?? cfg.spoolDir ?? resolvePath(siteDir, m.dataDir, `agent-${opts.name}`),
+  );
+  let opened: ReturnType<typeof Spool.open>;
+  try {
+    opened = Spool.open(spoolDir);
+  } catch (e) {
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `cannot open the agent's spool in ${spoolDir} (agents[].spoolDir): ${(e as Error).message}`,
+    );
+  }
+  const { spool, restored } = opened;
+  const outbox = new Outbox<RequestRecord, SwitchyardEvent, Sample>(cfg.maxBuffered, restored.acked);
+  for (const b of restored.batches) outbox.restore(b);
+  outbox.numberFrom(restored.lastSeq);
+  /** The last records line spooled from each interface process (D44). */
+  const lines = restored.lines;
   const batcher = new Batcher<RequestRecord>({
     records: cfg.batch.records,
     bytes: cfg.batch.bytes,
     age: cfg.batch.age,
   });
+  const recordBytes = (r: RequestRecord) =>
+    64 + r.path.length + (r.query?.length ?? 0) + (r.userAgent?.length ?? 0);
   let events: Array<SwitchyardEvent & { at: number }> = [];
   let samples: Array<Omit<Sample, 'startAge' | 'stopAge'> & { start: number; stop: number }> = [];
-  let welcomed = false;
   let reportedDrops = 0;
+  /** Whether the backlog warning was given (again once it fell below a quarter). */
+  let backlogSaid = false;
 
   const event = (source: string, code: string, level: SwitchyardEvent['level'], text: string) => {
     log[level]({ source, code }, text);
@@ -102,8 +129,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     };
     events = [];
     samples = [];
-    const b = outbox.add(body);
-    if (b && welcomed) link.send({ v: PROTOCOL_VERSION, type: 'batch', ...b });
+    for (const b of delivery.add(body)) spool.batch(b, b.records.length);
+    if (spool.due) compact();
+    if (!backlogSaid && outbox.size > cfg.maxBuffered / 2) {
+      backlogSaid = true;
+      event(
+        opts.name,
+        'agent.backlog',
+        'warn',
+        `${outbox.size} records, events and samples wait for the manager's acknowledgement (${link.connected ? 'it stores them slower than this host sends' : 'it is away'}); at ${cfg.maxBuffered} (agents[].maxBuffered) the oldest are dropped`,
+      );
+    } else if (backlogSaid && outbox.size < cfg.maxBuffered / 4) backlogSaid = false;
     if (outbox.dropped > reportedDrops) {
       const n = outbox.dropped - reportedDrops;
       reportedDrops = outbox.dropped;
@@ -115,33 +151,91 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       );
     }
   };
-  /** Sends every unacknowledged batch, oldest first (ages stay as computed when batched). */
-  const replay = () => {
-    for (const b of outbox.unacked()) if (!link.send({ v: PROTOCOL_VERSION, type: 'batch', ...b })) return;
+  // Sends the outbox in order, a window at a time (ages stay as computed when batched).
+  const delivery = new Delivery({
+    outbox,
+    send: (b) => link.send({ v: PROTOCOL_VERSION, type: 'batch', ...b }),
+    buffered: () => link.buffered,
+    restored: restored.found,
+  });
+  /** Rewrites the spool with only what is still held. */
+  const compact = () =>
+    spool.rewrite({
+      batches: outbox.unacked(),
+      records: batcher.peek(),
+      acked: outbox.acked,
+      lastSeq: outbox.lastSeq,
+      lines,
+    });
+  /** Interfaces owed an acknowledgement once the spool's next sync covers their lines. */
+  let owed = new Map<InterfaceSession, number>();
+  let acking = false;
+  const ackOnSync = (s: InterfaceSession, line: number) => {
+    owed.set(s, Math.max(owed.get(s) ?? 0, line));
+    if (acking) return;
+    acking = true;
+    const next = () => {
+      const these = owed;
+      owed = new Map();
+      void spool.sync(false).then(() => {
+        for (const [session, n] of these) session.spooled(n);
+        if (owed.size > 0) next();
+        else acking = false;
+      });
+    };
+    next();
   };
 
+  // Records spooled but not yet in a batch go back to the batcher (they are in the file already).
+  for (const r of restored.records) {
+    const full = batcher.add(r, recordBytes(r), clock());
+    if (full) ship(full);
+  }
+  if (restored.found && (outbox.size > 0 || batcher.length > 0 || restored.invalid > 0))
+    (restored.invalid > 0 ? log.warn.bind(log) : log.info.bind(log))(
+      { spool: spoolDir, batches: outbox.batches, records: batcher.length, invalid: restored.invalid },
+      `agent ${opts.name} took back from its spool ${outbox.size} records, events and samples for the manager and ${batcher.length} records to batch` +
+        (restored.invalid > 0 ? `; ${restored.invalid} values in the spool were damaged and dropped` : ''),
+    );
+
   const sessions = new Map<string, InterfaceSession>();
-  /** What the manager asked of each server's interface, applied again when it reconnects. */
-  const redirects = new Map<string, string>();
+  /**
+   * What the manager asked of each server's interface, applied again when it reconnects: a
+   * redirect only for what is left of its lease, so one the manager stopped renewing (it died,
+   * or this agent lost it) is not brought back (D45).
+   */
+  const redirects = new Map<string, { target: string; until: number }>();
+  const rules = new Map<string, { mode: 'stateful' | 'movable' | 'fixed'; pages: string[] }>();
   const masks = new Map<string, number>();
   const listener = new InterfaceListener({
     path: socketPath,
     log,
-    onRecord: (r) => {
-      watch.onRecord(r);
-      const full = batcher.add(
-        r,
-        64 + r.path.length + (r.query?.length ?? 0) + (r.userAgent?.length ?? 0),
-        clock(),
-      );
-      if (full) ship(full);
+    onRecords: (s, records, line) => {
+      const instance = s?.instance;
+      if (instance !== undefined && line !== undefined) {
+        // A line sent again after this agent (or its predecessor) crashed: spooled already.
+        if (line <= (lines.get(instance) ?? 0)) return s && ackOnSync(s, line);
+        lines.set(instance, line);
+      }
+      spool.records(instance, line, records);
+      const now = clock();
+      for (const r of records) {
+        watch.onRecord(r);
+        const full = batcher.add(r, recordBytes(r), now);
+        if (full) ship(full);
+      }
+      if (s && line !== undefined) ackOnSync(s, line);
     },
-    onOverflow: (server, n) =>
+    onOverflow: (server, n, reason) =>
       event(
         server,
         'records.overflow',
         'warn',
-        `interface of ${server} dropped ${n} records: the agent read too slowly`,
+        `interface of ${server} dropped ${n} records: ${
+          reason === 'agent-away'
+            ? 'no agent took them (it was away longer than the interface keeps records)'
+            : 'the agent did not acknowledge them in time (it reads or syncs its spool too slowly)'
+        }`,
       ),
     onHello: (s) => {
       if (!mine.has(s.server)) {
@@ -155,8 +249,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (watch.gone.delete(s.server))
         event(s.server, 'interface.back', 'info', `interface of ${s.server} is back`);
       void s.command({ op: 'set-mask', mask: masks.get(s.server) ?? fields }).catch(() => {});
-      const target = redirects.get(s.server);
-      if (target) void s.command({ op: 'redirect', target }).catch(() => {});
+      const r = redirects.get(s.server);
+      const left = r ? Math.floor(r.until - clock()) : 0;
+      if (r && left > 0) void s.command({ op: 'redirect', target: r.target, lease: left }).catch(() => {});
+      const pageRules = rules.get(s.server);
+      if (pageRules) void s.command({ op: 'set-rules', ...pageRules }).catch(() => {});
     },
     onGone: (server) => {
       if (!sessions.has(server)) return;
@@ -177,8 +274,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const execute = async (c: Command): Promise<{ ok: boolean; data?: unknown; error?: string }> => {
     if (c.op === 'echo') return { ok: true, data: c.text };
     if (!mine.has(c.server)) return { ok: false, error: `server ${c.server} is not on agent ${opts.name}` };
-    if (c.op === 'redirect') redirects.set(c.server, c.target);
+    if (c.op === 'redirect') redirects.set(c.server, { target: c.target, until: clock() + c.lease });
     if (c.op === 'cancel-redirect') redirects.delete(c.server);
+    if (c.op === 'set-rules') rules.set(c.server, { mode: c.mode, pages: c.pages });
     if (c.op === 'set-mask') masks.set(c.server, c.mask);
     const s = sessions.get(c.server);
     if (!s) return { ok: false, error: `no interface of ${c.server} is connected` };
@@ -198,15 +296,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     log,
     heartbeat: m.heartbeat,
     onWelcome: ({ stored }) => {
-      if (!welcomed) outbox.rebase(stored);
-      else outbox.ack(stored);
-      welcomed = true;
       link.send({ v: PROTOCOL_VERSION, type: 'facts', host: hostFacts() });
-      replay();
+      const numbers = outbox.unacked().map((b) => b.seq);
+      delivery.welcome(stored);
+      // Renumbered to follow the manager (Outbox.rebase): the spool must say the same.
+      if (outbox.unacked().some((b, i) => b.seq !== numbers[i]) || stored > restored.lastSeq) compact();
+      else spool.ack(outbox.acked);
     },
+    onDown: () => delivery.down(),
     onMessage: (msg: Message) => {
-      if (msg.type === 'ack') outbox.ack(msg.seq);
-      else if (msg.type === 'command')
+      if (msg.type === 'ack') {
+        const before = outbox.acked;
+        delivery.ack(msg.seq, msg.resend === true);
+        if (outbox.acked > before) spool.ack(outbox.acked);
+      } else if (msg.type === 'command')
         void execute(msg.command)
           .catch((e: Error) => ({ ok: false, error: e.message }))
           .then((r) => link.send({ v: PROTOCOL_VERSION, type: 'result', id: msg.id, ...r }));
@@ -220,7 +323,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let figuresBusy = false;
   const followed = new Map<string, number>();
   const sendFigures = async () => {
-    if (figuresBusy || !link.connected) return;
+    // A backed-up link keeps no old figures: this round is skipped, the next one is newer.
+    if (figuresBusy || !link.connected || link.buffered > 256 * 1024) return;
     figuresBusy = true;
     try {
       const servers = await Promise.all(
@@ -286,6 +390,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       for (const s of watch.drainSamples()) samples.push(s);
       const due = batcher.due(clock());
       if (due || events.length > 0 || samples.length >= 100) ship(due ?? []);
+      else delivery.pump(); // the socket may have drained since the last batch
     },
     Math.min(1000, cfg.batch.age),
   );
@@ -324,8 +429,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         clearInterval(perfTimer);
         clearInterval(slow);
         watch.stop();
-        // What is batched goes out now; what the manager has not acknowledged is lost with
-        // the process (the interfaces keep serving either way).
+        // What is batched goes out now; what the manager has not acknowledged stays in the
+        // spool for the next start (the interfaces keep serving either way).
         ship(batcher.flush());
         // Give the manager a moment to acknowledge the last batches.
         const until = Date.now() + 1000;
@@ -333,7 +438,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           await new Promise((r) => setTimeout(r, 20));
         await listener.close();
         await link.close();
-        log.info({ unacknowledged: outbox.size }, 'agent stopped');
+        compact();
+        spool.close();
+        log.info(
+          { kept: outbox.size, spool: spoolDir },
+          outbox.size > 0
+            ? `agent stopped; ${outbox.size} records, events and samples kept in ${spoolDir} for the next start`
+            : 'agent stopped; the manager has everything',
+        );
       })();
       return closing;
     },

@@ -42,6 +42,11 @@ export class Batcher<T> {
     return undefined;
   }
 
+  /** The items waiting, oldest first (the spool's compaction writes them). */
+  peek(): readonly T[] {
+    return this.items;
+  }
+
   flush(): T[] {
     const out = this.items;
     this.items = [];

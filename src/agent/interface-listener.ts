@@ -24,6 +24,10 @@ export type InterfaceFigures = { figures: QueueFigures; refused: number; redirec
 export interface InterfaceSession {
   server: string;
   pid: number;
+  /** The interface process's id, when it numbers its records lines (D44). */
+  instance?: string;
+  /** Tells the interface every records line up to `seq` is spooled (it forgets them). */
+  spooled(seq: number): void;
   /** Sends a command; resolves with the interface's answer, rejects after `timeout`. */
   command(
     c: DistributiveOmit<ToInterface, 'id'>,
@@ -37,8 +41,12 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export interface InterfaceListenerOptions {
   path: string;
   log: Logger;
-  onRecord(r: RequestRecord): void;
-  onOverflow(server: string, dropped: number): void;
+  /**
+   * The valid records of one records line; `line` is its number in the interface's count
+   * (given when the interface numbers its lines), for acknowledging it once spooled.
+   */
+  onRecords(s: InterfaceSession | undefined, records: RequestRecord[], line: number | undefined): void;
+  onOverflow(server: string, dropped: number, reason: 'agent-away' | 'agent-slow' | undefined): void;
   onHello?(s: InterfaceSession): void;
   onGone?(server: string): void;
 }
@@ -88,19 +96,27 @@ export class InterfaceListener {
     return new Promise((r) => server.close(() => r()));
   }
 
-  /** A batch of request records in their compact form; refused before the interface has said hello. */
-  private records(server: string | undefined, line: string): void {
+  /**
+   * A batch of request records in their compact form; refused before the interface has said
+   * hello. A line refused whole still has its number: it is acknowledged with the rest, as
+   * sending it again would not make it better.
+   */
+  private records(s: InterfaceSession | undefined, line: string, n: number | undefined): void {
     let error: string;
     let bad = 1;
     const read = readJsonLine(line);
+    const server = s?.server;
+    const got: RequestRecord[] = [];
     if (server === undefined) error = 'records before hello';
     else if (!read.ok) error = read.error;
     else {
-      const r = decodeBatch(read.json, server, this.o.onRecord);
+      const r = decodeBatch(read.json, server, (rec) => got.push(rec));
+      this.o.onRecords(s, got, n);
       if (r.error === undefined) return;
       error = r.error;
       bad = Math.max(1, r.invalid);
     }
+    if (s && got.length === 0 && server !== undefined && !read.ok) this.o.onRecords(s, got, n);
     this.invalid += bad;
     // One bad record a second is logged at most: a broken interface sends thousands.
     const now = Date.now();
@@ -118,6 +134,8 @@ export class InterfaceListener {
     let name: string | undefined;
     let mine: InterfaceSession | undefined;
     let nextId = 1;
+    /** The number of the next records line, when the interface numbers them. */
+    let nextLine: number | undefined;
     const pending = new Map<number, Pending>();
     const send = (c: ToInterface) => socket.write(`${JSON.stringify(c)}\n`);
     const ask = (c: DistributiveOmit<ToInterface, 'id'>, timeout = 2000) =>
@@ -136,7 +154,7 @@ export class InterfaceListener {
     socket.on('error', () => {});
     lines.on('line', (line) => {
       if (line.charCodeAt(0) === 0x5b /* [ */) {
-        this.records(name, line);
+        this.records(mine, line, nextLine === undefined ? undefined : nextLine++);
         return;
       }
       const p = parseLine(fromInterfaceSchema, line);
@@ -151,9 +169,14 @@ export class InterfaceListener {
       const m = p.value;
       if (m.t === 'hello') {
         name = m.server;
+        nextLine = m.instance !== undefined ? (m.first ?? 1) : undefined;
         const session: InterfaceSession = {
           server: m.server,
           pid: m.pid,
+          ...(m.instance !== undefined ? { instance: m.instance } : {}),
+          spooled: (seq) => {
+            if (!socket.destroyed) socket.write(`${JSON.stringify({ op: 'spooled', seq })}\n`);
+          },
           command: async (c, timeout) => {
             const r = await ask(c, timeout);
             return r.t === 'result'
@@ -179,7 +202,7 @@ export class InterfaceListener {
         this.invalid++;
         return;
       }
-      if (m.t === 'overflow') this.o.onOverflow(name, m.dropped);
+      if (m.t === 'overflow') this.o.onOverflow(name, m.dropped, m.reason);
       else {
         const p2 = pending.get(m.id);
         if (p2) {

@@ -14,11 +14,18 @@ export function registerAgent(program: Command): void {
     .requiredOption('-c, --config <file>', 'site file (YAML)')
     .option('--name <name>', 'the agent in the site file (default: the host name)', hostname())
     .option('--manager <url>', 'manager link URL (default: from the site file)')
-    .action(async (opts: { config: string; name: string; manager?: string }) => {
+    .option('--data-dir <dir>', "directory of the agent's spool (default: agents[].spoolDir)")
+    .action(async (opts: { config: string; name: string; manager?: string; dataDir?: string }) => {
       const log = createLogger('agent');
       let a: Awaited<ReturnType<typeof startAgent>>;
       try {
-        a = await startAgent({ configFile: opts.config, name: opts.name, managerUrl: opts.manager, log });
+        a = await startAgent({
+          configFile: opts.config,
+          name: opts.name,
+          managerUrl: opts.manager,
+          ...(opts.dataDir !== undefined ? { spoolDir: opts.dataDir } : {}),
+          log,
+        });
       } catch (e) {
         failFrom(e);
       }

@@ -59,7 +59,12 @@ export function registerUp(program: Command): void {
       };
       const s = site.site;
       if (s.manager) start(['manager', '--config', opts.config, '--data-dir', resolve(opts.dataDir)]);
-      for (const a of s.agents) start(['agent', '--config', opts.config, '--name', a.name]);
+      for (const a of s.agents)
+        start([
+          'agent',
+          ...['--config', opts.config, '--name', a.name],
+          ...['--data-dir', resolve(opts.dataDir, `agent-${a.name}`)],
+        ]);
       const agentOf = new Map<string, string>();
       for (const a of s.agents) for (const n of a.servers) agentOf.set(n, resolve(site.file, '..', a.socket));
       for (const srv of s.servers) {
@@ -67,19 +72,13 @@ export function registerUp(program: Command): void {
         if (u.protocol !== 'http:' || !LOOPBACK.includes(u.hostname)) continue;
         const slots = String(Math.max(1, Math.round(2 * srv.capacity)));
         const socket = agentOf.get(srv.name);
-        const stateful = s.applications.find((a) => a.servers.includes(srv.name))?.stateful;
         start([
           'demo-server',
           ...['--port', u.port || '80', '--host', u.hostname.replace(/^\[|\]$/g, ''), '--name', srv.name],
           ...['--service-time', opts.serviceTime, '--distribution', 'exponential'],
           ...(socket
-            ? [
-                '--agent-socket',
-                socket,
-                '--slots',
-                slots,
-                ...(stateful ? ['--stateful', stateful.join(',')] : []),
-              ]
+            ? // Which pages never move comes from the manager (applications[].stateful).
+              ['--agent-socket', socket, '--slots', slots]
             : ['--max-concurrent', slots]),
         ]);
       }

@@ -19,6 +19,7 @@ export const MONITORING_DEFAULTS = {
   loadBasis: 'queueDelay',
   hysteresis: 0.2,
   hold: '2s',
+  redirectLease: '1s',
   perfInterval: '10s',
   probeInterval: '10s',
   batchRecords: 100,
@@ -140,6 +141,9 @@ export const managerSchema = z
       .meta({
         description: "Where an overloaded server sends users. Default: the interceptor's first address.",
       }),
+    redirectLease: duration(
+      'How long an interface told to redirect does so without hearing from the manager again; the manager renews it three times a lease. A manager that dies leaves no server bouncing users for longer (D45).',
+    ).prefault(MONITORING_DEFAULTS.redirectLease),
   })
   .meta({
     description: 'The manager: store, load values, thresholds. Without it the interceptor runs alone.',
@@ -193,7 +197,11 @@ export const agentSchema = z
       }),
     maxBuffered: z.number().int().min(100).default(MONITORING_DEFAULTS.maxBuffered).meta({
       description:
-        'Records and events kept while the manager is away; past it the oldest are dropped and counted.',
+        'Records, events and samples kept until the manager has stored them (while it is away or slow, too); past it the oldest are dropped, counted and reported as a gap. The spool holds as many (about 30 MiB at the default).',
+    }),
+    spoolDir: z.string().min(1).optional().meta({
+      description:
+        "Directory of the agent's spool, relative to the site file: what it holds for the manager, on disk, so a crash loses nothing (D44). Default: agent-NAME under manager.dataDir.",
     }),
   })
   .meta({ description: 'One agent per host.' });

@@ -26,6 +26,13 @@ export interface BackoffParams {
 
 export const DEFAULT_BACKOFF: BackoffParams = { initial: 250, factor: 2, maxAttempts: 6, jitter: 0.25 };
 
+/**
+ * Links to the manager: full jitter (any delay from 0 to the full one), because every
+ * component of a site loses the manager at the same moment when it restarts, and a quarter's
+ * jitter still brought them all back within about 60 ms of each other (issue 28).
+ */
+export const LINK_BACKOFF: BackoffParams = { initial: 500, factor: 2, maxAttempts: 5, jitter: 1 };
+
 /** The delay before attempt number `attempt + 1`, after `attempt` failures in a row (0-based). */
 export function backoffDelay(attempt: number, p: BackoffParams, random: Random): number {
   const n = Number.isFinite(attempt) ? Math.max(0, Math.floor(attempt)) : 0;

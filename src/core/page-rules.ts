@@ -56,3 +56,35 @@ export function mayMove(rules: PageRules, path: string): boolean {
   const listed = matchesPage(rules, path);
   return rules.mode === 'movable' ? listed : !listed;
 }
+
+/** An application's page lists as the site file gives them (at most one is set). */
+export interface ApplicationPages {
+  servers: readonly string[];
+  stateful?: readonly string[] | undefined;
+  movable?: readonly string[] | undefined;
+  fixed?: readonly string[] | undefined;
+}
+
+/**
+ * The rules an interface applies for `server`, from the site file's applications: what the
+ * manager sends it, so a server redirecting on its own keeps the pages `ctl explain` says it
+ * keeps. A server in several applications cannot tell which one a request belongs to, so it
+ * takes the cautious union: if any application lists movable pages, only those move;
+ * otherwise every page listed stateful or fixed anywhere stays.
+ *
+ * @example
+ * serverPageRules([{ servers: ['web-a'], stateful: ['/cart/*'] }], 'web-a');
+ * // { mode: 'stateful', pages: ['/cart/*'] }
+ */
+export function serverPageRules(
+  apps: readonly ApplicationPages[],
+  server: string,
+): { mode: PageRuleMode; pages: string[] } {
+  const mine = apps.filter((a) => a.servers.includes(server));
+  const movable = mine.filter((a) => a.movable !== undefined);
+  if (movable.length > 0) return { mode: 'movable', pages: [...new Set(movable.flatMap((a) => a.movable!))] };
+  return {
+    mode: 'stateful',
+    pages: [...new Set(mine.flatMap((a) => [...(a.stateful ?? []), ...(a.fixed ?? [])]))],
+  };
+}

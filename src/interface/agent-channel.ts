@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { createInterface as readLines } from 'node:readline';
 import { type BackoffParams, backoffDelay } from '../core/backoff.js';
@@ -13,10 +14,15 @@ import type { ServerProcess } from './server-process.js';
  * The interface's end of the local channel to its agent: a Unix socket, one JSON value per
  * line. Records are gathered for `flushMs` (or until the batch is full) and written as one
  * compact line (local-record.ts): one write and one JSON encoding per batch, not per
- * request, which is most of what reporting costs a busy server. The buffer is bounded: when
- * the agent reads slower than the server serves (or is not there), records are dropped and
- * counted, and an overflow line says how many once there is room again. Serving is never slowed or blocked by the channel.
- * Commands come back on the same socket and act on the interface at once.
+ * request, which is most of what reporting costs a busy server.
+ *
+ * Every records line is numbered and kept (the backlog) until the agent says it has spooled
+ * it (D44): a line in the socket when the agent dies is sent again to the next agent, which
+ * spools it once. While no agent is there, lines wait in the backlog and the channel dials
+ * again within a second. The backlog is bounded (`maxBuffer` bytes): past it new records are
+ * dropped and counted, and an overflow line says how many and why once there is room again.
+ * Serving is never slowed or blocked by the channel. Commands come back on the same socket
+ * and act on the interface at once.
  *
  * @example
  * const ch = new AgentChannel({ path: '/run/switchyard/agent.sock', iface, log });
@@ -29,8 +35,9 @@ export interface AgentChannelOptions {
   iface: ServerInterface;
   log: Logger;
   /**
-   * Bytes that may wait in the socket's buffer before records are dropped. Default 1 MiB.
-   * Looked at once a batch, so up to one batch more may wait.
+   * Bytes of records lines kept until the agent acknowledges them (while it is away, too);
+   * past it new records are dropped and counted. Default 4 MiB. Looked at once a batch, so
+   * up to one batch more may wait.
    */
   maxBuffer?: number;
   /**
@@ -45,7 +52,11 @@ export interface AgentChannelOptions {
   backoff?: BackoffParams;
 }
 
-const RECONNECT: BackoffParams = { initial: 200, factor: 2, maxAttempts: 6, jitter: 0.25 };
+/** An agent restarted is dialled again within a second (100, 200, 400, 800 ms, then 800). */
+const RECONNECT: BackoffParams = { initial: 100, factor: 2, maxAttempts: 4, jitter: 0.5 };
+
+/** This process's id on the local channel: lines sent again after an agent's crash are known by it. */
+const INSTANCE = randomBytes(8).toString('hex');
 
 export class AgentChannel implements RecordSink {
   private socket: Socket | undefined;
@@ -53,13 +64,19 @@ export class AgentChannel implements RecordSink {
   private stopped = false;
   private failures = 0;
   private retry: NodeJS.Timeout | undefined;
-  /** Records dropped since the last overflow line was sent. */
-  private pendingDrops = 0;
+  /** Records dropped since the last overflow line was sent, by why. */
+  private droppedAway = 0;
+  private droppedSlow = 0;
   /**
-   * The socket's buffer passed maxBuffer at a flush: records are dropped until it is back
-   * under. While all is well the buffer is looked at once a batch, not once a record.
+   * The backlog passed maxBuffer at a flush: records are dropped until the agent acknowledges
+   * enough. While all is well this is looked at once a batch, not once a record.
    */
   private backedUp = false;
+  /** Records lines written or to write, not yet acknowledged as spooled, oldest first. */
+  private readonly backlog: Array<{ seq: number; line: string; records: number }> = [];
+  private backlogBytes = 0;
+  /** The number the next records line gets. */
+  private nextLine = 1;
   /** Records dropped since start. */
   dropped = 0;
   /** Records not yet written. */
@@ -75,7 +92,7 @@ export class AgentChannel implements RecordSink {
   private readonly flushMs: number;
 
   constructor(private readonly o: AgentChannelOptions) {
-    this.maxBuffer = o.maxBuffer ?? 1024 * 1024;
+    this.maxBuffer = o.maxBuffer ?? 4 * 1024 * 1024;
     this.flushMs = o.flushMs ?? 20;
   }
 
@@ -94,7 +111,7 @@ export class AgentChannel implements RecordSink {
    */
   accept(): boolean {
     if (this.batch.full) this.flush();
-    if (!this.ready || (this.backedUp && this.stillBackedUp())) {
+    if (this.backedUp) {
       this.drop(1);
       return false;
     }
@@ -124,36 +141,54 @@ export class AgentChannel implements RecordSink {
   };
 
   /**
-   * Writes the records gathered so far, or drops them when the agent has not read what was
-   * written before (more than maxBuffer waiting): then records are dropped until the buffer
-   * is back under maxBuffer, and the next batch written is preceded by an overflow line.
+   * Numbers the records gathered so far as one line, keeps it in the backlog and writes it
+   * when the agent is there. A backlog past maxBuffer stops new records until the agent
+   * acknowledges enough; the next line written is preceded by an overflow line.
    */
   readonly flush = (): void => {
     if (this.batch.count === 0) return;
-    const s = this.socket;
-    if (!this.ready || !s || s.writableLength > this.maxBuffer) {
-      this.drop(this.batch.count);
-      this.batch.clear();
-      if (this.ready && s) this.backedUp = true;
-      return;
-    }
+    const records = this.batch.count;
     const line = this.batch.take();
-    if (this.pendingDrops > 0) {
-      this.write({ t: 'overflow', dropped: this.pendingDrops });
-      this.pendingDrops = 0;
-    }
-    s.write(`${line}\n`);
+    const entry = { seq: this.nextLine++, line, records };
+    this.backlog.push(entry);
+    this.backlogBytes += line.length + 1;
+    if (this.backlogBytes > this.maxBuffer) this.backedUp = true;
+    if (!this.ready || !this.socket) return;
+    this.sayDrops();
+    this.socket.write(`${line}\n`);
   };
 
-  /** Whether the agent has still not read what was written (only asked while it had not). */
-  private stillBackedUp(): boolean {
-    this.backedUp = (this.socket?.writableLength ?? 0) > this.maxBuffer;
-    return this.backedUp;
+  /** The agent spooled every line up to `seq`: they are forgotten, and new records come in again. */
+  private spooled(seq: number): void {
+    while (this.backlog.length > 0 && this.backlog[0]!.seq <= seq) {
+      const e = this.backlog.shift()!;
+      this.backlogBytes -= e.line.length + 1;
+    }
+    if (this.backedUp && this.backlogBytes <= this.maxBuffer / 2) this.backedUp = false;
+  }
+
+  /** Records kept for the agent, not yet acknowledged as spooled. */
+  get waiting(): number {
+    let n = this.batch.count;
+    for (const e of this.backlog) n += e.records;
+    return n;
+  }
+
+  private sayDrops(): void {
+    if (this.droppedAway > 0) {
+      this.write({ t: 'overflow', dropped: this.droppedAway, reason: 'agent-away' });
+      this.droppedAway = 0;
+    }
+    if (this.droppedSlow > 0) {
+      this.write({ t: 'overflow', dropped: this.droppedSlow, reason: 'agent-slow' });
+      this.droppedSlow = 0;
+    }
   }
 
   private drop(n: number): void {
     this.dropped += n;
-    this.pendingDrops += n;
+    if (this.ready) this.droppedSlow += n;
+    else this.droppedAway += n;
   }
 
   close(): void {
@@ -162,8 +197,10 @@ export class AgentChannel implements RecordSink {
     clearInterval(this.flushTimer);
     this.flushTimer = undefined;
     this.flush();
-    this.socket?.end();
-    this.socket?.destroy();
+    // end, not destroy: what is written still reaches the agent, which spools it.
+    const s = this.socket;
+    s?.end();
+    if (s) setTimeout(() => s.destroy(), 1000).unref();
   }
 
   private write(m: FromInterface): void {
@@ -176,10 +213,16 @@ export class AgentChannel implements RecordSink {
     this.socket = s;
     s.on('connect', () => {
       this.ready = true;
-      this.backedUp = false;
       this.failures = 0;
-      this.write({ t: 'hello', server: this.o.iface.server, pid: process.pid });
-      this.o.log.info({ path: this.o.path }, `interface ${this.o.iface.server} connected to its agent`);
+      const first = this.backlog[0]?.seq ?? this.nextLine;
+      this.write({ t: 'hello', server: this.o.iface.server, pid: process.pid, instance: INSTANCE, first });
+      // What the last agent did not acknowledge goes to this one; it spools each line once.
+      this.sayDrops();
+      for (const e of this.backlog) s.write(`${e.line}\n`);
+      this.o.log.info(
+        { path: this.o.path, resent: this.backlog.length },
+        `interface ${this.o.iface.server} connected to its agent`,
+      );
     });
     const lines = readLines({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on('line', (line) => {
@@ -189,6 +232,7 @@ export class AgentChannel implements RecordSink {
         return;
       }
       const c = p.value;
+      if (c.op === 'spooled') return this.spooled(c.seq);
       if (c.op === 'start-server' || c.op === 'stop-server')
         void this.runProcess(c.op, c.id).then((answer) => this.ready && this.write(answer));
       else this.write(this.run(c));
@@ -199,16 +243,14 @@ export class AgentChannel implements RecordSink {
     s.on('close', () => {
       const was = this.ready;
       this.ready = false;
-      // Records gathered for a socket that is gone are lost with it; count them as dropped.
-      this.drop(this.batch.count);
-      this.batch.clear();
+      // The backlog is kept for the next agent: nothing written here is known to be spooled.
       lines.close();
       if (this.stopped) return;
       const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);
       if (was || this.failures === 1)
         this.o.log.warn(
           { path: this.o.path, retryInMs: Math.round(delay) },
-          `interface ${this.o.iface.server}: no agent at ${this.o.path}; records are dropped until it is back`,
+          `interface ${this.o.iface.server}: no agent at ${this.o.path}; records wait for it (up to ${Math.round(this.maxBuffer / 1024)} KiB, then they are dropped)`,
         );
       this.retry = setTimeout(() => this.dial(), delay);
       this.retry.unref();
@@ -233,7 +275,7 @@ export class AgentChannel implements RecordSink {
     }
   }
 
-  private run(c: Exclude<ToInterface, { op: 'start-server' | 'stop-server' }>): FromInterface {
+  private run(c: Exclude<ToInterface, { op: 'start-server' | 'stop-server' | 'spooled' }>): FromInterface {
     const iface = this.o.iface;
     switch (c.op) {
       case 'figures': {
@@ -241,11 +283,13 @@ export class AgentChannel implements RecordSink {
         return { t: 'figures', id: c.id, figures, refused, redirected };
       }
       case 'redirect':
-        iface.redirectTo(c.target);
-        this.o.log.info(
-          { target: c.target },
-          `interface ${iface.server}: redirecting stateless pages to ${c.target}`,
-        );
+        // Renewed three times a lease while it stands: said when it starts, not each time.
+        if (iface.redirectTarget !== c.target.replace(/\/+$/, ''))
+          this.o.log.info(
+            { target: c.target, leaseMs: c.lease },
+            `interface ${iface.server}: redirecting stateless pages to ${c.target} (for ${c.lease} ms unless renewed)`,
+          );
+        iface.redirectTo(c.target, c.lease);
         return { t: 'result', id: c.id, ok: true };
       case 'cancel-redirect':
         iface.redirectTo(undefined);

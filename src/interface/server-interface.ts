@@ -65,6 +65,8 @@ export class ServerInterface {
   readonly queue: RequestQueue;
   private rules: PageRules;
   private target: string | undefined;
+  /** Monotonic ms when the redirect lapses unless renewed (D45). */
+  private targetUntil = Number.POSITIVE_INFINITY;
   private mask = ALL_FIELDS;
   private readonly clock: Clock;
   private readonly wall: () => number;
@@ -93,11 +95,18 @@ export class ServerInterface {
 
   /** Where users are being sent, or undefined when the server serves everyone. */
   get redirectTarget(): string | undefined {
+    if (this.target !== undefined && this.clock() >= this.targetUntil) this.target = undefined;
     return this.target;
   }
 
-  redirectTo(target: string | undefined): void {
+  /**
+   * Sends stateless users to `target` (undefined: serve everyone). With `lease` (ms) the
+   * redirect lapses unless told again within it: what a manager says is only true while it
+   * is there to say it again (D45).
+   */
+  redirectTo(target: string | undefined, lease?: number): void {
     this.target = target?.replace(/\/+$/, '');
+    this.targetUntil = lease === undefined ? Number.POSITIVE_INFINITY : this.clock() + lease;
   }
 
   setRules(spec: PageRulesSpec): void {
@@ -170,6 +179,7 @@ export class ServerInterface {
     const s = this.arrive(req, pathAndQuery);
     if (
       this.target !== undefined &&
+      this.redirectTarget !== undefined &&
       !moved &&
       req.headers[CHECK_HEADER] === undefined &&
       mayMove(this.rules, pathOf(pathAndQuery))

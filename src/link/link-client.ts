@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { type BackoffParams, backoffDelay, DEFAULT_BACKOFF } from '../core/backoff.js';
+import { type BackoffParams, backoffDelay, LINK_BACKOFF } from '../core/backoff.js';
 import type { Random } from '../core/random.js';
 import type { Logger } from '../log/logger.js';
 import { componentMac, managerMac, newNonce, type Role, verifyMac } from '../protocol/handshake.js';
@@ -51,6 +51,11 @@ export class LinkClient {
 
   get connected(): boolean {
     return this.ready;
+  }
+
+  /** Bytes written to the link and not yet sent: a backed-up link holds off what can wait. */
+  get buffered(): number {
+    return this.ws?.bufferedAmount ?? 0;
   }
 
   start(): void {
@@ -149,7 +154,7 @@ export class LinkClient {
       this.lastError = undefined;
       const delay = backoffDelay(
         this.failures++,
-        this.o.backoff ?? DEFAULT_BACKOFF,
+        this.o.backoff ?? LINK_BACKOFF,
         this.o.random ?? Math.random,
       );
       const log =

@@ -1,16 +1,21 @@
+import { BATCH_LIMITS } from '../protocol/messages.js';
+
 /**
  * What a component has to deliver to the manager and may not lose: batches of request
  * records, events and samples, each with a sequence number. A batch stays here until the
  * manager acknowledges it (after committing it), so a manager that dies mid-batch gets it
- * again after the restart; the manager stores a number it has seen once only.
+ * again after the restart; the manager stores a number it has seen once only, and only
+ * after the one before it (D43).
  *
  * The outbox is bounded by items (records + events + samples). When the manager is away
- * long enough to fill it, the oldest batches go first, and what was dropped is counted so
- * the operator hears of it (an overflow event) instead of finding a silent gap.
+ * long enough to fill it, the oldest batches go first, and what was dropped is counted and
+ * said: the first batch kept carries `prev` (the last number acknowledged) and `lost` (the
+ * items dropped since), so the manager records the gap instead of waiting for batches that
+ * will never come. A body bigger than a batch may be (BATCH_LIMITS) is split, never refused.
  *
  * @example
  * const box = new Outbox(100_000);
- * const b = box.add({ records: [r1, r2], events: [], samples: [] }); // b.seq === 1
+ * const [b] = box.add({ records: [r1, r2], events: [], samples: [] }); // b.seq === 1
  * box.ack(1); // gone
  */
 
@@ -22,12 +27,31 @@ export interface BatchBody<R, E, S> {
 
 export interface Batch<R, E, S> extends BatchBody<R, E, S> {
   seq: number;
+  /** Set on the first batch kept after a drop: the batches after `prev` and before it are gone. */
+  prev?: number;
+  /** Items in those dropped batches. */
+  lost?: number;
 }
+
+export interface OutboxLimits {
+  /** Items in one batch at most. */
+  items: number;
+  /** Encoded bytes of one batch at most. */
+  bytes: number;
+}
+
+const itemsOf = (b: BatchBody<unknown, unknown, unknown>) =>
+  b.records.length + b.events.length + b.samples.length;
+const jsonBytes = (x: unknown) => Buffer.byteLength(JSON.stringify(x));
 
 export class Outbox<R = unknown, E = unknown, S = unknown> {
   private readonly pending: Batch<R, E, S>[] = [];
   private items = 0;
   private nextSeq: number;
+  /** The highest number the manager acknowledged (or, after a rebase, said it stored). */
+  private settled: number;
+  /** Items dropped since `settled`, told to the manager with the next batch it gets. */
+  private lostSinceSettled = 0;
   /** Items dropped because the outbox was full, since start. */
   dropped = 0;
 
@@ -35,10 +59,15 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
     private readonly maxItems: number,
     /** The last sequence number used before (e.g. restored from disk); numbering goes on from it. */
     lastSeq = 0,
+    private readonly limits: OutboxLimits = BATCH_LIMITS,
+    /** Encoded size of a body or an item, bytes (to split bodies that would make a batch too big). */
+    private readonly sizeOf: (x: unknown) => number = jsonBytes,
   ) {
     this.nextSeq = lastSeq + 1;
+    this.settled = lastSeq;
   }
 
+  /** Items waiting. */
   get size(): number {
     return this.items;
   }
@@ -47,44 +76,129 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
     return this.pending.length;
   }
 
-  /** Queues a batch and gives it the next sequence number. Empty bodies are not queued. */
-  add(body: BatchBody<R, E, S>): Batch<R, E, S> | undefined {
-    const n = body.records.length + body.events.length + body.samples.length;
-    if (n === 0) return undefined;
-    const batch = { seq: this.nextSeq++, ...body };
-    this.pending.push(batch);
-    this.items += n;
-    while (this.items > this.maxItems && this.pending.length > 1) {
-      const old = this.pending.shift()!;
-      const k = old.records.length + old.events.length + old.samples.length;
-      this.items -= k;
-      this.dropped += k;
+  /** The last number given to a batch. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** The highest number known stored. */
+  get acked(): number {
+    return this.settled;
+  }
+
+  /**
+   * Queues a body as one batch, or as several when it would be bigger than a batch may be;
+   * gives each the next sequence number. Empty bodies are not queued.
+   */
+  add(body: BatchBody<R, E, S>): Batch<R, E, S>[] {
+    if (itemsOf(body) === 0) return [];
+    const out: Batch<R, E, S>[] = [];
+    for (const part of this.split(body)) {
+      const batch: Batch<R, E, S> = { seq: this.nextSeq++, ...part };
+      this.pending.push(batch);
+      this.items += itemsOf(part);
+      out.push(batch);
     }
-    return batch;
+    this.trim();
+    return out;
+  }
+
+  /** Puts back a batch restored from disk, numbered as it was (the agent's spool). */
+  restore(batch: Batch<R, E, S>): void {
+    if (batch.seq < this.nextSeq) return;
+    this.pending.push({
+      seq: batch.seq,
+      records: batch.records,
+      events: batch.events,
+      samples: batch.samples,
+    });
+    this.items += itemsOf(batch);
+    this.nextSeq = batch.seq + 1;
+    this.trim();
+  }
+
+  /** Numbers go on after `lastSeq` at least (a spool remembers numbers given to batches since gone). */
+  numberFrom(lastSeq: number): void {
+    this.nextSeq = Math.max(this.nextSeq, lastSeq + 1);
   }
 
   /**
    * Renumbers what is pending to follow `stored`, the manager's last stored number for this
    * sender. A process that starts afresh numbers from 1, but the manager remembers the
    * previous process's numbers: without this its first batches would be taken for replays
-   * and dropped. Called on the first welcome only, when nothing was sent yet.
+   * and dropped. A manager whose store was replaced remembers less than was acknowledged:
+   * the same fixes that. Called on a welcome only, when nothing of this link was sent yet.
    */
   rebase(stored: number): void {
     let seq = stored;
     for (const b of this.pending) b.seq = ++seq;
     this.nextSeq = seq + 1;
+    this.settled = stored;
   }
 
   /** The manager has committed everything up to `seq`. */
   ack(seq: number): void {
+    if (seq > this.settled) {
+      this.settled = seq;
+      this.lostSinceSettled = 0;
+    }
     while (this.pending.length > 0 && this.pending[0]!.seq <= seq) {
       const b = this.pending.shift()!;
-      this.items -= b.records.length + b.events.length + b.samples.length;
+      this.items -= itemsOf(b);
     }
   }
 
-  /** Batches still to send, oldest first. */
+  /**
+   * Batches still to send, oldest first. The first says what was dropped before it, when
+   * something was: the manager must not wait for those numbers.
+   */
   unacked(): readonly Batch<R, E, S>[] {
+    const head = this.pending[0];
+    if (head && head.seq - 1 > this.settled) {
+      head.prev = this.settled;
+      head.lost = this.lostSinceSettled;
+    } else if (head) {
+      delete head.prev;
+      delete head.lost;
+    }
     return this.pending;
+  }
+
+  /** Drops the oldest batches while over the bound; one batch is kept whole even if bigger. */
+  private trim(): void {
+    while (this.items > this.maxItems && this.pending.length > 1) {
+      const old = this.pending.shift()!;
+      const k = itemsOf(old);
+      this.items -= k;
+      this.dropped += k;
+      this.lostSinceSettled += k;
+    }
+  }
+
+  /** Cuts a body into parts within the limits, keeping the order of each kind. */
+  private *split(body: BatchBody<R, E, S>): Generator<BatchBody<R, E, S>> {
+    // Nearly always one batch: measured whole once, item by item only when it is too big.
+    if (itemsOf(body) <= this.limits.items && this.sizeOf(body) <= this.limits.bytes - 256) {
+      yield body;
+      return;
+    }
+    let part: BatchBody<R, E, S> = { records: [], events: [], samples: [] };
+    let n = 0;
+    let bytes = 0;
+    for (const kind of ['records', 'events', 'samples'] as const) {
+      for (const item of body[kind] as unknown[]) {
+        const b = this.sizeOf(item) + 1;
+        if (n > 0 && (n + 1 > this.limits.items || bytes + b > this.limits.bytes - 256)) {
+          yield part;
+          part = { records: [], events: [], samples: [] };
+          n = 0;
+          bytes = 0;
+        }
+        (part[kind] as unknown[]).push(item);
+        n++;
+        bytes += b;
+      }
+    }
+    if (n > 0) yield part;
   }
 }

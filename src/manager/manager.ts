@@ -7,6 +7,7 @@ import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import { serverPageRules } from '../core/page-rules.js';
 import type { Clock } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
@@ -18,7 +19,7 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { boardParams, LoadBoard, tickInterval } from './load-board.js';
 import { createManagerMetrics } from './metrics.js';
 import type { StoredOverrides } from './store/sqlite-store.js';
-import { StoreClient } from './store/store-client.js';
+import { StoreClient, type StoreHealth } from './store/store-client.js';
 
 /**
  * The manager (document 002 section V): every component dials in here. It stores what
@@ -77,12 +78,31 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const { token: adminToken } = ensureToken(opts.configFile, site.interceptor.adminTokenFile);
   const dataDir = resolve(opts.dataDir ?? resolve(dirname(resolve(opts.configFile)), m.dataDir));
   const dbFile = join(dataDir, 'switchyard.db');
-  const store = await StoreClient.open(dbFile).catch((e: Error) => {
+  const metrics = createManagerMetrics();
+  let storeWas = 'ok';
+  /** Set once close() begins. */
+  let stopping = false;
+  const store = await StoreClient.open(dbFile, {
+    onHealth: (h) => {
+      if (h.state === 'ok' && storeWas === 'down') metrics.storeRestarts.inc();
+      storeWas = h.state;
+      metrics.storeUp.set(h.state === 'ok' ? 1 : h.state === 'failing' ? 0 : -1);
+      if (h.state === 'ok') log.info({ store: dbFile }, `the store at ${dbFile} takes writes again`);
+      else
+        log.error(
+          { store: dbFile, state: h.state, err: h.error },
+          `the store at ${dbFile} is ${h.state === 'down' ? 'down (its thread stopped; starting it again)' : 'failing'}: ${h.error ?? 'unknown error'}; batches wait in the agents' outboxes until it takes writes`,
+        );
+    },
+  }).catch((e: Error) => {
     throw new SwitchyardError('SY_ERR_CONFIG', e.message);
   });
+  metrics.storeUp.set(1);
+  // A real write at start: a read-only file, a full disk or a held lock is said now, in one
+  // line (by onHealth above), not found later as batches that never get stored.
+  await store.probeWrite(Date.now()).catch(() => {});
   const seqs = await store.storedSeqs();
   let overrides: StoredOverrides = await store.overrides();
-  const metrics = createManagerMetrics();
   const started = clock();
 
   // Which agent a server is on, from the site file: figures for any other server are refused.
@@ -104,6 +124,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const http = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
+      metrics.storeQueued.set(store.health().queued);
       metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -117,10 +138,13 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       return;
     }
     if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+      // Balancing goes on without a store, but what agents send is not kept: not healthy.
+      const h = store.health();
+      res.writeHead(h.state === 'ok' ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(h.state === 'ok' ? 'ok\n' : `store ${h.state}: ${h.error ?? 'unknown error'}\n`);
       return;
     }
+
     void admin(req, res).catch((e: unknown) => {
       if (e instanceof SwitchyardError) {
         metrics.adminRequests.labels(String(e.status)).inc();
@@ -222,7 +246,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     const now = clock();
     const { servers } = board.loads(now);
     return {
-      manager: { uptimeMs: Math.round(now - started), store: dbFile },
+      manager: { uptimeMs: Math.round(now - started), store: dbFile, storeHealth: store.health() },
       agents: site.agents.map((a) => ({ name: a.name, connected: agents.has(a.name), servers: a.servers })),
       interceptors: [...interceptors].map((l) => l.id),
       servers,
@@ -234,6 +258,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const interceptors = new Set<ServerLink>();
   /** What each server's interface was last told: its redirect target, or undefined. */
   const told = new Map<string, string | undefined>();
+  /** When each standing redirect was last sent (renewed), manager clock ms. */
+  const renewedAt = new Map<string, number>();
   const pending = new Map<
     number,
     { server: string; op: string; answer?: (r: { ok: boolean; data?: unknown; error?: string }) => void }
@@ -243,6 +269,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const event = (source: string, code: string, level: 'info' | 'warn' | 'error', text: string) => {
     metrics.events.labels(code).inc();
     log[level]({ source, code }, text);
+    // Links closing as the manager stops raise events after the store is closed: logged only.
+    if (stopping) return;
     store.event(source, code, level, text, Date.now()).catch((e: Error) => {
       log.error({ err: e.message }, `could not store an event: ${e.message}`);
     });
@@ -260,27 +288,47 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     for (const l of interceptors) l.send(msg);
   };
 
+  /**
+   * Senders whose batch could not be stored (it failed, or came before the one it follows):
+   * they were asked to send again, and until the batch that follows what is stored comes,
+   * the rest of their window is dropped without a word (each would ask again).
+   */
+  const awaiting = new WeakSet<ServerLink>();
+  const askAgain = (link: ServerLink, stored: number) => {
+    if (awaiting.has(link)) return;
+    awaiting.add(link);
+    link.send({ v: PROTOCOL_VERSION, type: 'ack', seq: stored, resend: true });
+  };
   const onBatch = (link: ServerLink, b: MessageOf<'batch'>) => {
     const t0 = performance.now();
+    const key = `${link.role}/${link.id}`;
     store.ingest(link.role, link.id, b.seq, b, Date.now()).then(
       (r) => {
-        seqs.set(`${link.role}/${link.id}`, r.stored);
+        seqs.set(key, r.stored);
+        if (r.outOfOrder) {
+          metrics.batches.labels('out-of-order').inc();
+          return askAgain(link, r.stored);
+        }
         metrics.batches.labels(r.duplicate ? 'duplicate' : 'stored').inc();
         if (!r.duplicate) {
+          awaiting.delete(link);
           metrics.stored.labels('records').inc(b.records.length);
           metrics.stored.labels('events').inc(b.events.length);
           metrics.stored.labels('samples').inc(b.samples.length);
+          if (b.prev !== undefined && b.seq - 1 > b.prev) metrics.lost.inc(b.lost ?? 0);
         }
         metrics.ingestSeconds.observe((performance.now() - t0) / 1000);
         link.send({ v: PROTOCOL_VERSION, type: 'ack', seq: r.stored });
       },
       (e: Error) => {
-        // Not acknowledged: the sender keeps the batch and sends it again.
+        // Never acknowledged past: the sender sends it again when asked, after a pause.
         metrics.batches.labels('failed').inc();
         log.error(
           { role: link.role, id: link.id, seq: b.seq, err: e.message },
-          `could not store a batch: ${e.message}`,
+          `could not store batch ${b.seq} of ${link.role} ${link.id}: ${e.message}; it will be sent again`,
         );
+        awaiting.delete(link);
+        askAgain(link, seqs.get(key) ?? 0);
       },
     );
   };
@@ -410,8 +458,19 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
             );
           }
           agents.set(link.id, link);
-          // Its interfaces are told again what they should do.
-          for (const [server, agent] of agentOf) if (agent === link.id) told.delete(server);
+          // Its interfaces are told again what they should do, and which pages never move.
+          for (const [server, agent] of agentOf) {
+            if (agent !== link.id) continue;
+            told.delete(server);
+            const id = nextCommand++;
+            pending.set(id, { server, op: 'set-rules' });
+            link.send({
+              v: PROTOCOL_VERSION,
+              type: 'command',
+              id,
+              command: { op: 'set-rules', server, ...serverPageRules(site.applications, server) },
+            });
+          }
         }
       },
       message(link, msg) {
@@ -466,8 +525,14 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   });
 
   let missingReported = false;
+  let probedAt = 0;
   const tick = () => {
     const now = clock();
+    // A failing store is tried again every second, so health comes back without traffic.
+    if (store.health().state === 'failing' && now - probedAt > 1000) {
+      probedAt = now;
+      store.probeWrite(Date.now()).catch(() => {});
+    }
     board.tick(now);
     const loads = board.loads(now);
     pushLoads(loads);
@@ -478,11 +543,13 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     }
     for (const a of site.applications)
       metrics.swamped.labels(a.name).set(loads.swamped.includes(a.name) ? 1 : 0);
-    // Server-side redirecting: tell each interface what it should do when that changed.
+    // Server-side redirecting: tell each interface what it should do when that changed, and
+    // renew a redirect three times a lease while it stands (D45).
     const want = board.redirects(now);
     for (const [server, agentName] of agentOf) {
       const target = want.has(server) ? redirectTarget : undefined;
-      if (told.has(server) && told.get(server) === target) continue;
+      const renew = target !== undefined && now - (renewedAt.get(server) ?? -Infinity) >= m.redirectLease / 3;
+      if (told.has(server) && told.get(server) === target && !renew) continue;
       const link = agents.get(agentName);
       if (!link) continue;
       const id = nextCommand++;
@@ -491,9 +558,13 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         v: PROTOCOL_VERSION,
         type: 'command',
         id,
-        command: target ? { op: 'redirect', server, target } : { op: 'cancel-redirect', server },
+        command: target
+          ? { op: 'redirect', server, target, lease: m.redirectLease }
+          : { op: 'cancel-redirect', server },
       });
       if (!sent) continue;
+      if (target) renewedAt.set(server, now);
+      if (told.has(server) && told.get(server) === target) continue;
       // The first cancel after a (re)connect is routine; a change is news.
       if (told.has(server) || target)
         event(
@@ -556,6 +627,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     linkUrl,
     close() {
       closing ??= (async () => {
+        stopping = true;
         clearInterval(ticker);
         clearInterval(pruner);
         links.close();
@@ -584,7 +656,7 @@ function describeOverride(o: OverrideRequest): string {
 
 /** What `GET /status` on the manager gives (`switchyard ctl manager`). */
 export interface ManagerStatusView {
-  manager: { uptimeMs: number; store: string };
+  manager: { uptimeMs: number; store: string; storeHealth: StoreHealth };
   agents: Array<{ name: string; connected: boolean; servers: string[] }>;
   interceptors: string[];
   servers: ServerLoad[];

@@ -21,12 +21,22 @@ export function createManagerMetrics() {
     ] as const),
     batches: c(
       'switchyard_manager_batches_total',
-      'Batches received, by outcome (stored, duplicate, failed).',
+      'Batches received, by outcome (stored, duplicate, out-of-order, failed).',
       ['outcome'] as const,
     ),
     stored: c('switchyard_manager_stored_total', 'Rows stored, by kind (records, events, samples).', [
       'kind',
     ] as const),
+    lost: c(
+      'switchyard_manager_lost_items_total',
+      'Records, events and samples senders said they dropped before the manager stored them (their outbox overflowed).',
+    ),
+    storeUp: g(
+      'switchyard_manager_store_up',
+      'Store health: 1 ok, 0 failing (its last write failed), -1 down (its thread is being started again).',
+    ),
+    storeQueued: g('switchyard_manager_store_queued', 'Store calls asked and not yet answered.'),
+    storeRestarts: c('switchyard_manager_store_restarts_total', 'Times the store thread was started again.'),
     ingestSeconds: new Histogram({
       name: 'switchyard_manager_ingest_seconds',
       help: 'Time from receiving a batch to acknowledging it (stored in the store thread).',

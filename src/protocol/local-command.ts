@@ -44,12 +44,20 @@ const pages = (v: unknown) => {
 
 const COMMANDS: Record<ToInterface['op'], Fields> = {
   figures: { id },
-  redirect: { id, target: httpUrl },
+  redirect: {
+    id,
+    target: httpUrl,
+    lease: (v) =>
+      Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 3_600_000
+        ? undefined
+        : 'expected whole ms from 1 to 3600000',
+  },
   'cancel-redirect': { id },
   'set-rules': { id, mode, pages },
   'set-mask': { id, mask },
   echo: { id, text: text(1000) },
   pid: { id },
+  spooled: { seq: id },
   'start-server': { id },
   'stop-server': { id },
 };

@@ -18,7 +18,21 @@ const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** Interface → agent. */
 export const fromInterfaceSchema = z.discriminatedUnion('t', [
-  z.strictObject({ t: z.literal('hello'), server: name, pid: z.number().int().min(0) }),
+  z.strictObject({
+    t: z.literal('hello'),
+    server: name,
+    pid: z.number().int().min(0),
+    /**
+     * The interface process's own id and the number of the first records line that follows
+     * (D44): the agent acknowledges lines by number once spooled, and spools a line sent
+     * again after a crash once.
+     */
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
+    first: id.optional(),
+  }),
   z.strictObject({
     t: z.literal('figures'),
     id,
@@ -28,7 +42,12 @@ export const fromInterfaceSchema = z.discriminatedUnion('t', [
     /** Requests redirected away in the interval. */
     redirected: z.number().int().min(0),
   }),
-  z.strictObject({ t: z.literal('overflow'), dropped: z.number().int().min(1) }),
+  z.strictObject({
+    t: z.literal('overflow'),
+    dropped: z.number().int().min(1),
+    /** Why: no agent to take them, or the agent did not acknowledge what it was sent. */
+    reason: z.enum(['agent-away', 'agent-slow']).optional(),
+  }),
   z.strictObject({
     t: z.literal('result'),
     id,
@@ -41,7 +60,13 @@ export const fromInterfaceSchema = z.discriminatedUnion('t', [
 /** Agent → interface. */
 export const toInterfaceSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('figures'), id }),
-  z.strictObject({ op: z.literal('redirect'), id, target: z.url({ protocol: /^https?$/ }).max(2048) }),
+  z.strictObject({
+    op: z.literal('redirect'),
+    id,
+    target: z.url({ protocol: /^https?$/ }).max(2048),
+    /** ms until the interface serves normally again unless told again (D45). */
+    lease: z.number().int().min(1).max(3_600_000),
+  }),
   z.strictObject({ op: z.literal('cancel-redirect'), id }),
   z.strictObject({
     op: z.literal('set-rules'),
@@ -52,6 +77,8 @@ export const toInterfaceSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('set-mask'), id, mask: z.number().int().min(0).max(0xffffffff) }),
   z.strictObject({ op: z.literal('echo'), id, text: z.string().max(1000) }),
   z.strictObject({ op: z.literal('pid'), id }),
+  /** The records lines up to `seq` are spooled: the interface may forget them. No answer. */
+  z.strictObject({ op: z.literal('spooled'), seq: id }),
   /** Sidecar only: start or stop the web server process it runs behind it. */
   z.strictObject({ op: z.literal('start-server'), id }),
   z.strictObject({ op: z.literal('stop-server'), id }),

@@ -100,13 +100,30 @@ export const hostFactsSchema = z.strictObject({
   disks: z.array(z.strictObject({ mount: text(512), sizeBytes: count })).max(256),
 });
 
+/**
+ * The most a batch may hold, declared once for both ends (D43): the manager refuses more,
+ * and a sender splits what would be more into several batches, so nothing is refused for
+ * its size. `bytes` is the batch as encoded, well under MAX_MESSAGE_BYTES.
+ */
+export const BATCH_LIMITS = { items: 10_000, bytes: 4 * 1024 * 1024 } as const;
+
+const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
 export const batchSchema = z.strictObject({
   v,
   type: z.literal('batch'),
-  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  records: z.array(requestRecordSchema).max(10_000).default([]),
-  events: z.array(eventSchema).max(10_000).default([]),
-  samples: z.array(sampleSchema).max(10_000).default([]),
+  seq,
+  /**
+   * The sender's last acknowledged number when the batches between it and `seq` were dropped
+   * (its outbox overflowed): the manager may go on from there and records the gap. Absent,
+   * the batch follows `seq − 1`, and the manager stores it only once that one is stored (D43).
+   */
+  prev: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Items (records, events, samples) in the batches dropped between `prev` and `seq`. */
+  lost: count.optional(),
+  records: z.array(requestRecordSchema).max(BATCH_LIMITS.items).default([]),
+  events: z.array(eventSchema).max(BATCH_LIMITS.items).default([]),
+  samples: z.array(sampleSchema).max(BATCH_LIMITS.items).default([]),
 });
 
 export const factsSchema = z.strictObject({ v, type: z.literal('facts'), host: hostFactsSchema });
@@ -133,13 +150,25 @@ export const figuresSchema = z.strictObject({
   memory: z.number().min(0).max(1).optional(),
 });
 
-export const ackSchema = z.strictObject({ v, type: z.literal('ack'), seq: count });
+/**
+ * Everything up to `seq` is stored. With `resend`, a batch after it could not be stored (the
+ * store failed, or it came before the one it follows): the sender sends again, after a
+ * pause, everything after `seq` (D43).
+ */
+export const ackSchema = z.strictObject({
+  v,
+  type: z.literal('ack'),
+  seq: count,
+  resend: z.literal(true).optional(),
+});
 
 const command = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('redirect'),
     server: name,
     target: z.url({ protocol: /^https?$/ }).max(2048),
+    /** ms the redirect holds unless renewed (D45): a manager that dies leaves none standing. */
+    lease: z.number().int().min(1).max(3_600_000),
   }),
   z.strictObject({ op: z.literal('cancel-redirect'), server: name }),
   z.strictObject({

@@ -16,7 +16,7 @@ test('the agent hears its interfaces: records, figures, commands, overflow and d
   const l = new InterfaceListener({
     path,
     log: quiet,
-    onRecord: (r) => records.push(r),
+    onRecords: (_s, rs) => records.push(...rs),
     onOverflow: () => {},
     onGone: (s) => gone.push(s),
   });
@@ -28,7 +28,7 @@ test('the agent hears its interfaces: records, figures, commands, overflow and d
   const s = l.session('web-a')!;
   assert.equal(s.pid, process.pid);
   assert.deepEqual(await s.command({ op: 'echo', text: 'hi' }), { ok: true, data: 'hi', error: undefined });
-  assert.equal((await s.command({ op: 'redirect', target: 'http://127.0.0.1:1' })).ok, true);
+  assert.equal((await s.command({ op: 'redirect', target: 'http://127.0.0.1:1', lease: 60_000 })).ok, true);
   assert.equal(iface.redirectTarget, 'http://127.0.0.1:1');
   const f = await s.figures();
   assert.equal(f.figures.slots, 3);
@@ -53,7 +53,7 @@ test('bad record lines are refused and counted, never passed on, and the session
   const l = new InterfaceListener({
     path,
     log: quiet,
-    onRecord: (r) => records.push(r),
+    onRecords: (_s, rs) => records.push(...rs),
     onOverflow: () => {},
   });
   await l.start();

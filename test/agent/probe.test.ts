@@ -148,9 +148,11 @@ test('a real interface with a queue: the probe agrees with the interface figures
   const listener = new InterfaceListener({
     path: socket,
     log: quiet,
-    onRecord: (r) => {
-      records++;
-      prober.onRecord(r);
+    onRecords: (_s, rs) => {
+      for (const r of rs) {
+        records++;
+        prober.onRecord(r);
+      }
     },
     onOverflow: () => {},
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compilePageRules, mayMove } from '../../src/core/page-rules.js';
+import { compilePageRules, mayMove, serverPageRules } from '../../src/core/page-rules.js';
 
 test('stateful: listed pages never move; /banking/* keeps /banking/ itself movable (003)', () => {
   const r = compilePageRules({ mode: 'stateful', pages: ['/banking/*', '/checkout'] });
@@ -29,4 +29,18 @@ test('fixed: listed pages may not move, others may', () => {
 test('no pages: stateful and fixed move everything, movable nothing', () => {
   assert.equal(mayMove(compilePageRules({ mode: 'stateful', pages: [] }), '/x'), true);
   assert.equal(mayMove(compilePageRules({ mode: 'movable', pages: [] }), '/x'), false);
+});
+
+test("a server's rules come from its applications in the site file; several take the cautious union", () => {
+  const apps = [
+    { servers: ['web-a', 'web-b'], stateful: ['/cart/*'] },
+    { servers: ['web-b'], fixed: ['/login'] },
+    { servers: ['web-c'], movable: ['/static/*'] },
+    { servers: ['web-c', 'web-d'], stateful: ['/admin/*'] },
+  ];
+  assert.deepEqual(serverPageRules(apps, 'web-a'), { mode: 'stateful', pages: ['/cart/*'] });
+  assert.deepEqual(serverPageRules(apps, 'web-b'), { mode: 'stateful', pages: ['/cart/*', '/login'] });
+  // Only the listed movable pages move; /admin/* is not among them, so it stays too.
+  assert.deepEqual(serverPageRules(apps, 'web-c'), { mode: 'movable', pages: ['/static/*'] });
+  assert.deepEqual(serverPageRules(apps, 'web-e'), { mode: 'stateful', pages: [] });
 });

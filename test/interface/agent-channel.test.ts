@@ -10,9 +10,14 @@ import { decodeBatch } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
 import { eventually, httpRequest, quiet, serve } from '../helpers.js';
 
-/** A stand-in agent: a real Unix socket that keeps every line it gets. */
-async function agentSocket(path: string, o: { paused?: boolean } = {}) {
+/**
+ * A stand-in agent: a real Unix socket that keeps every line it gets, and acknowledges each
+ * records line as spooled (as the agent does once its spool is synced) unless told not to.
+ */
+async function agentSocket(path: string, o: { paused?: boolean; noAck?: boolean } = {}) {
   const lines: Array<Record<string, unknown>> = [];
+  /** The number of the next records line, from the hello. */
+  let next = 1;
   /** Record lines, decoded as the agent decodes them. */
   const records: RequestRecord[] = [];
   let peer: Socket | undefined;
@@ -22,9 +27,13 @@ async function agentSocket(path: string, o: { paused?: boolean } = {}) {
     if (o.paused) s.pause();
     createInterface({ input: s }).on('line', (l) => {
       const v = JSON.parse(l);
-      if (!Array.isArray(v)) lines.push(v);
-      else {
+      if (!Array.isArray(v)) {
+        lines.push(v);
+        if (v.t === 'hello') next = v.first;
+      } else {
         const r = decodeBatch(v, 'web-a', (rec) => records.push(rec));
+        if (!o.noAck) s.write(`${JSON.stringify({ op: 'spooled', seq: next })}\n`);
+        next++;
         assert.deepEqual(
           r,
           { records: r.records, invalid: 0, error: undefined },
@@ -54,7 +63,7 @@ async function channelToAgent(
   t: TestContext,
   tag: string,
   channel: Partial<AgentChannelOptions> = {},
-  agentOptions: { paused?: boolean } = {},
+  agentOptions: { paused?: boolean; noAck?: boolean } = {},
 ) {
   const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-${tag}.sock`);
   const agent = await agentSocket(path, agentOptions);
@@ -81,12 +90,16 @@ const record = (path: string): RequestRecord => ({
 test('the interface says hello, streams records, and obeys commands from its agent', async (t) => {
   const { agent, iface, ch } = await channelToAgent(t, 'a');
   await eventually(() => agent.lines.length === 1, 'the hello');
-  assert.deepEqual(agent.lines[0], { t: 'hello', server: 'web-a', pid: process.pid });
+  const hello = agent.lines[0]!;
+  assert.deepEqual(
+    { ...hello, instance: typeof hello.instance },
+    { t: 'hello', server: 'web-a', pid: process.pid, instance: 'string', first: 1 },
+  );
   ch.report(record('/a'));
   await eventually(() => agent.records.length === 1, 'the record');
   assert.deepEqual(agent.records[0], record('/a'));
 
-  agent.send({ op: 'redirect', id: 1, target: 'http://127.0.0.1:8080' });
+  agent.send({ op: 'redirect', id: 1, target: 'http://127.0.0.1:8080', lease: 60_000 });
   agent.send({ op: 'echo', id: 2, text: 'ping' });
   agent.send({ op: 'figures', id: 3 });
   agent.send({ op: 'launch', id: 4 });
@@ -99,26 +112,73 @@ test('the interface says hello, streams records, and obeys commands from its age
   assert.equal(iface.redirectTarget, undefined);
 });
 
-test('with no agent, records are dropped and counted, and an overflow line says so when it is back', async (t) => {
+test('with no agent, records wait for it and reach it when it is back; past the bound they are dropped and said why', async (t) => {
   const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-b.sock`);
   const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
   const ch = new AgentChannel({
     path,
     iface,
     log: quiet,
+    flushMs: 5,
+    maxBuffer: 2000,
     backoff: { initial: 20, factor: 1, maxAttempts: 1, jitter: 0 },
   });
   t.after(() => ch.close());
   ch.start();
   for (let i = 0; i < 5; i++) ch.report(record(`/${i}`));
-  assert.equal(ch.dropped, 5);
+  ch.flush();
+  assert.equal(ch.dropped, 0, 'kept, not dropped');
+  // Far more than the bound: the first lines are kept, then new records are dropped.
+  for (let i = 0; i < 200; i++) {
+    ch.report(record(`/more/${'x'.repeat(50)}/${i}`));
+    if (i % 10 === 9) ch.flush();
+  }
+  const dropped = ch.dropped;
+  assert.ok(dropped > 0 && dropped < 200, `dropped ${dropped}`);
   const agent = await agentSocket(path);
   t.after(() => agent.close());
   await eventually(() => ch.connected, 'the channel to find the agent');
+  await eventually(() => agent.records.length === 205 - dropped, 'every record kept');
+  assert.deepEqual(
+    agent.records.slice(0, 5).map((r) => r.path),
+    ['/0', '/1', '/2', '/3', '/4'],
+  );
   ch.report(record('/after'));
-  await eventually(() => agent.records.length === 1, 'the record');
-  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped: 5 }]);
-  assert.equal(agent.records[0]!.path, '/after');
+  await eventually(() => agent.records.at(-1)?.path === '/after', 'the record after');
+  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped, reason: 'agent-away' }]);
+  assert.equal(ch.waiting, 0, 'everything acknowledged is forgotten');
+});
+
+test('an agent that dies before acknowledging gets nothing lost: the next one is sent the same lines, numbered', async (t) => {
+  const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-r.sock`);
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const ch = new AgentChannel({
+    path,
+    iface,
+    log: quiet,
+    flushMs: 5,
+    backoff: { initial: 20, factor: 1, maxAttempts: 1, jitter: 0 },
+  });
+  t.after(() => ch.close());
+  const first = await agentSocket(path, { noAck: true });
+  ch.start();
+  await eventually(() => ch.connected, 'the channel to find the first agent');
+  for (let i = 0; i < 3; i++) {
+    ch.report(record(`/${i}`));
+    ch.flush();
+  }
+  await eventually(() => first.records.length === 3, 'the first agent to read them');
+  await first.close(); // as kill -9: nothing acknowledged
+  const second = await agentSocket(path);
+  t.after(() => second.close());
+  await eventually(() => second.records.length === 3, 'the same records again');
+  assert.equal(second.lines[0]!.first, 1, 'numbered from the first unacknowledged line');
+  assert.equal(second.lines[0]!.instance, first.lines[0]!.instance, 'the same interface process');
+  await eventually(() => ch.waiting === 0, 'the second agent to acknowledge them');
+  ch.report(record('/3'));
+  ch.flush();
+  await eventually(() => second.records.length === 4, 'the next record');
+  assert.equal(ch.dropped, 0);
 });
 
 test('records are gathered and written together, in order, at most flushMs late', async (t) => {
@@ -137,7 +197,7 @@ test('records are gathered and written together, in order, at most flushMs late'
   assert.equal(ch.dropped, 0);
 });
 
-test('an agent that stops reading: whole batches are dropped and counted, none half-written, and an overflow line comes first once it reads again', async (t) => {
+test('an agent that stops reading: new records are dropped whole and counted once the backlog is full, none half-written, and an overflow line comes first once it reads again', async (t) => {
   const { agent, ch } = await channelToAgent(t, 'd', { maxBuffer: 10_000 }, { paused: true });
   await eventually(() => ch.connected, 'the channel to find the agent');
   // Far more than the kernel's socket buffer holds: 4 MB of records, each batch written as
@@ -156,7 +216,7 @@ test('an agent that stops reading: whole batches are dropped and counted, none h
   await eventually(() => agent.records.at(-1)?.path === '/after', 'the record after the agent came back');
   assert.equal(ch.dropped, dropped, 'nothing dropped once the agent reads again');
   assert.equal(agent.records.length + dropped, sent + 1, 'every record written or counted');
-  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped }]);
+  assert.deepEqual(agent.lines.slice(1), [{ t: 'overflow', dropped, reason: 'agent-slow' }]);
   // What was written is a prefix of what was sent: batches are dropped whole, at the end.
   const numbers = agent.records.slice(0, -1).map((r) => Number(r.path.slice(long.length + 1)));
   assert.deepEqual(

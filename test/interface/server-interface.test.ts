@@ -409,3 +409,23 @@ test('a record’s start is the wall-clock time the request arrived, and follows
   await eventually(() => records.length === 2, 'the second record');
   assert.equal(records[1]!.start, steppedAt);
 });
+
+test('a redirect with a lease lapses unless renewed: the server serves everyone again', () => {
+  const mono = manualClock(1000);
+  const iface = new ServerInterface({ server: 'web-a', slots: 1, secret: SECRET, clock: mono.now });
+  iface.redirectTo('http://127.0.0.1:1/', 1000);
+  mono.advance(600);
+  assert.equal(iface.redirectTarget, 'http://127.0.0.1:1');
+  iface.redirectTo('http://127.0.0.1:1/', 1000); // renewed
+  mono.advance(900);
+  assert.equal(
+    iface.redirectTarget,
+    'http://127.0.0.1:1',
+    'renewed: 1,500 ms after the first, still standing',
+  );
+  mono.advance(101);
+  assert.equal(iface.redirectTarget, undefined, 'not renewed within its lease: gone');
+  iface.redirectTo('http://127.0.0.1:1/');
+  mono.advance(1e9);
+  assert.equal(iface.redirectTarget, 'http://127.0.0.1:1', 'without a lease (the API, by hand) it stands');
+});

@@ -59,7 +59,7 @@ test('when the server behind is down the sidecar answers 502 and keeps running',
 test('a sidecar given a command runs that web server, and stops and starts it on the agent’s command', async (t) => {
   const [port] = await freePorts(1);
   const path = join(tmpdir(), `sy-sidecar-${process.pid}-${Date.now()}.sock`);
-  const listener = new InterfaceListener({ path, log: quiet, onRecord: () => {}, onOverflow: () => {} });
+  const listener = new InterfaceListener({ path, log: quiet, onRecords: () => {}, onOverflow: () => {} });
   await listener.start();
   t.after(() => listener.close());
   // A real web server process: a few lines of node:http, run by the sidecar itself.
@@ -102,7 +102,7 @@ test('a sidecar given a command runs that web server, and stops and starts it on
 
 test('an interface that runs no web server says so when asked to start or stop one', async (t) => {
   const path = join(tmpdir(), `sy-sidecar-${process.pid}-${Date.now()}-b.sock`);
-  const listener = new InterfaceListener({ path, log: quiet, onRecord: () => {}, onOverflow: () => {} });
+  const listener = new InterfaceListener({ path, log: quiet, onRecords: () => {}, onOverflow: () => {} });
   await listener.start();
   t.after(() => listener.close());
   const iface = createInterface({ server: 'web-b', slots: 1, secret: 's', agentSocket: path });

@@ -13,7 +13,7 @@ test('a fresh process follows the numbers the manager stored from its predecesso
   assert.deepEqual(seqs(box), [1, 2, 3]);
   box.rebase(500);
   assert.deepEqual(seqs(box), [501, 502, 503]);
-  assert.equal(box.add(body(1))!.seq, 504);
+  assert.equal(box.add(body(1))[0]!.seq, 504);
   // Renumbering touches nothing else: same batches, same contents, same size.
   assert.equal(box.batches, 4);
   assert.equal(box.size, 7);
@@ -27,8 +27,8 @@ test('with nothing pending, the next batch follows the stored number', () => {
   const box = new Outbox(100);
   box.rebase(500);
   assert.equal(box.batches, 0);
-  assert.equal(box.add(body(1))!.seq, 501);
-  assert.equal(box.add(body(1))!.seq, 502);
+  assert.equal(box.add(body(1))[0]!.seq, 501);
+  assert.equal(box.add(body(1))[0]!.seq, 502);
 });
 
 test('acknowledgements work on the new numbers after a rebase', () => {
@@ -44,7 +44,7 @@ test('acknowledgements work on the new numbers after a rebase', () => {
   box.ack(502);
   assert.deepEqual(seqs(box), [503]);
   assert.equal(box.size, 2);
-  assert.equal(box.add(body(1))!.seq, 504);
+  assert.equal(box.add(body(1))[0]!.seq, 504);
   box.ack(504);
   assert.equal(box.batches, 0);
   assert.equal(box.size, 0);
@@ -56,11 +56,11 @@ test('rebase(0) keeps numbering from 1', () => {
   box.add(body(1));
   box.rebase(0);
   assert.deepEqual(seqs(box), [1, 2]);
-  assert.equal(box.add(body(1))!.seq, 3);
+  assert.equal(box.add(body(1))[0]!.seq, 3);
 
   const empty = new Outbox(100);
   empty.rebase(0);
-  assert.equal(empty.add(body(1))!.seq, 1);
+  assert.equal(empty.add(body(1))[0]!.seq, 1);
 });
 
 test('rebase follows the stored number even when the box numbered on from disk', () => {
@@ -69,13 +69,13 @@ test('rebase follows the stored number even when the box numbered on from disk',
   ahead.add(body(1)); // 42
   ahead.rebase(500);
   assert.deepEqual(seqs(ahead), [501]);
-  assert.equal(ahead.add(body(1))!.seq, 502);
+  assert.equal(ahead.add(body(1))[0]!.seq, 502);
 
   const behind = new Outbox(100, 41);
   behind.add(body(1)); // 42
   behind.rebase(10);
   assert.deepEqual(seqs(behind), [11]);
-  assert.equal(behind.add(body(1))!.seq, 12);
+  assert.equal(behind.add(body(1))[0]!.seq, 12);
 });
 
 test('after an overflow, the batches kept are renumbered without gaps', () => {
@@ -85,5 +85,5 @@ test('after an overflow, the batches kept are renumbered without gaps', () => {
   box.rebase(500);
   assert.deepEqual(seqs(box), [501, 502]);
   assert.equal(box.dropped, 12, 'the drop count is kept');
-  assert.equal(box.add(body(1))!.seq, 503);
+  assert.equal(box.add(body(1))[0]!.seq, 503);
 });

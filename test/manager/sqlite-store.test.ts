@@ -62,3 +62,29 @@ test('retention deletes old rows only', () => {
   assert.equal(s.count('records'), 3);
   s.close();
 });
+
+test('a batch is stored only after the one it follows, so an acknowledgement never passes a failure', () => {
+  const s = new SqliteStore(':memory:');
+  assert.equal(s.ingest('agent', 'h', 1, batch(1), 0).stored, 1);
+  // Batch 2 failed (or is still on its way): 3 must not be stored past it.
+  assert.deepEqual(s.ingest('agent', 'h', 3, batch(1), 0), { stored: 1, duplicate: false, outOfOrder: true });
+  assert.equal(s.count('records'), 1);
+  assert.deepEqual(s.ingest('agent', 'h', 2, batch(1), 0), { stored: 2, duplicate: false });
+  assert.deepEqual(s.ingest('agent', 'h', 3, batch(1), 0), { stored: 3, duplicate: false });
+  s.close();
+});
+
+test('a sender that dropped batches says from where; the gap is stored as an event, not waited for', () => {
+  const s = new SqliteStore(':memory:');
+  s.ingest('agent', 'h', 1, batch(1), 0);
+  assert.deepEqual(s.ingest('agent', 'h', 6, { ...batch(2), prev: 1, lost: 40 }, 5000), {
+    stored: 6,
+    duplicate: false,
+  });
+  assert.equal(s.count('records'), 3);
+  assert.equal(s.count('events'), 3, "two batches' events and the gap");
+  // A `prev` the store has not reached yet is no licence: batch 2 must come first.
+  assert.equal(s.ingest('agent', 'x', 1, batch(1), 0).stored, 1);
+  assert.equal(s.ingest('agent', 'x', 9, { ...batch(1), prev: 4, lost: 3 }, 0).outOfOrder, true);
+  s.close();
+});

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { StoreClient } from '../../src/manager/store/store-client.js';
-import { tempDir } from '../helpers.js';
+import { eventually, tempDir } from '../helpers.js';
 import { batch, hostFacts as facts } from './store-fixtures.js';
 
 const T = { timeout: 20_000 };
@@ -21,15 +22,15 @@ test('an ingested batch is stored and its number is remembered per sender', T, a
   const store = await StoreClient.open(file);
   assert.deepEqual(await store.storedSeqs(), new Map());
   assert.deepEqual(await store.ingest('agent', 'host-1', 1, batch(3), 1000), { stored: 1, duplicate: false });
-  assert.deepEqual(await store.ingest('interceptor', 'ic', 7, batch(1), 1000), {
-    stored: 7,
+  assert.deepEqual(await store.ingest('interceptor', 'ic', 1, batch(1), 1000), {
+    stored: 1,
     duplicate: false,
   });
   assert.deepEqual(
     await store.storedSeqs(),
     new Map([
       ['agent/host-1', 1],
-      ['interceptor/ic', 7],
+      ['interceptor/ic', 1],
     ]),
   );
   assert.equal(await store.count('records'), 4);
@@ -151,3 +152,71 @@ test('a file whose directory cannot be made is refused with a clear message', T,
     /^Error: cannot open the store at .*: unable to open database file/,
   );
 });
+
+/** Holds the database's write lock from another connection (as another process would) for `ms`. */
+function holdLock(file: string, ms: number): Promise<void> {
+  const other = new Database(file);
+  other.exec('BEGIN EXCLUSIVE');
+  return new Promise((r) =>
+    setTimeout(() => {
+      other.exec('COMMIT');
+      other.close();
+      r();
+    }, ms),
+  );
+}
+
+test('a batch waits for a database another process holds locked, within the busy time-out', T, async (t) => {
+  const file = dbFile();
+  const store = await openStore(t, file);
+  await store.ingest('agent', 'h', 1, batch(1), 0);
+  const released = holdLock(file, 400);
+  const t0 = Date.now();
+  assert.deepEqual(await store.ingest('agent', 'h', 2, batch(1), 0), { stored: 2, duplicate: false });
+  assert.ok(Date.now() - t0 >= 300, 'it waited for the lock');
+  await released;
+  assert.equal(store.health().state, 'ok');
+});
+
+test(
+  'a lock held past the time-out fails the batch, refuses what follows it, and says the store is failing until a write succeeds',
+  T,
+  async (t) => {
+    const file = dbFile();
+    const states: string[] = [];
+    const store = await StoreClient.open(file, { busyTimeout: 100, onHealth: (h) => states.push(h.state) });
+    t.after(() => store.close());
+    await store.ingest('agent', 'h', 1, batch(1), 0);
+    const released = holdLock(file, 600);
+    await assert.rejects(store.ingest('agent', 'h', 2, batch(1), 0), /locked/);
+    assert.equal(store.health().state, 'failing');
+    assert.match(store.health().error ?? '', /locked/);
+    // Batch 3 behind the failed 2 is refused at once, without waiting for the lock again.
+    const t0 = Date.now();
+    assert.equal((await store.ingest('agent', 'h', 3, batch(1), 0)).outOfOrder, true);
+    assert.ok(Date.now() - t0 < 90);
+    await released;
+    assert.equal((await store.ingest('agent', 'h', 2, batch(1), 0)).stored, 2);
+    assert.equal((await store.ingest('agent', 'h', 3, batch(1), 0)).stored, 3);
+    assert.equal(store.health().state, 'ok');
+    assert.deepEqual(states, ['failing', 'ok']);
+    assert.equal(await store.count('records'), 3);
+  },
+);
+
+test(
+  'a store thread that dies is started again; what it was asked is refused, later calls work',
+  T,
+  async (t) => {
+    const file = dbFile();
+    const store = await openStore(t, file);
+    await store.ingest('agent', 'h', 1, batch(1), 0);
+    await store.crashForTest();
+    assert.equal(store.health().state, 'down');
+    await assert.rejects(store.count('records'), /being started again/);
+    await eventually(() => store.health().state === 'ok', 'the store thread back', 5000);
+    assert.equal(store.health().restarts, 1);
+    assert.equal(await store.count('records'), 1);
+    assert.equal((await store.ingest('agent', 'h', 2, batch(1), 0)).stored, 2);
+  },
+);

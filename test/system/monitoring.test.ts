@@ -163,6 +163,20 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
       const served = await httpRequest(second, { method: 'GET' });
       assert.equal(served.status, 200);
       assert.doesNotMatch(served.body, /sy_from/, 'the mark is stripped before the application');
+      // A manager that stops answering (frozen here) renews nothing: web-a serves everyone
+      // again once the redirect's lease (1 s) runs out, though it is still overloaded.
+      site.manager.child.kill('SIGSTOP');
+      const frozen = Date.now();
+      try {
+        await eventually(
+          async () => (await direct('web-a', '/page')).status === 200,
+          'web-a to stop redirecting without its manager',
+          5000,
+        );
+        assert.ok(Date.now() - frozen < 2500, `redirected for ${Date.now() - frozen} ms without the manager`);
+      } finally {
+        site.manager.child.kill('SIGCONT');
+      }
     } finally {
       stop = true;
       await Promise.all(loaders);
@@ -232,5 +246,80 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
       /connected to the manager[\s\S]*connected to the manager/,
       'the interceptor to reconnect',
     );
+  });
+
+  /** Counts of the records whose path starts with `prefix`: all, and distinct paths. */
+  const stored = (prefix: string) => {
+    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true });
+    try {
+      return db
+        .prepare('SELECT count(*) AS n, count(DISTINCT path) AS d FROM records WHERE path LIKE ?')
+        .get(`${prefix}%`) as { n: number; d: number };
+    } finally {
+      db.close();
+    }
+  };
+
+  test('an agent killed with kill -9 loses nothing its interfaces handed over, and stores nothing twice', async () => {
+    const N = 40;
+    for (let i = 0; i < N; i++) {
+      // Half before the kill (in the agent's batch, its outbox or the socket), half while it is away.
+      if (i === N / 2) await site.agent.stop('SIGKILL');
+      assert.equal((await direct('web-b', `/crash/${i}`)).status, 200);
+    }
+    site.agent = await site.startAgent();
+    const counts = await eventually(
+      () => {
+        const c = stored('/crash/');
+        return c.n >= N ? c : undefined;
+      },
+      'every record in the store',
+      15_000,
+    ).catch((e) => {
+      console.log(
+        'STORED',
+        stored('/crash/'),
+        '\nAGENT',
+        site.agent.output(),
+        '\nMANAGER',
+        site.manager.output().slice(-3000),
+      );
+      throw e;
+    });
+    assert.deepEqual(counts, { n: N, d: N });
+    assert.doesNotMatch(site.agent.output(), /records\.overflow|dropped/);
+  });
+
+  test('a store locked by another process past the busy time-out: batches wait, /healthz says so, then all are stored once', async () => {
+    const db = new Database(join(site.dataDir, 'switchyard.db'));
+    db.pragma('busy_timeout = 5000');
+    db.exec('BEGIN EXCLUSIVE');
+    const N = 20;
+    try {
+      for (let i = 0; i < N; i++) assert.equal((await direct('web-b', `/locked/${i}`)).status, 200);
+      const health = await eventually(
+        async () => {
+          const r = await httpRequest(`http://127.0.0.1:${site.managerPort}/healthz`, { method: 'GET' });
+          return r.status === 503 ? r.body : undefined;
+        },
+        'the manager to say its store is failing',
+        15_000,
+      );
+      assert.match(health, /store failing: database is locked/);
+    } finally {
+      db.exec('COMMIT');
+      db.close();
+    }
+    const counts = await eventually(
+      () => {
+        const c = stored('/locked/');
+        return c.n >= N ? c : undefined;
+      },
+      'every record in the store once the lock is gone',
+      20_000,
+    );
+    assert.deepEqual(counts, { n: N, d: N });
+    const r = await httpRequest(`http://127.0.0.1:${site.managerPort}/healthz`, { method: 'GET' });
+    assert.equal(r.status, 200);
   });
 });

@@ -126,7 +126,8 @@ ${shared}`;
       [
         ...['demo-server', '--port', String(ports.get(name)), '--name', name],
         ...['--service-time', String(spec.serviceTime), '--agent-socket', join(dir, 'agent.sock')],
-        ...['--slots', String(spec.slots), '--stateful', '/cart/*'],
+        // No --stateful: which pages never move comes from the site file, through the manager.
+        ...['--slots', String(spec.slots)],
       ],
       env,
     );

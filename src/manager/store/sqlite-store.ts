@@ -12,7 +12,12 @@ import type { HostFacts, RequestRecord, Sample, SwitchyardEvent } from '../../pr
  *
  * A batch is stored in one transaction together with its sender's new sequence number, so
  * a manager killed mid-batch has stored all of it or none, and a replayed batch (a number
- * not above the stored one) is acknowledged without being stored again.
+ * not above the stored one) is acknowledged without being stored again. A batch is stored
+ * only right after the one before it (or after the sender's `prev`, when the sender dropped
+ * the ones between and says so, which is stored as a gap event): a batch whose predecessor
+ * failed to store is refused as out of order, so the acknowledgement never passes a failure
+ * (D43). Transactions take the write lock first (BEGIN IMMEDIATE), so a database busy with
+ * another writer is waited for up to the busy time-out, not failed at once.
  *
  * @example
  * const s = new SqliteStore('./switchyard-data/switchyard.db');
@@ -20,10 +25,25 @@ import type { HostFacts, RequestRecord, Sample, SwitchyardEvent } from '../../pr
  */
 
 export interface BatchInput {
+  /** The sender dropped the batches between `prev` and this one (`lost` items). */
+  prev?: number;
+  lost?: number;
   records: RequestRecord[];
   events: SwitchyardEvent[];
   samples: Sample[];
 }
+
+export interface IngestResult {
+  /** The sender's highest number stored now. */
+  stored: number;
+  /** Already stored before: acknowledged, not stored again. */
+  duplicate: boolean;
+  /** Not stored: the batch before it is not stored yet (it failed, or comes again later). */
+  outOfOrder?: true;
+}
+
+/** How long a write waits for another writer's lock before it fails, ms. */
+export const BUSY_TIMEOUT = 5000;
 
 export interface StoredOverrides {
   applications: Record<string, { enabled?: boolean; sorryPage?: string }>;
@@ -54,6 +74,8 @@ CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, code TEXT NOT NULL, level TEXT NOT NULL,
   text TEXT NOT NULL, at INTEGER NOT NULL, logged_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS overrides (
   kind TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID;
 `;
@@ -62,13 +84,19 @@ export class SqliteStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly ingestTx;
+  /**
+   * Each sender's stored number as committed: the manager is the store's only writer, so a
+   * batch that cannot follow it is refused without touching the database (after one failed,
+   * the batches behind it would otherwise each wait out the busy time-out).
+   */
+  private readonly seqs = new Map<string, number>();
 
-  constructor(file: string) {
+  constructor(file: string, busyTimeout = BUSY_TIMEOUT) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeout))}`);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {
@@ -105,16 +133,23 @@ export class SqliteStore {
         db.prepare(`SELECT count(*) AS n FROM ${table}`),
     };
     this.ingestTx = db.transaction(
-      (
-        role: string,
-        id: string,
-        seq: number,
-        b: BatchInput,
-        now: number,
-      ): { stored: number; duplicate: boolean } => {
+      (role: string, id: string, seq: number, b: BatchInput, now: number): IngestResult => {
         const have = (this.stmts.seq.get(role, id) as { seq: number } | undefined)?.seq ?? 0;
         if (seq <= have) return { stored: have, duplicate: true };
+        if (!follows(have, seq, b.prev)) return { stored: have, duplicate: false, outOfOrder: true };
         const component = `${role}:${id}`;
+        if (seq - 1 > have) {
+          // The sender dropped what was between (its outbox overflowed): said, not waited for.
+          const some = b.prev !== undefined && have > b.prev ? 'at most ' : '';
+          this.stmts.event.run(
+            component,
+            'records.lost',
+            'error',
+            `${role} ${id} dropped ${some}${b.lost ?? 0} records, events and samples (batches ${have + 1} to ${seq - 1}) before they were stored: its outbox overflowed while the manager was away or slow`,
+            now,
+            now,
+          );
+        }
         for (const r of b.records) {
           this.stmts.record.run(
             component,
@@ -156,15 +191,35 @@ export class SqliteStore {
     );
   }
 
-  /** Stores a batch once; `now` is the manager's wall clock (ages become times with it). */
-  ingest(
-    role: string,
-    id: string,
-    seq: number,
-    b: BatchInput,
-    now: number,
-  ): { stored: number; duplicate: boolean } {
-    return this.ingestTx(role, id, seq, b, now);
+  /**
+   * Stores a batch once, right after the one it follows; `now` is the manager's wall clock
+   * (ages become times with it). Throws when the database cannot be written.
+   */
+  ingest(role: string, id: string, seq: number, b: BatchInput, now: number): IngestResult {
+    const key = `${role}/${id}`;
+    let have = this.seqs.get(key);
+    if (have === undefined) {
+      have = (this.stmts.seq.get(role, id) as { seq: number } | undefined)?.seq ?? 0;
+      this.seqs.set(key, have);
+    }
+    if (seq <= have) return { stored: have, duplicate: true };
+    if (!follows(have, seq, b.prev)) return { stored: have, duplicate: false, outOfOrder: true };
+    const r = this.ingestTx.immediate(role, id, seq, b, now);
+    this.seqs.set(key, r.stored);
+    return r;
+  }
+
+  /**
+   * Whether the database takes a write now: a real one, so a read-only file, a full disk or a
+   * lock held too long shows at start and in /healthz, not first in a lost batch.
+   */
+  probeWrite(now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO meta (key, value) VALUES ('written_at', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      )
+      .run(String(now));
   }
 
   /** Every component's last stored sequence number, "role/id" → seq. */
@@ -226,4 +281,9 @@ export class SqliteStore {
   close(): void {
     this.db.close();
   }
+}
+
+/** Whether a batch numbered `seq` may be stored after `have`: it follows it, or the sender dropped what is between. */
+function follows(have: number, seq: number, prev: number | undefined): boolean {
+  return seq === have + 1 || (prev !== undefined && prev <= have && have < seq);
 }

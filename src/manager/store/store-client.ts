@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { HostFacts } from '../../protocol/messages.js';
-import type { BatchInput, StoredOverrides } from './sqlite-store.js';
+import type { BatchInput, IngestResult, StoredOverrides } from './sqlite-store.js';
 import type { StoreOp, StoreReply } from './store-worker.js';
 
 /**
@@ -8,55 +8,79 @@ import type { StoreOp, StoreReply } from './store-worker.js';
  * worker thread (store-worker.ts). Every call is a promise; calls are answered in order.
  * PostgreSQL can follow behind the same interface.
  *
+ * It also keeps the store's health for /healthz and /metrics: a write that fails makes it
+ * `failing` until one succeeds; a thread that dies (a native crash, an out-of-memory) makes
+ * it `down`, its calls are refused, and it is started again after a growing pause.
+ *
  * @example
  * const store = await StoreClient.open('./switchyard-data/switchyard.db');
  * await store.ingest('agent', 'host-1', 1, { records, events: [], samples: [] }, Date.now());
  */
+
+export interface StoreHealth {
+  state: 'ok' | 'failing' | 'down';
+  /** What went wrong last, in the database's words. */
+  error?: string;
+  /** Calls asked and not yet answered. */
+  queued: number;
+  /** Times the thread was started again since the manager started. */
+  restarts: number;
+}
+
+export interface StoreClientOptions {
+  /** How long a write waits for another writer's lock, ms (SqliteStore's BUSY_TIMEOUT). */
+  busyTimeout?: number;
+  /** Told when the health changes. */
+  onHealth?(h: StoreHealth): void;
+}
+
+/** Calls that write: their failure is the store's failure. */
+const WRITES = new Set<StoreOp['op']>([
+  'ingest',
+  'hostFacts',
+  'setOverride',
+  'resetOverrides',
+  'event',
+  'prune',
+  'probeWrite',
+]);
+
 export class StoreClient {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private failed: Error | undefined;
+  private readonly pending = new Map<
+    number,
+    { write: boolean; resolve(v: unknown): void; reject(e: Error): void }
+  >();
+  private closed: Error | undefined;
+  private down: Error | undefined;
+  private state: StoreHealth['state'] = 'ok';
+  private error: string | undefined;
+  private restarts = 0;
+  private retry: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (r: StoreReply) => {
-      const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
-      if (r.ok) p.resolve(r.value);
-      else p.reject(new Error(r.error));
-    });
-    worker.on('error', (e) => this.fail(e));
-    worker.on('exit', (code) => this.fail(new Error(`the store thread stopped (exit ${code})`)));
+  private constructor(
+    private worker: Worker,
+    private readonly file: string,
+    private readonly o: StoreClientOptions,
+  ) {
+    this.watch(worker);
   }
 
-  static open(file: string): Promise<StoreClient> {
-    const worker = import.meta.url.endsWith('.ts')
-      ? // From the sources under tsx (the tests): Node 20 gives a worker thread no loader
-        // hooks, so the thread registers tsx itself before it loads the TypeScript worker.
-        new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => {
-            m.register();
-            return import(${JSON.stringify(new URL('./store-worker.ts', import.meta.url).href)});
-          });`,
-          { eval: true, workerData: { file } },
-        )
-      : new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { file } });
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      worker.once('error', onError);
-      worker.once('message', (r: StoreReply) => {
-        worker.off('error', onError);
-        if (r.ok) resolve(new StoreClient(worker));
-        else {
-          void worker.terminate();
-          reject(new Error(`cannot open the store at ${file}: ${r.error}`));
-        }
-      });
-    });
+  static async open(file: string, o: StoreClientOptions = {}): Promise<StoreClient> {
+    return new StoreClient(await spawn(file, o.busyTimeout), file, o);
+  }
+
+  health(): StoreHealth {
+    return {
+      state: this.state,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      queued: this.pending.size,
+      restarts: this.restarts,
+    };
   }
 
   ingest(role: string, id: string, seq: number, b: BatchInput, now: number) {
-    return this.call<{ stored: number; duplicate: boolean }>({ op: 'ingest', args: [role, id, seq, b, now] });
+    return this.call<IngestResult>({ op: 'ingest', args: [role, id, seq, b, now] });
   }
 
   async storedSeqs(): Promise<Map<string, number>> {
@@ -87,30 +111,124 @@ export class StoreClient {
     return this.call<number>({ op: 'prune', args: [before] });
   }
 
+  /** A real write, to learn whether the database takes one (at start, and while failing). */
+  probeWrite(now: number) {
+    return this.call<void>({ op: 'probeWrite', args: [now] });
+  }
+
   count(table: 'records' | 'events' | 'samples' | 'host_facts_log') {
     return this.call<number>({ op: 'count', args: [table] });
   }
 
+  /** Ends the thread at once, as a crash would (tests of the restart). */
+  crashForTest(): Promise<number> {
+    return this.worker.terminate();
+  }
+
   /** Commits what is queued, closes the database and ends the thread. */
   async close(): Promise<void> {
-    if (this.failed) return;
+    if (this.closed) return;
+    this.closed = new Error('the store thread stopped');
+    clearTimeout(this.retry);
+    if (this.down) return;
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.worker.postMessage({ op: 'close' });
     await exited;
   }
 
   private call<T>(m: StoreOp): Promise<T> {
-    if (this.failed) return Promise.reject(this.failed);
+    const refused = this.closed ?? this.down;
+    if (refused) return Promise.reject(refused);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { write: WRITES.has(m.op), resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage({ ...m, id });
     });
   }
 
-  private fail(e: Error): void {
-    this.failed ??= e;
-    for (const p of this.pending.values()) p.reject(this.failed);
-    this.pending.clear();
+  private watch(worker: Worker): void {
+    worker.on('message', (r: StoreReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.ok) {
+        if (p.write) this.setState('ok', undefined);
+        p.resolve(r.value);
+      } else {
+        if (p.write) this.setState('failing', r.error);
+        p.reject(new Error(r.error));
+      }
+    });
+    worker.on('error', (e) => this.lost(worker, e));
+    worker.on('exit', (code) => this.lost(worker, new Error(`the store thread stopped (exit ${code})`)));
   }
+
+  /** The thread ended: refuse what was asked of it; start another unless the manager is closing. */
+  private lost(worker: Worker, e: Error): void {
+    if (worker !== this.worker) return;
+    const error = this.closed ?? e;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    if (this.closed || this.down) return;
+    this.down = new Error(`the store thread stopped and is being started again: ${e.message}`);
+    this.setState('down', e.message);
+    const again = (attempt: number) => {
+      this.retry = setTimeout(
+        () => {
+          spawn(this.file, this.o.busyTimeout).then(
+            (w) => {
+              if (this.closed) return void w.terminate();
+              this.worker = w;
+              this.restarts++;
+              this.down = undefined;
+              this.watch(w);
+              this.setState('ok', undefined);
+            },
+            (err: Error) => {
+              this.error = err.message;
+              again(attempt + 1);
+            },
+          );
+        },
+        Math.min(5000, 100 * 2 ** attempt),
+      );
+      this.retry.unref();
+    };
+    again(0);
+  }
+
+  private setState(state: StoreHealth['state'], error: string | undefined): void {
+    const changed = state !== this.state;
+    this.state = state;
+    if (error !== undefined || state === 'ok') this.error = error;
+    if (changed) this.o.onHealth?.(this.health());
+  }
+}
+
+/** Starts a store thread on `file` and waits until it has opened the database. */
+function spawn(file: string, busyTimeout: number | undefined): Promise<Worker> {
+  const workerData = { file, busyTimeout };
+  const worker = import.meta.url.endsWith('.ts')
+    ? // From the sources under tsx (the tests): Node 20 gives a worker thread no loader
+      // hooks, so the thread registers tsx itself before it loads the TypeScript worker.
+      new Worker(
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => {
+          m.register();
+          return import(${JSON.stringify(new URL('./store-worker.ts', import.meta.url).href)});
+        });`,
+        { eval: true, workerData },
+      )
+    : new Worker(new URL('./store-worker.js', import.meta.url), { workerData });
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    worker.once('error', onError);
+    worker.once('message', (r: StoreReply) => {
+      worker.off('error', onError);
+      if (r.ok) resolve(worker);
+      else {
+        void worker.terminate();
+        reject(new Error(`cannot open the store at ${file}: ${r.error}`));
+      }
+    });
+  });
 }

@@ -16,6 +16,7 @@ export type StoreOp =
   | { op: 'resetOverrides'; args: [] }
   | { op: 'event'; args: Parameters<SqliteStore['event']> }
   | { op: 'prune'; args: Parameters<SqliteStore['prune']> }
+  | { op: 'probeWrite'; args: Parameters<SqliteStore['probeWrite']> }
   | { op: 'count'; args: Parameters<SqliteStore['count']> };
 
 export type StoreRequest = StoreOp & { id: number };
@@ -25,7 +26,8 @@ const port = parentPort;
 if (port) {
   let store: SqliteStore;
   try {
-    store = new SqliteStore((workerData as { file: string }).file);
+    const { file, busyTimeout } = workerData as { file: string; busyTimeout?: number };
+    store = new SqliteStore(file, busyTimeout);
     port.postMessage({ id: 0, ok: true, value: 'open' } satisfies StoreReply);
   } catch (e) {
     port.postMessage({ id: 0, ok: false, error: (e as Error).message } satisfies StoreReply);
