@@ -144,16 +144,21 @@ export function formatManager(m: ManagerStatusView): string {
     ['AGENT', 'CONNECTED', 'SERVERS'],
     m.agents.map((a) => [a.name, a.connected ? 'yes' : 'no', a.servers.join(', ')]),
   );
+  // Each override with where it came from and when: the newest change stands (D46).
+  const from = (o: { origins?: Record<string, { at: number; by: string }> }, field: string) => {
+    const w = o.origins?.[field];
+    return w ? ` (${w.by}, ${new Date(w.at).toISOString().slice(11, 19)} UTC)` : '';
+  };
   const overrides = [
     ...Object.entries(m.overrides.applications).map(
       ([name, o]) =>
-        `application ${name}: ${[o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled', o.sorryPage ? 'sorry page' : ''].filter(Boolean).join(', ')}`,
+        `application ${name}: ${[o.enabled === undefined ? '' : `${o.enabled ? 'enabled' : 'disabled'}${from(o, 'enabled')}`, o.sorryPage ? `sorry page${from(o, 'sorryPage')}` : ''].filter(Boolean).join(', ')}`,
     ),
     ...Object.entries(m.overrides.servers).map(
       ([name, o]) =>
-        `server ${name}: ${[o.enabled === undefined ? '' : o.enabled ? 'enabled' : 'disabled', o.capacity === undefined ? '' : `capacity ${o.capacity}`].filter(Boolean).join(', ')}`,
+        `server ${name}: ${[o.enabled === undefined ? '' : `${o.enabled ? 'enabled' : 'disabled'}${from(o, 'enabled')}`, o.capacity === undefined ? '' : `capacity ${o.capacity}${from(o, 'capacity')}`].filter(Boolean).join(', ')}`,
     ),
-  ];
+  ].filter((line) => !line.endsWith(': '));
   return [
     `manager up ${Math.round(m.manager.uptimeMs / 1000)} s, store ${m.manager.store}`,
     `interceptors connected: ${m.interceptors.join(', ') || 'none'}`,

@@ -30,8 +30,8 @@ export interface ManagerLinkOptions {
 
 export class ManagerLink {
   private readonly link: LinkClient;
-  /** Changes made while the manager was away, oldest first. */
-  private unsent: OverrideChange[] = [];
+  /** Changes made while the manager was away, oldest first, with when they were made (monotonic ms). */
+  private unsent: Array<{ change: Omit<OverrideChange, 'v' | 'type'>; madeAt: number }> = [];
   /** The manager's overrides have arrived since the last connect. */
   private synced = false;
 
@@ -47,7 +47,7 @@ export class ManagerLink {
         this.synced = false;
         const held = this.unsent;
         this.unsent = [];
-        for (const c of held) this.change(c);
+        for (const c of held) this.change(c.change, c.madeAt);
       },
       onMessage: (m: Message) => this.onMessage(m),
       onDown: () => {
@@ -73,13 +73,17 @@ export class ManagerLink {
     return this.link.close();
   }
 
-  /** Passes an operator change on; kept for later while the manager is away. */
-  change(c: Omit<OverrideChange, 'v' | 'type'>): void {
-    const msg: OverrideChange = { v: PROTOCOL_VERSION, type: 'override', ...c };
+  /**
+   * Passes an operator change on; kept for later while the manager is away. It carries its
+   * age, so the manager lets a newer change made elsewhere stand (D46).
+   */
+  change(c: Omit<OverrideChange, 'v' | 'type'>, madeAt = performance.now()): void {
+    const age = Math.max(0, Math.round(performance.now() - madeAt));
+    const msg: OverrideChange = { v: PROTOCOL_VERSION, type: 'override', ...c, age };
     if (!this.link.send(msg)) {
       // A reset makes every earlier change moot.
       if (c.target === 'all') this.unsent = [];
-      this.unsent.push(msg);
+      this.unsent.push({ change: c, madeAt });
     }
   }
 

@@ -7,6 +7,12 @@ import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import {
+  applyOverride,
+  type OverrideOrigin,
+  resetOverride,
+  type VersionedOverride,
+} from '../core/override-versions.js';
 import { serverPageRules } from '../core/page-rules.js';
 import type { Clock } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
@@ -250,7 +256,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       agents: site.agents.map((a) => ({ name: a.name, connected: agents.has(a.name), servers: a.servers })),
       interceptors: [...interceptors].map((l) => l.id),
       servers,
-      overrides: { applications: overrides.applications, servers: overrides.servers },
+      overrides: {
+        applications: withOrigins(overrides.applications),
+        servers: withOrigins(overrides.servers),
+      },
     };
   };
 
@@ -282,7 +291,13 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       `message from ${link.role} ${link.id} refused: ${reason}`,
     );
   };
-  const overridesMessage = (): Message => ({ v: PROTOCOL_VERSION, type: 'overrides', ...overrides });
+  /** The overrides as interceptors take them: values only. */
+  const overridesMessage = (): Message => ({
+    v: PROTOCOL_VERSION,
+    type: 'overrides',
+    applications: valuesOnly(overrides.applications),
+    servers: valuesOnly(overrides.servers),
+  });
   const pushOverrides = () => {
     const msg = overridesMessage();
     for (const l of interceptors) l.send(msg);
@@ -374,30 +389,62 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
    * current override and writes it back, so two at once would lose one (an operator's
    * disable silently undone).
    */
-  const changeOverride = (who: string, o: OverrideRequest): Promise<string | undefined> => {
+  const changeOverride = (who: string, o: OverrideRequest, at = Date.now()): Promise<string | undefined> => {
     const run = async () => {
-      if (o.target === 'all') await store.resetOverrides();
-      else {
+      const origin = { at, by: who };
+      let stale: string[] = [];
+      if (o.target === 'all') {
+        if (overrides.reset && overrides.reset.at > at) stale = ['reset'];
+        else {
+          // What was set after this reset (a reset that reached the manager late) stands.
+          const survivors: Array<['application' | 'server', string, VersionedOverride]> = [];
+          for (const [kind, map] of [
+            ['application', overrides.applications],
+            ['server', overrides.servers],
+          ] as const)
+            for (const [name, v] of Object.entries(map)) {
+              const left = resetOverride(versioned(v), origin);
+              if (Object.keys(left.values).length > 0) survivors.push([kind, name, left]);
+            }
+          await store.resetOverrides();
+          for (const [kind, name, v] of survivors) await store.setOverride(kind, name, unversioned(v));
+          await store.setOverride('site', 'reset', { ...origin });
+        }
+      } else {
         const known =
           o.target === 'server'
             ? site.servers.some((s) => s.name === o.name)
             : site.applications.some((a) => a.name === o.name);
         if (!known) return `no ${o.target} named "${o.name}" in the site file`;
         const kind = o.target === 'server' ? 'servers' : 'applications';
-        const current = (overrides[kind] as Record<string, Record<string, unknown>>)[o.name] ?? {};
-        const next: Record<string, unknown> = o.reset ? {} : { ...current };
-        if (o.enabled !== undefined) next.enabled = o.enabled;
-        if (o.capacity !== undefined && o.target === 'server') next.capacity = o.capacity;
-        if (o.sorryPage !== undefined && o.target === 'application') next.sorryPage = o.sorryPage;
-        await store.setOverride(o.target, o.name, next);
+        const current = versioned((overrides[kind] as Record<string, StoredValue>)[o.name] ?? {});
+        const r = applyOverride(
+          current,
+          {
+            ...(o.reset ? { reset: true } : {}),
+            fields: {
+              enabled: o.enabled,
+              ...(o.target === 'server' ? { capacity: o.capacity } : { sorryPage: o.sorryPage }),
+            },
+          },
+          origin,
+          overrides.reset,
+        );
+        stale = r.stale;
+        if (r.applied.length > 0) await store.setOverride(o.target, o.name, unversioned(r));
       }
       overrides = await store.overrides();
-      event(
-        o.target === 'all' ? 'site' : o.name,
-        'override.changed',
-        'info',
-        `operator override from ${who}: ${describeOverride(o)}`,
-      );
+      const source = o.target === 'all' ? 'site' : o.name;
+      const ago = Math.max(0, Math.round((Date.now() - at) / 1000));
+      if (stale.length > 0)
+        event(
+          source,
+          'override.stale',
+          'warn',
+          `operator override from ${who}, made ${ago} s ago: ${describeOverride(o)}; ${stale.join(', ')} left as it stands, because a newer change set or reset it`,
+        );
+      if (stale.length === 0 || (o.target !== 'all' && stale.length < describedFields(o)))
+        event(source, 'override.changed', 'info', `operator override from ${who}: ${describeOverride(o)}`);
       pushOverrides();
       return undefined;
     };
@@ -422,7 +469,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         ...(o.sorryPage !== undefined ? { sorryPage: o.sorryPage } : {}),
       };
     }
-    changeOverride(`${link.role} ${link.id}`, change).then(
+    changeOverride(`${link.role} ${link.id}`, change, Date.now() - (o.age ?? 0)).then(
       (error) => error && refuse(link, error),
       (e: Error) => log.error({ err: e.message }, `override not stored: ${e.message}`),
     );
@@ -642,6 +689,45 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   };
 }
 
+type StoredValue = Record<string, unknown> & { _v?: Record<string, OverrideOrigin> };
+
+/** A stored override split into its values and their versions (`_v`). */
+function versioned(v: StoredValue): VersionedOverride {
+  const { _v, ...values } = v;
+  return { values, versions: _v ?? {} };
+}
+
+function unversioned(v: VersionedOverride): Record<string, unknown> {
+  return { ...v.values, _v: v.versions };
+}
+
+function valuesOnly<T>(map: Record<string, T & { _v?: unknown }>): Record<string, T> {
+  return Object.fromEntries(
+    Object.entries(map).map(([k, v]) => [k, versioned(v as StoredValue).values as T]),
+  );
+}
+
+/** Values with, beside them, where each came from (`ctl status`). */
+function withOrigins<T>(
+  map: Record<string, T & { _v?: unknown }>,
+): Record<string, T & { origins?: Record<string, OverrideOrigin> }> {
+  return Object.fromEntries(
+    Object.entries(map).map(([k, v]) => {
+      const s = versioned(v as StoredValue);
+      return [
+        k,
+        { ...(s.values as T), ...(Object.keys(s.versions).length > 0 ? { origins: s.versions } : {}) },
+      ];
+    }),
+  );
+}
+
+/** How many things a change asks (a reset counts as one). */
+function describedFields(o: OverrideRequest): number {
+  if (o.target === 'all') return 1;
+  return [o.reset, o.enabled, o.capacity, o.sorryPage].filter((x) => x !== undefined && x !== false).length;
+}
+
 /** One line for the event log; a sorry page is given by its size, not its text. */
 function describeOverride(o: OverrideRequest): string {
   if (o.target === 'all') return 'reset everything';
@@ -661,7 +747,13 @@ export interface ManagerStatusView {
   interceptors: string[];
   servers: ServerLoad[];
   overrides: {
-    applications: Record<string, { enabled?: boolean; sorryPage?: string }>;
-    servers: Record<string, { enabled?: boolean; capacity?: number }>;
+    applications: Record<
+      string,
+      { enabled?: boolean; sorryPage?: string; origins?: Record<string, OverrideOrigin> }
+    >;
+    servers: Record<
+      string,
+      { enabled?: boolean; capacity?: number; origins?: Record<string, OverrideOrigin> }
+    >;
   };
 }

@@ -246,6 +246,11 @@ export const overrideChangeSchema = z.strictObject({
   type: z.literal('override'),
   /** "all" with `reset` drops every override. */
   target: z.enum(['application', 'server', 'all']),
+  /**
+   * ms since the operator made the change: one kept while the manager was away reaches it
+   * late, and must not undo a newer one (D46).
+   */
+  age: ms.optional(),
   name: name.optional(),
   enabled: z.boolean().optional(),
   capacity: z.number().min(1).max(10).optional(),

@@ -4,15 +4,26 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { LinkClient } from '../../src/link/link-client.js';
 import {
   eventually,
   httpRequest,
+  quiet,
   type RunningInterceptor,
   runCli,
   startCli,
   TEST_TOKEN,
 } from '../helpers.js';
-import { freePorts, type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
+import {
+  freePorts,
+  type RunningSite,
+  SECRET,
+  serverStatus,
+  share,
+  startSite,
+  status,
+  untilServer,
+} from './site.js';
 
 /**
  * What operators do to a running site, with real processes on 127.0.0.1: a manager, one
@@ -50,15 +61,21 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       db.close();
     }
   };
+  /** The stored overrides' values, without their versions (`_v`) and the last reset's row. */
   const storedOverrides = () =>
     readStore(
       (db) =>
-        db.prepare('SELECT kind, name, value FROM overrides ORDER BY kind, name').all() as Array<{
+        db
+          .prepare("SELECT kind, name, value FROM overrides WHERE kind != 'site' ORDER BY kind, name")
+          .all() as Array<{
           kind: string;
           name: string;
           value: string;
         }>,
-    );
+    ).map((r) => {
+      const { _v, ...value } = JSON.parse(r.value);
+      return { ...r, value: JSON.stringify(value) };
+    });
   const records = (like: string) =>
     readStore(
       (db) =>
@@ -389,11 +406,17 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     );
     assert.equal(duels.n, 0);
     assert.deepEqual(view.servers.map((x) => x.server).sort(), ['web-a', 'web-b', 'web-c']);
-    assert.deepEqual(view.overrides.servers, { 'web-a': { enabled: false } });
+    const a = view.overrides.servers['web-a'] as {
+      enabled?: boolean;
+      origins?: Record<string, { by: string }>;
+    };
+    assert.equal(a.enabled, false);
+    assert.match(a.origins?.enabled?.by ?? '', /^interceptor /, 'where the override that stands came from');
+    assert.deepEqual(Object.keys(view.overrides.servers), ['web-a']);
     const table = await ctl(0, 'manager');
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^SERVER +L +AVERAGE +LEVEL/m);
-    assert.match(table.stdout, /server web-a: disabled/);
+    assert.match(table.stdout, /server web-a: disabled \(interceptor [^,]+, \d\d:\d\d:\d\d UTC\)/);
 
     const unknown = await ctl(0, 'disable', 'server', 'web-x');
     assert.equal(unknown.code, 1);
@@ -466,6 +489,59 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       assert.ok(replaced && Number(replaced[1]) >= 2, 'replacements counted');
     } finally {
       await twin.stop('SIGKILL');
+    }
+  });
+
+  test('a change made while the manager was away does not undo a newer one when it arrives', async () => {
+    // ctl enables web-a now; an interceptor cut off from the manager had disabled it 30 s
+    // ago and only now gets through, with its change's age.
+    const r = await ctl(0, 'enable', 'server', 'web-a');
+    assert.equal(r.code, 0, r.stderr);
+    const late = new LinkClient({
+      url: `ws://127.0.0.1:${site.managerPort}/link`,
+      role: 'interceptor',
+      id: 'cut-off-ic',
+      secret: SECRET,
+      log: quiet,
+      onWelcome: () => {
+        late.send({
+          v: 1,
+          type: 'override',
+          target: 'server',
+          name: 'web-a',
+          enabled: false,
+          age: 30_000,
+        });
+      },
+      onMessage: () => {},
+    });
+    late.start();
+    try {
+      const said = await eventually(
+        () =>
+          readStore(
+            (db) =>
+              db.prepare("SELECT text FROM events WHERE code = 'override.stale'").get() as
+                | { text: string }
+                | undefined,
+          ),
+        'the late change to be refused as stale',
+        5000,
+      );
+      assert.match(
+        said.text,
+        /from interceptor cut-off-ic, made 30 s ago: server web-a: disabled; enabled left as it stands/,
+      );
+      const m = await ctl(0, '--json', 'manager');
+      const view = JSON.parse(m.stdout) as {
+        overrides: {
+          servers: Record<string, { enabled?: boolean; origins?: Record<string, { by: string }> }>;
+        };
+      };
+      assert.equal(view.overrides.servers['web-a']?.enabled, true, 'the newer enable stands');
+      assert.match(view.overrides.servers['web-a']?.origins?.enabled?.by ?? '', /^ctl at /);
+    } finally {
+      await late.close();
     }
   });
 });

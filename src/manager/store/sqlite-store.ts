@@ -46,9 +46,20 @@ export interface IngestResult {
 export const BUSY_TIMEOUT = 5000;
 
 export interface StoredOverrides {
-  applications: Record<string, { enabled?: boolean; sorryPage?: string }>;
-  servers: Record<string, { enabled?: boolean; capacity?: number }>;
+  applications: Record<string, { enabled?: boolean; sorryPage?: string; _v?: OverrideVersions }>;
+  servers: Record<string, { enabled?: boolean; capacity?: number; _v?: OverrideVersions }>;
+  /** When everything was last reset, and by whom (D46). */
+  reset?: OverrideOrigin;
 }
+
+/** Where an override came from: the manager's wall-clock ms when the operator made it, and who. */
+export interface OverrideOrigin {
+  at: number;
+  by: string;
+}
+
+/** Each field's origin; the newest change of a field wins (D46). */
+export type OverrideVersions = Record<string, OverrideOrigin>;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS components (
@@ -248,11 +259,12 @@ export class SqliteStore {
       const v = JSON.parse(r.value);
       if (r.kind === 'application') out.applications[r.name] = v;
       else if (r.kind === 'server') out.servers[r.name] = v;
+      else if (r.kind === 'site' && r.name === 'reset') out.reset = v;
     }
     return out;
   }
 
-  setOverride(kind: 'application' | 'server', name: string, value: Record<string, unknown>): void {
+  setOverride(kind: 'application' | 'server' | 'site', name: string, value: Record<string, unknown>): void {
     this.stmts.setOverride.run(kind, name, JSON.stringify(value));
   }
 

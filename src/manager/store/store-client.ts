@@ -95,7 +95,7 @@ export class StoreClient {
     return this.call<StoredOverrides>({ op: 'overrides', args: [] });
   }
 
-  setOverride(kind: 'application' | 'server', name: string, value: Record<string, unknown>) {
+  setOverride(kind: 'application' | 'server' | 'site', name: string, value: Record<string, unknown>) {
     return this.call<void>({ op: 'setOverride', args: [kind, name, value] });
   }
 
