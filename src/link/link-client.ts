@@ -157,8 +157,13 @@ export class LinkClient {
         this.o.backoff ?? LINK_BACKOFF,
         this.o.random ?? Math.random,
       );
+      // A manager that says it is stopping (1001) is a routine restart, not a fault.
       const log =
-        was || this.failures === 1 ? this.o.log.warn.bind(this.o.log) : this.o.log.debug.bind(this.o.log);
+        code === 1001
+          ? this.o.log.info.bind(this.o.log)
+          : was || this.failures === 1
+            ? this.o.log.warn.bind(this.o.log)
+            : this.o.log.debug.bind(this.o.log);
       log(
         { url: this.o.url, reason, retryInMs: Math.round(delay) },
         `link to the manager at ${this.o.url} is down (${reason}); trying again in ${Math.round(delay)} ms`,

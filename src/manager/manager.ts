@@ -560,6 +560,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         if (link.role === 'interceptor') interceptors.delete(link);
         if (link.role === 'agent' && agents.get(link.id) === link) {
           agents.delete(link.id);
+          if (stopping) return; // the manager is the one going away
           event(
             link.id,
             'agent.lost',
