@@ -505,6 +505,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
             );
           }
           agents.set(link.id, link);
+          seenAgents.add(link.id);
           // Its interfaces are told again what they should do, and which pages never move.
           for (const [server, agent] of agentOf) {
             if (agent !== link.id) continue;
@@ -573,6 +574,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   });
 
   let missingReported = false;
+  /** Agents connected at least once: one lost later is reported as lost, not as missing. */
+  const seenAgents = new Set<string>();
   let probedAt = 0;
   const tick = () => {
     const now = clock();
@@ -631,7 +634,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     if (!missingReported && now - started > m.grace) {
       missingReported = true;
       for (const a of site.agents)
-        if (!agents.has(a.name))
+        if (!agents.has(a.name) && !seenAgents.has(a.name))
           event(
             a.name,
             'agent.missing',

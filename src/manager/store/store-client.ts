@@ -49,7 +49,7 @@ export class StoreClient {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { write: boolean; resolve(v: unknown): void; reject(e: Error): void }
+    { write: boolean; ingest: boolean; resolve(v: unknown): void; reject(e: Error): void }
   >();
   private closed: Error | undefined;
   private down: Error | undefined;
@@ -141,7 +141,12 @@ export class StoreClient {
     if (refused) return Promise.reject(refused);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { write: WRITES.has(m.op), resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, {
+        write: WRITES.has(m.op),
+        ingest: m.op === 'ingest',
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       this.worker.postMessage({ ...m, id });
     });
   }
@@ -152,7 +157,9 @@ export class StoreClient {
       if (!p) return;
       this.pending.delete(r.id);
       if (r.ok) {
-        if (p.write) this.setState('ok', undefined);
+        // A batch refused as a replay or out of order wrote nothing: it says nothing of health.
+        const wrote = !(p.ingest && isRefusal(r.value));
+        if (p.write && wrote) this.setState('ok', undefined);
         p.resolve(r.value);
       } else {
         if (p.write) this.setState('failing', r.error);
@@ -204,6 +211,9 @@ export class StoreClient {
     if (changed) this.o.onHealth?.(this.health());
   }
 }
+
+const isRefusal = (v: unknown) =>
+  typeof v === 'object' && v !== null && ((v as IngestResult).duplicate || (v as IngestResult).outOfOrder === true);
 
 /** Starts a store thread on `file` and waits until it has opened the database. */
 function spawn(file: string, busyTimeout: number | undefined): Promise<Worker> {
