@@ -9,18 +9,23 @@ export const served200 = new Map();
 
 /**
  * One GET that does not follow redirects, on a connection of its own. Resolves to
- * `{ status, location }`, or `{ error }` when nothing came back in time; never rejects.
+ * `{ status, location, body }` (the body's start), or `{ error }` when nothing came back in
+ * time; never rejects.
  */
 export function get(url, timeoutMs = 5000) {
   return new Promise((resolve) => {
     const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        if (body.length < 200) body += c;
+      });
       res.on('end', () => {
         if (res.statusCode === 200) {
           const origin = new URL(url).origin;
           served200.set(origin, (served200.get(origin) ?? 0) + 1);
         }
-        resolve({ status: res.statusCode, location: res.headers.location });
+        resolve({ status: res.statusCode, location: res.headers.location, body });
       });
       res.on('error', (e) => resolve({ error: e.message }));
     });

@@ -50,9 +50,10 @@ async function lockStore(site) {
     return code;
   });
   await waitFor('the lock to be taken', () => out.includes('locked') || child.exitCode !== null, 10_000);
+  const health = healthWhileFailing(site, ms);
   const code = await Promise.race([exited, sleep(ms + 10_000).then(() => 'hung')]);
   if (!out.includes('released')) throw new Error(`the locking process failed (${code}): ${out.trim()}`);
-  return { notes: [`lock held ${ms / 1000} s`] };
+  return { notes: [`lock held ${ms / 1000} s`, await health] };
 }
 
 /**
@@ -79,6 +80,7 @@ async function readOnlyStore(site, o) {
   const failures = () => countLines(site.components.manager.allOutput(), /could not store/);
   const before = failures();
   limit(`0:${hard}`);
+  const health = healthWhileFailing(site, o.readOnlyMs);
   await sleep(o.readOnlyMs);
   // The manager may have died of it; then there is no limit to take back.
   if (site.components.manager.alive) limit(`${soft}:${hard}`);
@@ -90,8 +92,27 @@ async function readOnlyStore(site, o) {
       failed === 0
         ? 'no store write failed meanwhile: the fault did not bite'
         : `${failed} store writes failed meanwhile`,
+      await health,
     ],
   };
+}
+
+/**
+ * What the manager's /healthz says once its store has failed a write (within `ms`): an
+ * operator should see that the store is broken (issue 28 item 1). Told, not judged.
+ */
+async function healthWhileFailing(site, ms) {
+  const manager = site.components.manager;
+  const before = countLines(manager.allOutput(), /could not store/);
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (countLines(manager.allOutput(), /could not store/) > before) {
+      const h = await get(`${site.urls.manager}/healthz`, 2000);
+      return `manager /healthz while its store failed: ${h.error ?? `${h.status} ${h.body.trim()}`}`;
+    }
+    await sleep(100);
+  }
+  return 'manager /healthz: no store failure to look at';
 }
 
 /**
