@@ -131,7 +131,7 @@ try {
 } catch {}
 const seconds = Math.round((Date.now() - started) / 1000);
 console.log(
-  `\n${args.short ? 'short' : 'full'} run, ${options.count} requests at ${options.rate}/s a row, ${seconds} s; dist ${dist}; commit ${commit}; Node ${process.version}; lease goal ${LEASE_GOAL_MS / 1000} s`,
+  `\n${args.short ? 'short' : 'full'} run, ${options.count} requests at ${options.rate}/s a row, ${seconds} s; dist ${dist}; suite at commit ${commit}; Node ${process.version}; lease goal ${LEASE_GOAL_MS / 1000} s`,
 );
 if (args.json)
   writeFileSync(
