@@ -53,7 +53,20 @@ async function lockStore(site) {
   const health = healthWhileFailing(site, ms);
   const code = await Promise.race([exited, sleep(ms + 10_000).then(() => 'hung')]);
   if (!out.includes('released')) throw new Error(`the locking process failed (${code}): ${out.trim()}`);
-  return { notes: [`lock held ${ms / 1000} s`, await health] };
+  // How long the first batch that failed had waited for the lock: the store's busy time-out is 5 s.
+  const lockedAt = Number(/locked (\d+)/.exec(out)[1]);
+  const first = logLines(site.components.manager.allOutput()).find(
+    (l) => /could not store a batch/.test(l.msg) && l.time >= lockedAt,
+  );
+  return {
+    notes: [
+      `lock held ${ms / 1000} s`,
+      first
+        ? `first batch failed ${((first.time - lockedAt) / 1000).toFixed(1)} s after the lock was taken`
+        : 'no batch failed',
+      await health,
+    ],
+  };
 }
 
 /**
