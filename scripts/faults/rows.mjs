@@ -221,7 +221,9 @@ export async function runRow(row, o) {
   r.served = served;
   for (const [name, n] of Object.entries(served)) {
     const seen = served200.get(site.urls[name]) ?? 0;
-    if (n !== seen) r.notes.push(`harness: ${name} served ${n} requests, the suite saw ${seen} answered 200`);
+    if (n === seen) continue;
+    r.notes.push(`harness: ${name} served ${n} requests, the suite saw ${seen} answered 200`);
+    r.harnessOk = false;
   }
   r.pass =
     r.lost === 0 &&
