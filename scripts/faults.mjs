@@ -53,8 +53,12 @@ const options = {
   readOnlyMs: args.short ? 3000 : 6000,
   /** How long the manager stays stopped while web-a's redirecting is watched. */
   leaseWatchMs: args.short ? 4000 : 5000,
-  /** The store counts as settled when unchanged this long (2 s once every answered id is in). */
-  quietMs: args.short ? 4000 : 5000,
+  /**
+   * The store counts as settled when unchanged this long (2 s once every answered id is in):
+   * longer than a batch's age (1 s) plus the agent's slow tick (1 s), and than a sender that
+   * re-sends unacknowledged batches every few seconds would take.
+   */
+  quietMs: args.short ? 5000 : 6000,
   settleDeadlineMs: 30_000,
 };
 
