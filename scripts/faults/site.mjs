@@ -111,7 +111,13 @@ class Component {
     const log = join(this.site.dir, 'logs', `${this.name}-${this.runs}.log`);
     const child = spawn(process.execPath, [this.site.cli, ...this.spec.args], {
       cwd: this.site.dir,
-      env: { ...process.env, SWITCHYARD_SECRET: SECRET, SWITCHYARD_TOKEN: TOKEN },
+      // Info level whatever the caller's environment says: readiness and the notes read the logs.
+      env: {
+        ...process.env,
+        SWITCHYARD_SECRET: SECRET,
+        SWITCHYARD_TOKEN: TOKEN,
+        SWITCHYARD_LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(child);
