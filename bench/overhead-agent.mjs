@@ -1,5 +1,7 @@
 // The agent of bench/overhead.mjs: the real InterfaceListener (dist/agent/interface-listener.js)
-// on a Unix socket, counting what the interface sends and doing nothing else with it.
+// on a Unix socket, counting what the interface sends and acknowledging its records lines
+// every 50 ms, as the real agent does once its spool's sync covers them (D44): the interface
+// reads those acknowledgements as it would in a site. It does nothing else with the records.
 //
 // It prints "overhead-agent listening on SOCKET" once it listens. On stdin it reads commands,
 // one a line, and answers each on stdout:
@@ -20,11 +22,18 @@ if (!path) {
 
 let records = 0;
 let dropped = 0;
+/** The last records line of each interface, acknowledged on the next tick. */
+const owed = new Map();
+setInterval(() => {
+  for (const [session, line] of owed) session.spooled(line);
+  owed.clear();
+}, 50).unref();
 const listener = new InterfaceListener({
   path,
   log: pino({ level: 'silent' }),
-  onRecord() {
-    records++;
+  onRecords(session, got, line) {
+    records += got.length;
+    if (session && line !== undefined) owed.set(session, line);
   },
   onOverflow(_server, n) {
     dropped += n;

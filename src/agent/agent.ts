@@ -280,7 +280,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (c.op === 'set-mask') masks.set(c.server, c.mask);
     const s = sessions.get(c.server);
     // Kept above and given to the interface when it connects: not a failure.
-    if (!s && (c.op === 'redirect' || c.op === 'cancel-redirect' || c.op === 'set-rules' || c.op === 'set-mask'))
+    if (
+      !s &&
+      (c.op === 'redirect' || c.op === 'cancel-redirect' || c.op === 'set-rules' || c.op === 'set-mask')
+    )
       return { ok: true, data: `kept for ${c.server}'s interface, which is not connected` };
     if (!s) return { ok: false, error: `no interface of ${c.server} is connected` };
     if (c.op === 'pid') return { ok: true, data: s.pid };

@@ -59,6 +59,9 @@ export interface Manager {
 
 const LEVEL_RANK = { normal: 0, heavy: 1, max: 2 } as const;
 
+/** A store write unanswered this long makes /healthz say so, ms. */
+const STORE_STUCK_MS = 2000;
+
 /** Where an operator gives a component its name, for the duplicate-name event. */
 const NAME_HINT: Partial<Record<Role, string>> = {
   agent: ' (agent --name)',
@@ -146,8 +149,16 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     if (req.method === 'GET' && path === '/healthz') {
       // Balancing goes on without a store, but what agents send is not kept: not healthy.
       const h = store.health();
-      res.writeHead(h.state === 'ok' ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(h.state === 'ok' ? 'ok\n' : `store ${h.state}: ${h.error ?? 'unknown error'}\n`);
+      // A write waiting this long is a lock held elsewhere or a stalled disk: said before it fails.
+      const stuck = h.state === 'ok' && h.waitingMs > STORE_STUCK_MS;
+      res.writeHead(h.state === 'ok' && !stuck ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(
+        stuck
+          ? `store stuck: a write has waited ${h.waitingMs} ms (the database is locked or its disk is slow)\n`
+          : h.state === 'ok'
+            ? 'ok\n'
+            : `store ${h.state}: ${h.error ?? 'unknown error'}\n`,
+      );
       return;
     }
 

@@ -23,6 +23,8 @@ export interface StoreHealth {
   error?: string;
   /** Calls asked and not yet answered. */
   queued: number;
+  /** How long the oldest unanswered write has waited, ms (a lock held by another process shows here first). */
+  waitingMs: number;
   /** Times the thread was started again since the manager started. */
   restarts: number;
 }
@@ -49,7 +51,7 @@ export class StoreClient {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { write: boolean; ingest: boolean; resolve(v: unknown): void; reject(e: Error): void }
+    { write: boolean; ingest: boolean; asked: number; resolve(v: unknown): void; reject(e: Error): void }
   >();
   private closed: Error | undefined;
   private down: Error | undefined;
@@ -71,10 +73,13 @@ export class StoreClient {
   }
 
   health(): StoreHealth {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const p of this.pending.values()) if (p.write && p.asked < oldest) oldest = p.asked;
     return {
       state: this.state,
       ...(this.error !== undefined ? { error: this.error } : {}),
       queued: this.pending.size,
+      waitingMs: Number.isFinite(oldest) ? Math.round(performance.now() - oldest) : 0,
       restarts: this.restarts,
     };
   }
@@ -144,6 +149,7 @@ export class StoreClient {
       this.pending.set(id, {
         write: WRITES.has(m.op),
         ingest: m.op === 'ingest',
+        asked: performance.now(),
         resolve: resolve as (v: unknown) => void,
         reject,
       });
@@ -213,7 +219,9 @@ export class StoreClient {
 }
 
 const isRefusal = (v: unknown) =>
-  typeof v === 'object' && v !== null && ((v as IngestResult).duplicate || (v as IngestResult).outOfOrder === true);
+  typeof v === 'object' &&
+  v !== null &&
+  ((v as IngestResult).duplicate || (v as IngestResult).outOfOrder === true);
 
 /** Starts a store thread on `file` and waits until it has opened the database. */
 function spawn(file: string, busyTimeout: number | undefined): Promise<Worker> {
