@@ -255,11 +255,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       const pageRules = rules.get(s.server);
       if (pageRules) void s.command({ op: 'set-rules', ...pageRules }).catch(() => {});
     },
-    onGone: (server) => {
+    onGone: (server, leaving) => {
       if (!sessions.has(server)) return;
       sessions.delete(server);
+      // Stopping with the rest of the site (switchyard up, a host shutting down): no news.
+      if (stopped) return;
       watch.gone.add(server);
-      event(server, 'interface.gone', 'error', `interface of ${server} disconnected: the server stopped`);
+      if (leaving)
+        event(server, 'interface.stopped', 'info', `interface of ${server} closed: the server stopped`);
+      else
+        event(server, 'interface.gone', 'error', `interface of ${server} disconnected: the server stopped`);
     },
   });
   const watch = new ServerWatch({

@@ -48,7 +48,8 @@ export interface InterfaceListenerOptions {
   onRecords(s: InterfaceSession | undefined, records: RequestRecord[], line: number | undefined): void;
   onOverflow(server: string, dropped: number, reason: 'agent-away' | 'agent-slow' | undefined): void;
   onHello?(s: InterfaceSession): void;
-  onGone?(server: string): void;
+  /** The interface went away; `leaving` when it said so first (its server stopped normally). */
+  onGone?(server: string, leaving: boolean): void;
 }
 
 interface Pending {
@@ -136,6 +137,7 @@ export class InterfaceListener {
     let nextId = 1;
     /** The number of the next records line, when the interface numbers them. */
     let nextLine: number | undefined;
+    let leaving = false;
     const pending = new Map<number, Pending>();
     const send = (c: ToInterface) => socket.write(`${JSON.stringify(c)}\n`);
     const ask = (c: DistributiveOmit<ToInterface, 'id'>, timeout = 2000) =>
@@ -202,7 +204,8 @@ export class InterfaceListener {
         this.invalid++;
         return;
       }
-      if (m.t === 'overflow') this.o.onOverflow(name, m.dropped, m.reason);
+      if (m.t === 'bye') leaving = true;
+      else if (m.t === 'overflow') this.o.onOverflow(name, m.dropped, m.reason);
       else {
         const p2 = pending.get(m.id);
         if (p2) {
@@ -221,8 +224,8 @@ export class InterfaceListener {
       // A reconnected interface may already have a newer session under the same name.
       if (name !== undefined && mine !== undefined && this.sessions.get(name) === mine) {
         this.sessions.delete(name);
-        this.o.log.warn({ server: name }, `interface of ${name} disconnected`);
-        this.o.onGone?.(name);
+        if (!leaving) this.o.log.warn({ server: name }, `interface of ${name} disconnected`);
+        this.o.onGone?.(name, leaving);
       }
     });
   }

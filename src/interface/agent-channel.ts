@@ -199,6 +199,7 @@ export class AgentChannel implements RecordSink {
     this.flush();
     // end, not destroy: what is written still reaches the agent, which spools it.
     const s = this.socket;
+    if (this.ready && s) this.write({ t: 'bye' });
     s?.end();
     if (s) setTimeout(() => s.destroy(), 1000).unref();
   }

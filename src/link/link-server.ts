@@ -32,6 +32,8 @@ export interface ServerLink {
   readonly role: Role;
   readonly id: string;
   readonly remote: string;
+  /** Bytes written to the link and not yet sent. */
+  readonly buffered: number;
   send(m: Message): boolean;
   close(reason: string): void;
 }
@@ -141,6 +143,9 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
           role: auth.role,
           id: auth.id,
           remote,
+          get buffered() {
+            return ws.bufferedAmount;
+          },
           send: (m) => {
             if (ws.readyState !== ws.OPEN) return false;
             ws.send(encodeMessage(m));

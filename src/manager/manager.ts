@@ -59,6 +59,9 @@ export interface Manager {
 
 const LEVEL_RANK = { normal: 0, heavy: 1, max: 2 } as const;
 
+/** Bytes unsent on a link above which the loads it would be sent are skipped. */
+const MAX_LINK_BACKLOG = 256 * 1024;
+
 /** A store write unanswered this long makes /healthz say so, ms. */
 const STORE_STUCK_MS = 2000;
 
@@ -390,7 +393,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       ...loads,
       doors: Math.max(1, interceptors.size),
     };
-    for (const l of interceptors) l.send(msg);
+    // A backed-up interceptor keeps no old loads: it gets the next, newer one (D43).
+    for (const l of interceptors) if (l.buffered < MAX_LINK_BACKLOG) l.send(msg);
   };
 
   let overrideChain: Promise<unknown> = Promise.resolve();

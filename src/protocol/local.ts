@@ -42,6 +42,8 @@ export const fromInterfaceSchema = z.discriminatedUnion('t', [
     /** Requests redirected away in the interval. */
     redirected: z.number().int().min(0),
   }),
+  /** The interface is closing normally (its server stops): not a crash. */
+  z.strictObject({ t: z.literal('bye') }),
   z.strictObject({
     t: z.literal('overflow'),
     dropped: z.number().int().min(1),

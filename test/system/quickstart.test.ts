@@ -52,8 +52,16 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
     );
   });
   after(async () => {
-    const code = await up?.stop();
+    // A normal stop (Ctrl-C) logs no error, and what the agent held is stored or kept.
+    const before = up?.output().length ?? 0;
+    const code = await up?.stop('SIGINT');
     assert.equal(code, 0);
+    const tail = up!.output().slice(before);
+    assert.doesNotMatch(tail, /"level":50|could not store/, tail);
+    assert.match(
+      tail,
+      /agent stopped; (the manager has everything|\d+ records, events and samples kept in )/,
+    );
   });
 
   async function ctl<T>(...args: string[]): Promise<T> {
