@@ -106,3 +106,15 @@ export async function overrideRoute(req: IncomingMessage): Promise<OverrideReque
     return { target, name, sorryPage: parseBody(sorryBody, await readBody(req)).html };
   return undefined;
 }
+
+/**
+ * The refusal of a request without the right admin token, saying where the token is (the
+ * file or the variable), never what it is.
+ */
+export function wrongToken(source: string): SwitchyardError {
+  const where = /^[A-Z_]+$/.test(source) ? `the ${source} variable` : source;
+  return new SwitchyardError(
+    'SY_ERR_UNAUTHORIZED',
+    `missing or wrong admin token: send "Authorization: Bearer TOKEN" with the site's token, which is in ${where} (switchyard ctl reads it from there)`,
+  );
+}

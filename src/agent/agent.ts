@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
@@ -15,7 +16,7 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { Batcher } from './batcher.js';
 import { hostFacts } from './host-facts.js';
 import { type HostPerf, rates, type Snapshot, snapshot } from './host-perf.js';
-import { InterfaceListener, type InterfaceSession } from './interface-listener.js';
+import { answers, InterfaceListener, type InterfaceSession } from './interface-listener.js';
 import { ServerWatch } from './server-watch.js';
 import { Spool } from './spool.js';
 
@@ -83,6 +84,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     siteDir,
     opts.spoolDir ?? cfg.spoolDir ?? resolvePath(siteDir, m.dataDir, `agent-${opts.name}`),
   );
+  // Another agent already running here owns the socket and the spool: refused before either is touched.
+  if (existsSync(socketPath) && (await answers(socketPath)))
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `another agent is listening on ${socketPath}; stop it first, or give this one its own socket (agents[].socket)`,
+    );
   let opened: ReturnType<typeof Spool.open>;
   try {
     opened = Spool.open(spoolDir);
@@ -211,7 +218,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     path: socketPath,
     log,
     onRecords: (s, records, line) => {
-      const instance = s?.instance;
+      // Records only for this host's servers in the site file (an unknown hello gets no session).
+      if (!s || !mine.has(s.server)) {
+        if (s && line !== undefined) s.spooled(line); // nothing to keep: not sent again
+        return;
+      }
+      const instance = s.instance;
       if (instance !== undefined && line !== undefined) {
         // A line sent again after this agent (or its predecessor) crashed: spooled already.
         if (line <= (lines.get(instance) ?? 0)) return s && ackOnSync(s, line);
@@ -371,10 +383,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   };
   let fast: NodeJS.Timeout | undefined;
   let stopped = false;
+  /** The report interval last logged: said when it halves or doubles, not each time it moves. */
+  let saidEvery = m.reportInterval;
   const tickFigures = () => {
     if (stopped) return;
     void sendFigures();
-    fast = setTimeout(tickFigures, reportEvery(m.reportInterval, [...followed.values()]));
+    const every = reportEvery(m.reportInterval, [...followed.values()]);
+    if (every <= saidEvery / 2 || every >= saidEvery * 2) {
+      saidEvery = every;
+      log.info(
+        { reportEveryMs: Math.round(every) },
+        `agent ${opts.name} reports every ${Math.round(every)} ms now (half its fastest server's service time, ${m.reportInterval} ms at most)`,
+      );
+    }
+    fast = setTimeout(tickFigures, every);
   };
   fast = setTimeout(tickFigures, m.reportInterval);
 

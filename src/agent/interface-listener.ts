@@ -1,10 +1,10 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createInterface as readLines } from 'node:readline';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { QueueFigures } from '../core/load-value.js';
 import type { Logger } from '../log/logger.js';
+import { readBoundedLines } from '../protocol/line-reader.js';
 import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
-import { decodeBatch, readJsonLine } from '../protocol/local-record.js';
+import { decodeBatch, MAX_LINE_BYTES, readJsonLine } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 
 /**
@@ -64,7 +64,9 @@ export class InterfaceListener {
   private readonly sockets = new Set<Socket>();
   /** Lines and records refused since start (a bad record in a good batch counts alone). */
   invalid = 0;
-  private lastRecordWarning = 0;
+  private lastWarning = 0;
+  /** Warnings not logged since the last one that was. */
+  private unsaid = 0;
 
   constructor(private readonly o: InterfaceListenerOptions) {}
 
@@ -77,8 +79,15 @@ export class InterfaceListener {
   }
 
   async start(): Promise<void> {
-    // A socket file left by an agent that died would make listen fail.
-    if (existsSync(this.o.path)) unlinkSync(this.o.path);
+    // A socket file left by an agent that died would make listen fail; one a live agent
+    // listens on is that agent's, and taking it over would cut its interfaces off.
+    if (existsSync(this.o.path)) {
+      if (await answers(this.o.path))
+        throw new Error(
+          `another agent is listening on ${this.o.path}; stop it first, or give this one its own socket`,
+        );
+      unlinkSync(this.o.path);
+    }
     const server = createServer((s) => this.accept(s));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -95,6 +104,24 @@ export class InterfaceListener {
     const server = this.server;
     if (!server) return Promise.resolve();
     return new Promise((r) => server.close(() => r()));
+  }
+
+  /**
+   * One warning a second at most about bad input: a broken or hostile interface sends
+   * thousands. The count of what was refused is in `invalid` (and said with the next warning).
+   */
+  private warnRarely(server: string | undefined, error: string, text: string): void {
+    const now = Date.now();
+    if (now - this.lastWarning < 1000) {
+      this.unsaid++;
+      return;
+    }
+    this.lastWarning = now;
+    this.o.log.warn(
+      { server, error, invalid: this.invalid, notLogged: this.unsaid },
+      this.unsaid > 0 ? `${text} (and ${this.unsaid} more refusals not logged)` : text,
+    );
+    this.unsaid = 0;
   }
 
   /**
@@ -119,15 +146,7 @@ export class InterfaceListener {
     }
     if (s && got.length === 0 && server !== undefined && !read.ok) this.o.onRecords(s, got, n);
     this.invalid += bad;
-    // One bad record a second is logged at most: a broken interface sends thousands.
-    const now = Date.now();
-    if (now - this.lastRecordWarning >= 1000) {
-      this.lastRecordWarning = now;
-      this.o.log.warn(
-        { server, error, invalid: this.invalid },
-        `records from interface ${server ?? '(unnamed)'} refused: ${error}`,
-      );
-    }
+    this.warnRarely(server, error, `records from interface ${server ?? '(unnamed)'} refused: ${error}`);
   }
 
   private accept(socket: Socket): void {
@@ -151,10 +170,8 @@ export class InterfaceListener {
         send({ ...c, id } as ToInterface);
       });
 
-    const lines = readLines({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
-    lines.on('error', () => {});
     socket.on('error', () => {});
-    lines.on('line', (line) => {
+    const onLine = (line: string) => {
       if (line.charCodeAt(0) === 0x5b /* [ */) {
         this.records(mine, line, nextLine === undefined ? undefined : nextLine++);
         return;
@@ -162,10 +179,7 @@ export class InterfaceListener {
       const p = parseLine(fromInterfaceSchema, line);
       if (!p.ok) {
         this.invalid++;
-        this.o.log.warn(
-          { server: name, error: p.error },
-          `line from interface ${name ?? '(unnamed)'} refused: ${p.error}`,
-        );
+        this.warnRarely(name, p.error, `line from interface ${name ?? '(unnamed)'} refused: ${p.error}`);
         return;
       }
       const m = p.value;
@@ -214,6 +228,16 @@ export class InterfaceListener {
           p2.resolve(m);
         }
       }
+    };
+    // Bounded as it streams: a line without end is dropped at MAX_LINE_BYTES, not buffered.
+    readBoundedLines(socket, MAX_LINE_BYTES, onLine, () => {
+      this.invalid++;
+      if (nextLine !== undefined) nextLine++; // it was a line all the same
+      this.warnRarely(
+        name,
+        'line too long',
+        `line from interface ${name ?? '(unnamed)'} refused: longer than ${MAX_LINE_BYTES} bytes`,
+      );
     });
     socket.on('close', () => {
       this.sockets.delete(socket);
@@ -229,4 +253,18 @@ export class InterfaceListener {
       }
     });
   }
+}
+
+/** Whether something listens on the Unix socket at `path` (a stale file refuses at once). */
+export function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    const done = (v: boolean) => {
+      c.destroy();
+      resolve(v);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
 }

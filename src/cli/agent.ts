@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { startAgent } from '../agent/agent.js';
 import { createLogger } from '../log/logger.js';
-import { failFrom, stopOnSignals } from './exit.js';
+import { failFrom, ignoreHangup, stopOnSignals } from './exit.js';
 
 /** `switchyard agent --config site.yaml --name host-1`: the agent of this host. */
 export function registerAgent(program: Command): void {
@@ -34,5 +34,6 @@ export function registerAgent(program: Command): void {
         () => a.close(),
         () => ({ buffered: a.buffered, dropped: a.dropped }),
       );
+      ignoreHangup(log, 'agent');
     });
 }

@@ -60,3 +60,17 @@ export function stopOnSignals(
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
+
+/**
+ * SIGHUP, for a component that reloads nothing: said and ignored. Unhandled, Node's default
+ * ends the process at once (exit 129, no clean stop), which a `kill -HUP` meant as "reload"
+ * must not do (issue 29).
+ */
+export function ignoreHangup(log: Logger, component: string): void {
+  process.on('SIGHUP', () =>
+    log.warn(
+      { signal: 'SIGHUP' },
+      `SIGHUP received and ignored: the ${component} reloads nothing; restart it to read a changed site file`,
+    ),
+  );
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createLogger } from '../log/logger.js';
 import { startManager } from '../manager/manager.js';
-import { failFrom, stopOnSignals } from './exit.js';
+import { failFrom, ignoreHangup, stopOnSignals } from './exit.js';
 
 /** `switchyard manager --config site.yaml`: the store, load values and decisions. */
 export function registerManager(program: Command): void {
@@ -22,5 +22,6 @@ export function registerManager(program: Command): void {
         failFrom(e);
       }
       stopOnSignals(log, () => m.close());
+      ignoreHangup(log, 'manager');
     });
 }

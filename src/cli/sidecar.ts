@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseHostPort } from '../config/schema.js';
 import { startSidecar } from '../interface/sidecar.js';
 import { createLogger } from '../log/logger.js';
-import { EXIT, fail, failFrom, stopOnSignals, wholeNumber } from './exit.js';
+import { EXIT, fail, failFrom, ignoreHangup, stopOnSignals, wholeNumber } from './exit.js';
 
 interface SidecarFlags {
   listen: string;
@@ -88,5 +88,6 @@ export function registerSidecar(program: Command): void {
         `sidecar for ${f.name} listening on ${sc.url}, in front of ${upstream.origin} (${slots} slots)`,
       );
       stopOnSignals(log, () => sc.close());
+      ignoreHangup(log, 'sidecar');
     });
 }

@@ -1,11 +1,62 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { answers } from '../agent/interface-listener.js';
 import { type LoadedSite, loadSite } from '../config/load.js';
+import { parseHostPort } from '../config/schema.js';
 import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT, fail, failFrom } from './exit.js';
+
+/** The first address of the site that something already answers at, in words; undefined when all are free. */
+async function inUse(site: LoadedSite): Promise<string | undefined> {
+  const s = site.site;
+  const checks: Array<[string, () => Promise<boolean>]> = [
+    ...site.listen.map((l): [string, () => Promise<boolean>] => [
+      `${l.host}:${l.port}`,
+      () => tcpAnswers(l.host, l.port),
+    ]),
+    ...(s.manager
+      ? [
+          [
+            s.manager.listen,
+            () => {
+              const m = parseHostPort(s.manager!.listen)!;
+              return tcpAnswers(m.host, m.port);
+            },
+          ] as [string, () => Promise<boolean>],
+        ]
+      : []),
+    ...s.agents.map((a): [string, () => Promise<boolean>] => {
+      const path = resolve(site.file, '..', a.socket);
+      return [`the agent socket ${path}`, () => answers(path)];
+    }),
+    ...s.servers.flatMap((srv): Array<[string, () => Promise<boolean>]> => {
+      const u = new URL(site.addresses.get(srv.name)!.internal);
+      if (u.protocol !== 'http:' || !LOOPBACK.includes(u.hostname)) return [];
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      return [[`${srv.name}'s address ${u.host}`, () => tcpAnswers(host, Number(u.port || 80))]];
+    }),
+  ];
+  const answered = await Promise.all(checks.map(([, check]) => check()));
+  return checks[answered.indexOf(true)]?.[0];
+}
+
+/** Whether something accepts a TCP connection at host:port. */
+function tcpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const c = connect({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
+    const done = (v: boolean) => {
+      c.destroy();
+      res(v);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(1000, () => done(false));
+  });
+}
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const DEFAULT_SITE = fileURLToPath(new URL('../../examples/quickstart.yaml', import.meta.url));
@@ -26,7 +77,7 @@ export function registerUp(program: Command): void {
     .option('-c, --config <file>', 'site file', DEFAULT_SITE)
     .option('--data-dir <dir>', "directory of the manager's store", './switchyard-data')
     .option('--service-time <ms>', 'mean service time of the demo servers', '20')
-    .action((opts: { config: string; dataDir: string; serviceTime: string }) => {
+    .action(async (opts: { config: string; dataDir: string; serviceTime: string }) => {
       const log = createLogger('up');
       let site: LoadedSite;
       let secret: string | undefined;
@@ -39,6 +90,11 @@ export function registerUp(program: Command): void {
       }
       if (!/^\d+(\.\d+)?$/.test(opts.serviceTime))
         fail(`up: --service-time must be ms, got ${opts.serviceTime}`, EXIT.usage);
+      // A site already running here is left alone: refused in one line before anything starts
+      // (a second `up` once deleted the running agent's socket and took its place).
+      const taken = await inUse(site);
+      if (taken)
+        fail(`up: ${taken} is already in use (another switchyard up?); stop that first`, EXIT.failed);
       const children: ChildProcess[] = [];
       let stopping = false;
       const start = (args: string[]) => {
@@ -52,7 +108,7 @@ export function registerUp(program: Command): void {
               { args, code, signal },
               `${args[0]} stopped (exit ${code ?? signal}); stopping the rest`,
             );
-            stop();
+            stop(EXIT.failed);
           }
         });
         children.push(child);
@@ -88,17 +144,44 @@ export function registerUp(program: Command): void {
           (l) => `${l.tls ? 'https' : 'http'}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}/`,
         )
         .join(', ');
-      log.info(
-        `switchyard is up: point a browser or curl at ${front}; ` +
-          `\`npx switchyard ctl status --config ${opts.config}\` shows the servers` +
-          (s.manager ? `; manager metrics at http://${s.manager.listen}/metrics` : '') +
-          '; Ctrl-C stops everything',
-      );
-      const stop = () => {
+      // "Up" once every part listens: the interceptor's addresses, the manager, each agent's socket.
+      const parts: Array<() => Promise<boolean>> = [
+        ...site.listen.map((l) => () => tcpAnswers(l.host, l.port)),
+        ...(s.manager
+          ? [
+              () => {
+                const m = parseHostPort(s.manager!.listen)!;
+                return tcpAnswers(m.host, m.port);
+              },
+            ]
+          : []),
+        ...s.agents.map((a) => () => answers(resolve(site.file, '..', a.socket))),
+      ];
+      const until = Date.now() + 30_000;
+      const ready = async (): Promise<void> => {
+        while (!stopping) {
+          if ((await Promise.all(parts.map((p) => p()))).every(Boolean)) {
+            log.info(
+              `switchyard is up: point a browser or curl at ${front}; ` +
+                `\`npx switchyard ctl status --config ${opts.config}\` shows the servers` +
+                (s.manager ? `; manager metrics at http://${s.manager.listen}/metrics` : '') +
+                '; Ctrl-C stops everything',
+            );
+            return;
+          }
+          if (Date.now() > until) {
+            log.error('not every part listens after 30 s; stopping');
+            return stop(EXIT.failed);
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      void ready();
+      const stop = (exitCode: number = EXIT.ok) => {
         if (stopping) return;
         stopping = true;
         let left = children.length;
-        const done = () => --left <= 0 && process.exit(0);
+        const done = () => --left <= 0 && process.exit(exitCode);
         for (const c of children) {
           if (c.exitCode !== null || c.signalCode !== null) done();
           else {
@@ -106,9 +189,9 @@ export function registerUp(program: Command): void {
             c.kill('SIGTERM');
           }
         }
-        if (children.length === 0) process.exit(0);
+        if (children.length === 0) process.exit(exitCode);
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      process.once('SIGTERM', () => stop());
+      process.once('SIGINT', () => stop());
     });
 }

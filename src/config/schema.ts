@@ -363,6 +363,18 @@ export const siteSchema = z
     });
     if (site.manager && !parseHostPort(site.manager.listen))
       issue(['manager', 'listen'], 'expected host:port, e.g. 127.0.0.1:7070');
+    // An overloaded server sends users to the interceptor's first address unless told where:
+    // a wildcard address there would send browsers to http://0.0.0.0:80, which none can reach.
+    if (site.manager && site.manager.redirectTarget === undefined) {
+      const first = Array.isArray(ic.listen) ? ic.listen[0] : ic.listen;
+      const addr = typeof first === 'string' ? first : first?.address;
+      const host = addr ? parseHostPort(addr)?.host : undefined;
+      if (host === '0.0.0.0' || host === '::' || host === '[::]')
+        issue(
+          ['manager', 'redirectTarget'],
+          `required when the interceptor listens on ${addr} (every address): overloaded servers would send browsers to ${host === '0.0.0.0' ? 'http://0.0.0.0' : 'http://[::]'}, which none can reach; give the address users reach the interceptor at, e.g. http://www.example.com`,
+        );
+    }
     if (site.agents.length > 0 && !site.manager)
       issue(['agents'], 'agents need a "manager" section to report to');
     const agentNames = new Set<string>();

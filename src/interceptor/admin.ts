@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { notFound, overrideRoute, sendJson } from '../admin-http.js';
+import { notFound, overrideRoute, sendJson, wrongToken } from '../admin-http.js';
 import { tokenMatches } from '../config/admin-token.js';
 import { SwitchyardError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -36,6 +36,8 @@ export function createAdminServer(
   token: () => string,
   metrics: InterceptorMetrics,
   log: Logger,
+  /** Where the token is, for the refusal's words. */
+  tokenSource: () => string = () => 'the admin token file beside the site file',
 ): Server {
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
     void route(req, res).catch((e: unknown) => {
@@ -69,7 +71,7 @@ export function createAdminServer(
         { remote: req.socket.remoteAddress, path: url.pathname },
         'admin request refused: missing or wrong token',
       );
-      throw new SwitchyardError('SY_ERR_UNAUTHORIZED');
+      throw wrongToken(tokenSource());
     }
     if (method === 'GET' && url.pathname === '/status') return send(res, 200, actions.status());
     if (method === 'GET' && url.pathname === '/explain') {

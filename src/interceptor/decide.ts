@@ -1,7 +1,7 @@
 import type { Random } from '../core/random.js';
 import type { ErrorCode } from '../errors.js';
 import { MARK_PARAM, readMark } from '../protocol/redirect-mark.js';
-import { hostOf } from './matcher.js';
+import { parseTarget, type Target } from '../protocol/request-target.js';
 import type { AppState, SiteState } from './site-state.js';
 
 /**
@@ -38,70 +38,7 @@ export type Decision =
   | { kind: 'sorry'; app: AppState; reason: 'disabled' | 'no-server' }
   | { kind: 'error'; code: ErrorCode; app: AppState | undefined };
 
-/** The path and query of a target, with absolute-form reduced to origin-form. */
-export interface Target {
-  host: string;
-  /** Path and query, origin-form, safe to put in a header. */
-  pathAndQuery: string;
-  path: string;
-}
-
-/**
- * Splits and sanitises a request target. Absolute-form ("http://host/x") is accepted only
- * for the host the Host header names; anything else is refused (undefined).
- */
-export function parseTarget(url: string, hostHeader: string | undefined): Target | undefined {
-  let host = hostOf(hostHeader);
-  let pq = url;
-  if (url.charCodeAt(0) !== 47) {
-    // Not origin-form: absolute-form for our own host, or nothing.
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return undefined;
-    }
-    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname.toLowerCase() !== host)
-      return undefined;
-    host = u.hostname.toLowerCase();
-    pq = u.pathname + u.search;
-  }
-  pq = safePath(pq);
-  const q = pq.indexOf('?');
-  return { host, pathAndQuery: pq, path: q < 0 ? pq : pq.slice(0, q) };
-}
-
-/**
- * Percent-encodes everything that may not stand in a Location header's path or that is not
- * valid in a URI: controls, space, `"<>\\^`{|}`, `#`, non-ASCII (as UTF-8; Node's parser already refuses raw non-ASCII
- * bytes, so only in-process callers pass it), and a second leading slash that would make
- * "//evil.example" a scheme-relative URL should a base ever be empty. The fast path
- * allocates nothing.
- */
-export function safePath(pq: string): string {
-  if (!UNSAFE.test(pq)) return pq;
-  let out = '';
-  for (const ch of pq) {
-    const c = ch.codePointAt(0)!;
-    if (c > 0x20 && c < 0x7f && !UNSAFE_ASCII.includes(ch)) out += ch;
-    else if (c < 0x80) out += `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
-    else out += encodeWide(ch);
-  }
-  if (out.startsWith('//')) out = `/%2F${out.slice(2)}`;
-  return out;
-}
-
-const UNSAFE_ASCII = '"<>\\^`{|}#';
-const UNSAFE = /[^\x21-\x7e]|["<>\\^`{|}#]|^\/\//;
-
-/** A non-ASCII character as UTF-8, or U+FFFD for a lone surrogate (which encodeURIComponent refuses). */
-function encodeWide(ch: string): string {
-  try {
-    return encodeURIComponent(ch);
-  } catch {
-    return '%EF%BF%BD';
-  }
-}
+export { parseTarget, safePath, type Target } from '../protocol/request-target.js';
 
 /** The affinity cookie's value when it names one of the app's servers. */
 export function cookieServer(cookie: string | undefined, name: string, app: AppState): number | undefined {

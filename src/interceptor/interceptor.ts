@@ -298,6 +298,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     () => token,
     metrics,
     log,
+    () => tokenSource,
   );
   await listenOn(admin, loaded.admin.host, loaded.admin.port);
   const adminUrl = `http://${boundAddress(admin)}`;

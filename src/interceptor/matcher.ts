@@ -64,20 +64,4 @@ function prefixMatches(prefix: string, path: string): boolean {
   return path.charCodeAt(prefix.length) === 47; // '/'
 }
 
-/**
- * The host of a Host header, lower-case, without port; '' when absent or malformed.
- *
- * @example
- * hostOf('Example.COM:8080'); // 'example.com'
- */
-export function hostOf(header: string | undefined): string {
-  if (!header) return '';
-  let h = header;
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end < 0 ? '' : h.slice(0, end + 1).toLowerCase();
-  }
-  const colon = h.indexOf(':');
-  if (colon >= 0) h = h.slice(0, colon);
-  return /^[A-Za-z0-9.-]{1,253}$/.test(h) ? h.toLowerCase() : '';
-}
+export { hostOf } from '../protocol/request-target.js';

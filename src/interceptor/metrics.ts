@@ -18,7 +18,9 @@ export function createInterceptorMetrics(figures?: FiguresSource) {
   // The two per-request counters are tallied as plain numbers and folded in when read.
   const requestTally = new Tally<'application' | 'server' | 'status'>();
   const pickTally = new Tally<'server'>();
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_interceptor_process_' });
+  // Node's own metrics under their stock names (process_cpu_seconds_total, nodejs_heap_size_total_bytes...),
+  // so stock Node dashboards work; each process serves its own /metrics, so they never clash.
+  collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: 'switchyard_interceptor_requests_total',
     help: 'Requests answered, by application, server chosen ("-" when none) and status.',
@@ -90,7 +92,11 @@ export function createInterceptorMetrics(figures?: FiguresSource) {
         }
       },
     });
-  managed('switchyard_interceptor_server_load', "The manager's dynamic load value L (0..10000).", (m) => m.L);
+  managed(
+    'switchyard_interceptor_server_load_value',
+    "The manager's dynamic load value L (0..10000).",
+    (m) => m.L,
+  );
   managed(
     'switchyard_interceptor_server_queue_length',
     "Requests waiting in the server's queue, in the figures held.",

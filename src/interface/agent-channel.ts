@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { createInterface as readLines } from 'node:readline';
 import { type BackoffParams, backoffDelay } from '../core/backoff.js';
 import type { Logger } from '../log/logger.js';
+import { readBoundedLines } from '../protocol/line-reader.js';
 import type { FromInterface, ToInterface } from '../protocol/local.js';
 import { checkCommand } from '../protocol/local-command.js';
-import { RecordBatch, type RecordSink } from '../protocol/local-record.js';
+import { MAX_LINE_BYTES, RecordBatch, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import type { ServerInterface } from './server-interface.js';
 import type { ServerProcess } from './server-process.js';
@@ -225,27 +225,29 @@ export class AgentChannel implements RecordSink {
         `interface ${this.o.iface.server} connected to its agent`,
       );
     });
-    const lines = readLines({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
-    lines.on('line', (line) => {
-      const p = checkCommand(line);
-      if (!p.ok) {
-        this.o.log.warn({ error: p.error }, `command from the agent refused: ${p.error}`);
-        return;
-      }
-      const c = p.value;
-      if (c.op === 'spooled') return this.spooled(c.seq);
-      if (c.op === 'start-server' || c.op === 'stop-server')
-        void this.runProcess(c.op, c.id).then((answer) => this.ready && this.write(answer));
-      else this.write(this.run(c));
-    });
-    // Dial failures and resets end in 'close', which retries; readline re-emits them too.
+    readBoundedLines(
+      s,
+      MAX_LINE_BYTES,
+      (line) => {
+        const p = checkCommand(line);
+        if (!p.ok) {
+          this.o.log.warn({ error: p.error }, `command from the agent refused: ${p.error}`);
+          return;
+        }
+        const c = p.value;
+        if (c.op === 'spooled') return this.spooled(c.seq);
+        if (c.op === 'start-server' || c.op === 'stop-server')
+          void this.runProcess(c.op, c.id).then((answer) => this.ready && this.write(answer));
+        else this.write(this.run(c));
+      },
+      () => this.o.log.warn(`command from the agent refused: longer than ${MAX_LINE_BYTES} bytes`),
+    );
+    // Dial failures and resets end in 'close', which retries.
     s.on('error', () => {});
-    lines.on('error', () => {});
     s.on('close', () => {
       const was = this.ready;
       this.ready = false;
       // The backlog is kept for the next agent: nothing written here is known to be spooled.
-      lines.close();
       if (this.stopped) return;
       const delay = backoffDelay(this.failures++, this.o.backoff ?? RECONNECT, Math.random);
       if (was || this.failures === 1)

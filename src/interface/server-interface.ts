@@ -8,6 +8,7 @@ import { CHECK_HEADER } from '../protocol/check-header.js';
 import { ALL_FIELDS, FIELD_BITS, objectSink, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import { addMark, makeMark, mayHaveMark, readMark, stripMark } from '../protocol/redirect-mark.js';
+import { parseTarget } from '../protocol/request-target.js';
 import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
 
 /**
@@ -177,16 +178,19 @@ export class ServerInterface {
       }
     }
     const s = this.arrive(req, pathAndQuery);
-    if (
+    // The Location is built from the target read as the interceptor reads it (D6): an
+    // absolute-form target for another host, or `*`, is served here, never redirected.
+    const t =
       this.target !== undefined &&
       this.redirectTarget !== undefined &&
       !moved &&
-      req.headers[CHECK_HEADER] === undefined &&
-      mayMove(this.rules, pathOf(pathAndQuery))
-    ) {
+      req.headers[CHECK_HEADER] === undefined
+        ? parseTarget(pathAndQuery, req.headers.host)
+        : undefined;
+    if (t !== undefined && mayMove(this.rules, t.path)) {
       const arrivedWall = this.wall();
       const location =
-        this.target + addMark(pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
+        this.target + addMark(t.pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
       const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
       res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
       res.end();
@@ -482,11 +486,6 @@ function bytesSent(socket: Socket): number {
   const n = (socket as unknown as { _bytesDispatched?: unknown })._bytesDispatched;
   return typeof n === 'number' ? n : socket.bytesWritten;
 }
-
-const pathOf = (pathAndQuery: string) => {
-  const q = pathAndQuery.indexOf('?');
-  return q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
-};
 
 /**
  * The response's content length: what Node worked out for it (`_contentLength`, from the

@@ -29,10 +29,15 @@ export interface LinkClientOptions {
   random?: Random;
   /** Ping interval until the manager's welcome says its own, ms. */
   heartbeat?: number;
+  /** Longest from dialling to the manager's welcome, ms; then the link is cut and dialled again. Default 10 s. */
+  handshakeDeadline?: number;
   onWelcome(w: { stored: number }): void;
   onMessage(m: Message): void;
   onDown?(reason: string): void;
 }
+
+/** Longest a link may take from dialling to the manager's welcome, ms. */
+const HANDSHAKE_DEADLINE = 10_000;
 
 export class LinkClient {
   private ws: WebSocket | undefined;
@@ -87,6 +92,16 @@ export class LinkClient {
     if (this.stopped) return;
     const ws = new WebSocket(this.o.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 5000 });
     this.ws = ws;
+    // A manager that upgrades and then says nothing would leave this component unlinked for
+    // good: no welcome within the deadline and the link is cut, and dialled again.
+    const limit = this.o.handshakeDeadline ?? HANDSHAKE_DEADLINE;
+    const deadline = setTimeout(() => {
+      if (this.ready) return;
+      this.lastError = `no welcome from the manager within ${limit} ms`;
+      ws.terminate();
+    }, limit);
+    deadline.unref();
+    ws.once('close', () => clearTimeout(deadline));
     const nonce = newNonce();
     let challenge: string | undefined;
     let refused: string | undefined;

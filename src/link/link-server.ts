@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log/logger.js';
 import {
@@ -79,11 +80,55 @@ export interface LinkServer {
 export const CLOSE_REFUSED = 4401;
 export const CLOSE_REPLACED = 4409;
 
+/** Largest frame a peer may send before it has proved itself: the handshake's own size. */
+export const HANDSHAKE_MAX_BYTES = 4096;
+/** Peers between upgrade and proof at once; more wait their turn (one address may redial many). */
+export const MAX_PENDING_HANDSHAKES = 32;
+
+/**
+ * Sets the largest frame ws reads on one connection. ws takes the limit once, for every
+ * connection of a server; before proof a peer gets the handshake's size only, so an
+ * unauthenticated 16 MiB frame is cut at its header instead of read and parsed (issue 29).
+ * This reads ws's receiver (ws 8): test/link/link.test.ts fails if that ever changes.
+ */
+function limitFrames(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
 export function startLinkServer(opts: LinkServerOptions): LinkServer {
+  // Upgrades wait for a free handshake slot rather than being refused: the quick start, the
+  // fault suite and every redial after a manager restart come from one address at once.
+  const proving = new Set<Socket>();
+  const waiting: Array<() => void> = [];
+  /** A peer proved itself, or went: its slot goes to the next one waiting. */
+  const release = (socket: Socket) => {
+    if (proving.delete(socket)) waiting.shift()?.();
+  };
   const wss = new WebSocketServer({
     server: opts.server,
     path: opts.path ?? '/link',
     maxPayload: MAX_MESSAGE_BYTES,
+    verifyClient: (info, done) => {
+      const socket = info.req.socket;
+      const admit = () => {
+        if (socket.destroyed) return done(false);
+        proving.add(socket);
+        socket.once('close', () => release(socket));
+        done(true);
+      };
+      if (proving.size < MAX_PENDING_HANDSHAKES) return admit();
+      const timer = setTimeout(() => {
+        const i = waiting.indexOf(wake);
+        if (i >= 0) waiting.splice(i, 1);
+        done(false, 503, 'too many connections waiting to prove themselves; try again');
+      }, opts.authTimeout ?? 5000);
+      const wake = () => {
+        clearTimeout(timer);
+        admit();
+      };
+      waiting.push(wake);
+    },
   });
   // ws passes on the HTTP server's own errors (a port already taken, above all). Whoever
   // listens on that server reports them in words; unheard here, they would crash the process.
@@ -114,6 +159,8 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const nonce = newNonce();
+    limitFrames(ws, HANDSHAKE_MAX_BYTES);
+    const proved = () => release(req.socket);
     let entry: { link: ServerLink; ws: WebSocket; lastSeen: number } | undefined;
     const refuse = (reason: string, kind: 'auth' | 'timeout') => {
       opts.refused?.(kind);
@@ -136,6 +183,8 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
         if (typeof auth === 'string') return refuse(auth, 'auth');
         const want = componentMac(opts.secret(), nonce, auth.nonce, auth.role, auth.id);
         if (!verifyMac(auth.mac, want)) return refuse('wrong shared secret', 'auth');
+        limitFrames(ws, MAX_MESSAGE_BYTES);
+        proved();
         const key = `${auth.role}/${auth.id}`;
         const old = live.get(key);
         if (old) replace(key, old, remote);
@@ -191,6 +240,7 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
     );
     ws.on('close', (code: number, reason: Buffer) => {
       clearTimeout(timer);
+      proved();
       if (!entry) return;
       const key = `${entry.link.role}/${entry.link.id}`;
       if (live.get(key)?.ws === ws) live.delete(key);

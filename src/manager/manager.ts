@@ -1,7 +1,14 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { decodePart, notFound, type OverrideRequest, overrideRoute, sendJson } from '../admin-http.js';
+import {
+  decodePart,
+  notFound,
+  type OverrideRequest,
+  overrideRoute,
+  sendJson,
+  wrongToken,
+} from '../admin-http.js';
 import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
@@ -87,7 +94,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     throw new SwitchyardError('SY_ERR_CONFIG', `cannot listen on "${opts.listen}": expected host:port`);
   const { secret, source: secretSource } = ensureSecret(SITE_SECRET, opts.configFile, m.secretFile);
   // One admin token for the site's operator endpoints: ctl uses the same for both (D25).
-  const { token: adminToken } = ensureToken(opts.configFile, site.interceptor.adminTokenFile);
+  const { token: adminToken, source: tokenSource } = ensureToken(
+    opts.configFile,
+    site.interceptor.adminTokenFile,
+  );
   const dataDir = resolve(opts.dataDir ?? resolve(dirname(resolve(opts.configFile)), m.dataDir));
   const dbFile = join(dataDir, 'switchyard.db');
   const metrics = createManagerMetrics();
@@ -192,7 +202,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     if (!tokenMatches(req.headers.authorization, adminToken)) {
       log.warn({ remote: req.socket.remoteAddress, path }, 'admin request refused: missing or wrong token');
-      throw new SwitchyardError('SY_ERR_UNAUTHORIZED');
+      throw wrongToken(tokenSource);
     }
     const ok = (body: unknown) => {
       metrics.adminRequests.labels('200').inc();
@@ -328,9 +338,19 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     awaiting.add(link);
     link.send({ v: PROTOCOL_VERSION, type: 'ack', seq: stored, resend: true });
   };
-  const onBatch = (link: ServerLink, b: MessageOf<'batch'>) => {
+  const onBatch = (link: ServerLink, got: MessageOf<'batch'>) => {
     const t0 = performance.now();
     const key = `${link.role}/${link.id}`;
+    // Records only for servers that are on this agent in the site file (issue 29).
+    let b = got;
+    if (got.records.some((r) => agentOf.get(r.server) !== link.id)) {
+      const kept = got.records.filter((r) => agentOf.get(r.server) === link.id);
+      refuse(
+        link,
+        `${got.records.length - kept.length} records for servers not on ${link.role} ${link.id} in the site file (e.g. "${got.records.find((r) => agentOf.get(r.server) !== link.id)!.server.slice(0, 64)}")`,
+      );
+      b = { ...got, records: kept };
+    }
     store.ingest(link.role, link.id, b.seq, b, Date.now()).then(
       (r) => {
         seqs.set(key, r.stored);

@@ -3,7 +3,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 /** The manager's Prometheus metrics, served at /metrics. */
 export function createManagerMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_manager_process_' });
+  // Node's own metrics under their stock names (see interceptor/metrics.ts).
+  collectDefaultMetrics({ register: registry });
   const g = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
   const c = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
@@ -24,7 +25,7 @@ export function createManagerMetrics() {
       'Batches received, by outcome (stored, duplicate, out-of-order, failed).',
       ['outcome'] as const,
     ),
-    stored: c('switchyard_manager_stored_total', 'Rows stored, by kind (records, events, samples).', [
+    stored: c('switchyard_manager_stored_rows_total', 'Rows stored, by kind (records, events, samples).', [
       'kind',
     ] as const),
     lost: c(

@@ -137,6 +137,8 @@ const REQUIRED = COLUMNS.filter((c) => !c.optional).length;
  * JSON call, the write, caches gone cold since the last one) each record bears.
  */
 const FULL_CHARS = 45 * 1024;
+/** Records one line may hold: a full batch holds at most FULL_CHARS / RECORD_CHARS (360). */
+export const MAX_RECORDS_PER_LINE = 1024;
 /** What a record's numbers, indexes and separators add to its line, at most. */
 const RECORD_CHARS = 128;
 
@@ -475,7 +477,9 @@ export function decodeBatch(
   // The required columns come first: a line must hold at least those.
   if (!Array.isArray(a) || a.length < 3 + REQUIRED) return refuse('not a record batch');
   const [n, base, strings] = a as unknown[];
-  if (!num(0, 1e6, true)(n)) return refuse('invalid record count');
+  // A real batch is full long before (FULL_CHARS at RECORD_CHARS a record): a bigger count is
+  // a 61-byte line asking to be stored 50,000 times (issue 29).
+  if (!num(0, MAX_RECORDS_PER_LINE, true)(n)) return refuse('invalid record count');
   if (!num(-1e15, 1e15)(base)) return refuse('invalid batch start');
   if (!Array.isArray(strings) || !strings.every((s) => typeof s === 'string'))
     return refuse('invalid string table');

@@ -85,3 +85,67 @@ test('bad record lines are refused and counted, never passed on, and the session
   assert.equal(l.invalid, 5);
   assert.ok(l.session('web-a'), 'the session is still there');
 });
+
+test('hostile lines: one without end is dropped at the bound, a huge record count is refused, the session goes on', async (t) => {
+  const path = join(tmpdir(), `sy-listener-${process.pid}-${Date.now()}-h.sock`);
+  const records: RequestRecord[] = [];
+  const l = new InterfaceListener({
+    path,
+    log: quiet,
+    onRecords: (_s, rs) => records.push(...rs),
+    onOverflow: () => {},
+  });
+  await l.start();
+  t.after(() => l.close());
+  const s = connect(path);
+  t.after(() => s.destroy());
+  const ok = {
+    server: 'web-a',
+    start: 1,
+    method: 'GET',
+    path: '/ok',
+    status: 200,
+    queueWait: 0,
+    serviceTime: 1,
+  };
+  s.write('{"t":"hello","server":"web-a","pid":1}\n');
+  // 8 MiB with no newline: the agent keeps none of it.
+  const chunk = `[${'1,'.repeat(32 * 1024)}`;
+  for (let i = 0; i < 128; i++) s.write(chunk);
+  s.write('\n');
+  // A 60-byte line asking for 50,000 records of one value each.
+  const bomb = JSON.parse(encodeRecords([ok])) as unknown[];
+  bomb[0] = 50_000;
+  s.write(`${JSON.stringify(bomb)}\n${encodeRecords([ok])}\n`);
+  await eventually(() => records.length === 1, 'the good record after the hostile lines');
+  assert.ok(l.invalid >= 2, `invalid ${l.invalid}`);
+  assert.ok(process.memoryUsage().heapUsed < 512 * 1024 * 1024);
+});
+
+test('a second agent on a socket a live agent listens on is refused, and the live one keeps it', async (t) => {
+  const path = join(tmpdir(), `sy-listener-${process.pid}-${Date.now()}-2.sock`);
+  const records: RequestRecord[] = [];
+  const live = new InterfaceListener({
+    path,
+    log: quiet,
+    onRecords: (_s, rs) => records.push(...rs),
+    onOverflow: () => {},
+  });
+  await live.start();
+  t.after(() => live.close());
+  const second = new InterfaceListener({ path, log: quiet, onRecords: () => {}, onOverflow: () => {} });
+  await assert.rejects(second.start(), /another agent is listening on .*; stop it first/);
+  const s = connect(path);
+  t.after(() => s.destroy());
+  const ok = {
+    server: 'web-a',
+    start: 1,
+    method: 'GET',
+    path: '/ok',
+    status: 200,
+    queueWait: 0,
+    serviceTime: 1,
+  };
+  s.write(`{"t":"hello","server":"web-a","pid":1}\n${encodeRecords([ok])}\n`);
+  await eventually(() => records.length === 1, 'the live agent to still get records');
+});

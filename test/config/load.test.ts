@@ -93,3 +93,19 @@ test('a file it names that cannot be read is reported with its key', () => {
   const m = refused(GOOD.replace('stateful:', 'sorryPage: ./no-such-sorry.html, stateful:'));
   assert.match(m, /applications\[0\]\.sorryPage: cannot read "\.\/no-such-sorry\.html"/);
 });
+
+test('a manager with no redirect target is refused when the interceptor listens on every address', () => {
+  const wild = `${GOOD.replace('listen: 127.0.0.1:8080', 'listen: 0.0.0.0:80')}manager: {}\n`;
+  const m = refused(wild);
+  assert.match(
+    m,
+    /manager\.redirectTarget: required when the interceptor listens on 0\.0\.0\.0:80 \(every address\): overloaded servers would send browsers to http:\/\/0\.0\.0\.0, which none can reach/,
+  );
+  // Told where users reach it, it is fine; so is a site without a manager.
+  parseSite(
+    `${wild.replace('manager: {}', 'manager: { redirectTarget: "http://www.example.com" }')}`,
+    'site.yaml',
+    '.',
+  );
+  parseSite(GOOD.replace('listen: 127.0.0.1:8080', 'listen: 0.0.0.0:80'), 'site.yaml', '.');
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/random.js';
 import { ServerInterface } from '../../src/interface/server-interface.js';
@@ -428,4 +428,36 @@ test('a redirect with a lease lapses unless renewed: the server serves everyone 
   iface.redirectTo('http://127.0.0.1:1/');
   mono.advance(1e9);
   assert.equal(iface.redirectTarget, 'http://127.0.0.1:1', 'without a lease (the API, by hand) it stands');
+});
+
+test('a redirect is built from the target as the interceptor reads it: absolute-form for another host and `*` are served, never redirected', async (t) => {
+  const s = await serve({ slots: 4 });
+  t.after(() => s.close());
+  s.iface.redirectTo('http://127.0.0.1:18080/');
+  const port = new URL(s.url).port;
+  // Raw requests: an HTTP client would not send these targets.
+  const raw = (target: string, method = 'GET') =>
+    new Promise<string>((resolve, reject) => {
+      const c = connect(Number(port), '127.0.0.1', () =>
+        c.end(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`),
+      );
+      let out = '';
+      c.on('data', (d) => {
+        out += d;
+      });
+      c.on('end', () => resolve(out));
+      c.on('error', reject);
+    });
+  const foreign = await raw('http://evil.example/x?y=1');
+  assert.match(foreign, /^HTTP\/1\.1 200/, foreign.split('\r\n')[0]);
+  assert.doesNotMatch(foreign, /evil\.example/);
+  const star = await raw('*', 'OPTIONS');
+  assert.doesNotMatch(star, /^HTTP\/1\.1 30[27]/);
+  // Absolute-form for this very host is the same page as origin-form: moved, with a clean path.
+  const own = await raw(`http://127.0.0.1:${port}/page?x=1`);
+  assert.match(own, /^HTTP\/1\.1 302/);
+  assert.match(own, /\r\nlocation: http:\/\/127\.0\.0\.1:18080\/page\?x=1&sy_from=web-a~/i);
+  // A path that would make a scheme-relative URL stays a path.
+  const slashes = await raw('//evil.example/x');
+  assert.match(slashes, /\r\nlocation: http:\/\/127\.0\.0\.1:18080\/%2Fevil\.example\/x\?sy_from=/i);
 });

@@ -212,3 +212,77 @@ test('one replacement (a component restarted before its old connection closed) i
   await eventually(() => m.replaced.length === 1 && b.c.connected, 'the newer connection to win');
   assert.equal(m.duplicates.length, 0);
 });
+
+test('before proof a peer may send only the handshake: a big frame is cut at its header, and components still get in', async (t) => {
+  const m = await manager();
+  t.after(() => m.stop());
+  const big = new WebSocket(m.url);
+  const closed = new Promise<number>((r) => big.once('close', (code) => r(code)));
+  big.once('message', () => big.send(`{"v":1,"type":"auth","pad":"${'x'.repeat(100_000)}"}`));
+  big.on('error', () => {});
+  assert.equal(await closed, 1009, 'closed as too big, before its payload was read');
+  const a = client(m.url);
+  t.after(() => a.c.close());
+  await eventually(() => a.c.connected, 'a component to connect after it');
+  // After proof, messages as large as the protocol allows pass.
+  const records = Array.from({ length: 500 }, (_, i) => ({
+    server: 'web-a',
+    start: 1,
+    method: 'GET',
+    path: `/${'p'.repeat(200)}/${i}`,
+    status: 200,
+    queueWait: 0,
+    serviceTime: 1,
+  }));
+  assert.ok(a.c.send({ v: 1, type: 'batch', seq: 18, records, events: [], samples: [] }));
+  await eventually(() => m.got.length === 1, 'a 100 kB batch after proof');
+});
+
+test('upgrades beyond the pending handshakes wait their turn instead of being refused', async (t) => {
+  const m = await manager({ authTimeout: 500 });
+  t.after(() => m.stop());
+  // 40 peers that upgrade and never answer the challenge: 32 hold every handshake slot.
+  const silent = Array.from({ length: 40 }, () => {
+    const ws = new WebSocket(m.url);
+    ws.on('error', () => {});
+    return ws;
+  });
+  t.after(() => {
+    for (const ws of silent) ws.terminate();
+  });
+  const a = client(m.url);
+  t.after(() => a.c.close());
+  await eventually(() => a.c.connected, 'the component to get in once silent peers time out', 8000);
+  assert.ok(m.refused.filter((r) => r === 'timeout').length >= 1);
+});
+
+test('a manager that upgrades and then says nothing is cut after the deadline and dialled again', async (t) => {
+  const http: Server = createServer();
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ server: http });
+  let connections = 0;
+  wss.on('connection', () => connections++); // and never a challenge
+  t.after(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  });
+  const log = recordingLog();
+  const c = new LinkClient({
+    url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/link`,
+    role: 'agent',
+    id: 'host-1',
+    secret: 'site-secret',
+    log,
+    handshakeDeadline: 200,
+    backoff: { initial: 20, factor: 1, maxAttempts: 1, jitter: 0 },
+    onWelcome: () => {},
+    onMessage: () => {},
+  });
+  c.start();
+  t.after(() => c.close());
+  await eventually(() => connections >= 2, 'a second dial after the deadline', 3000);
+  assert.ok(log.lines.some((l) => l.includes('no welcome from the manager within 200 ms')));
+});

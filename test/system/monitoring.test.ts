@@ -84,7 +84,14 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
     const [c1, t1] = [await count(), Date.now()];
     // Three servers a report; 40 a second each at 25 ms would be 120 a second.
     const perSecond = ((c1 - c0) * 1000) / (t1 - t0);
-    assert.ok(perSecond > 250, `${perSecond.toFixed(0)} server figures a second`);
+    // The agent's choice, as it says it; the rate it reaches depends on what else the machine
+    // runs (about 540 a second alone here, 150 with another test file beside it), but stays
+    // above what the setting alone gives.
+    const said = [...site.agent.output().matchAll(/agent host-1 reports every (\d+) ms now/g)].map((m) =>
+      Number(m[1]),
+    );
+    assert.ok(said.length > 0 && said.at(-1)! <= 10, `the agent said it reports every ${said.join(', ')} ms`);
+    assert.ok(perSecond > 120, `${perSecond.toFixed(0)} server figures a second`);
   });
 
   test("a queue at a server shows in the interceptor's /metrics, and so does its going", async () => {
@@ -108,9 +115,9 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
       3000,
     );
     const text = await site.ic.metrics();
-    assert.ok(gauge(text, 'switchyard_interceptor_server_load') >= 0);
+    assert.ok(gauge(text, 'switchyard_interceptor_server_load_value') >= 0);
     assert.ok(gauge(text, 'switchyard_interceptor_server_figures_age_seconds') < 2);
-    assert.match(text, /switchyard_interceptor_server_load\{server="web-b"\}/);
+    assert.match(text, /switchyard_interceptor_server_load_value\{server="web-b"\}/);
     // The burst made web-a heavy for a moment; the next test begins from a calm site.
     await eventually(async () => share(await status(site.ic), 'web-a') > 0.2, 'web-a to be calm again', 5000);
   });

@@ -427,6 +427,16 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
     assert.equal(wrong.code, 4, wrong.stderr);
     assert.match(wrong.stderr, /admin token was refused/);
     assert.deepEqual(storedOverrides(), [{ kind: 'server', name: 'web-a', value: '{"enabled":false}' }]);
+    const refused = await fetch(`http://127.0.0.1:${site.managerPort}/status`);
+    assert.equal(refused.status, 401);
+    assert.match(
+      ((await refused.json()) as { error: { message: string } }).error.message,
+      /which is in (the SWITCHYARD_TOKEN variable|\/.+)/,
+    );
+    // SIGHUP reloads nothing in the manager: said, and it goes on (it used to exit at once).
+    site.manager.child.kill('SIGHUP');
+    await site.manager.waitFor(/SIGHUP received and ignored/, 'the manager to say it ignores SIGHUP');
+    assert.equal((await fetch(`http://127.0.0.1:${site.managerPort}/healthz`)).status, 200);
     // A malformed path is the client's error (400), at the override and start/stop routes alike.
     for (const path of ['/servers/%E0%A4%A/disable', '/servers/%E0%A4%A/stop']) {
       const bad = await fetch(`http://127.0.0.1:${site.managerPort}${path}`, {

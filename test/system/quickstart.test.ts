@@ -22,6 +22,7 @@ const CONNECTIONS = 40;
 
 describe('the quick start demo', { timeout: 90_000 }, () => {
   let up: RunningProcess;
+  let dir: string;
   let file: string;
   let front: string;
   let webA: string;
@@ -35,7 +36,7 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
       .replace('127.0.0.1:9002', `127.0.0.1:${b}`)
       .replace('127.0.0.1:9003', `127.0.0.1:${c}`);
     assert.match(text, /thresholds/, 'the quick start sets thresholds for its demo servers');
-    const dir = tempDir({
+    dir = tempDir({
       'quickstart.yaml': text,
       'sorry.html': readFileSync(join(EXAMPLES, 'sorry.html'), 'utf8'),
     });
@@ -120,6 +121,24 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
     }
     // Two servers sat idle the whole time: the site was never swamped.
     assert.doesNotMatch(up.output(), /is swamped/);
+  });
+
+  test('a second up while one runs exits non-zero and leaves the running site alone', async () => {
+    const second = await runCli(['up', '--config', file, '--data-dir', join(dir, 'data-2')]);
+    assert.equal(second.code, 1, second.stdout.slice(-2000));
+    assert.doesNotMatch(second.stdout, /switchyard is up/);
+    assert.match(
+      second.stderr,
+      /^switchyard: up: 127\.0\.0\.1:\d+ is already in use \(another switchyard up\?\); stop that first\n$/,
+    );
+    // The running site still places users with its servers' figures: its agent kept its socket.
+    const r = await httpRequest(`${front}/after-second`, { method: 'GET' });
+    assert.equal(r.status, 302);
+    await eventually(
+      async () => (await ctl<StatusView>('status')).applications[0]?.choice === 'queue',
+      'the running site still to have fresh figures',
+      5000,
+    );
   });
 });
 
