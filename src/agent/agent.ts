@@ -4,6 +4,7 @@ import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { componentSecret } from '../config/secret-file.js';
 import type { Clock } from '../core/random.js';
+import { combineFigures } from '../core/combine-figures.js';
 import { followService, reportEvery } from '../core/report-interval.js';
 import { SwitchyardError } from '../errors.js';
 import { Delivery } from '../link/delivery.js';
@@ -205,7 +206,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         (restored.invalid > 0 ? `; ${restored.invalid} values in the spool were damaged and dropped` : ''),
     );
 
-  const sessions = new Map<string, InterfaceSession>();
+  /** Each server's interface processes: several for a server run as a cluster. */
+  const sessions = new Map<string, Set<InterfaceSession>>();
   /**
    * What the manager asked of each server's interface, applied again when it reconnects: a
    * redirect only for what is left of its lease, so one the manager stopped renewing (it died,
@@ -257,7 +259,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         );
         return;
       }
-      sessions.set(s.server, s);
+      const all = sessions.get(s.server) ?? new Set<InterfaceSession>();
+      all.add(s);
+      sessions.set(s.server, all);
+      if (all.size > 1)
+        log.info(
+          { server: s.server, pid: s.pid, processes: all.size },
+          `${s.server} has ${all.size} processes now (pid ${s.pid} joined): their figures are summed`,
+        );
       if (watch.gone.delete(s.server))
         event(s.server, 'interface.back', 'info', `interface of ${s.server} is back`);
       void s.command({ op: 'set-mask', mask: masks.get(s.server) ?? fields }).catch(() => {});
@@ -267,8 +276,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       const pageRules = rules.get(s.server);
       if (pageRules) void s.command({ op: 'set-rules', ...pageRules }).catch(() => {});
     },
-    onGone: (server, leaving) => {
-      if (!sessions.has(server)) return;
+    onGone: (server, leaving, session) => {
+      const all = sessions.get(server);
+      if (!all?.delete(session)) return;
+      // One process of several left (a worker restarted): the server is still there.
+      if (all.size > 0) return;
       sessions.delete(server);
       // Stopping with the rest of the site (switchyard up, a host shutting down): no news.
       if (stopped) return;
@@ -295,7 +307,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (c.op === 'cancel-redirect') redirects.delete(c.server);
     if (c.op === 'set-rules') rules.set(c.server, { mode: c.mode, pages: c.pages });
     if (c.op === 'set-mask') masks.set(c.server, c.mask);
-    const s = sessions.get(c.server);
+    const all = [...(sessions.get(c.server) ?? [])];
+    const s = all[0];
     // Kept above and given to the interface when it connects: not a failure.
     if (
       !s &&
@@ -307,8 +320,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     // A sidecar runs its web server and starts or stops it; stopping waits for the process.
     if (c.op === 'start' || c.op === 'stop')
       return s.command({ op: c.op === 'start' ? 'start-server' : 'stop-server' }, 15_000);
+    // Every process of the server is told the same (redirect, rules, mask, ...).
     const { server: _, ...local } = c;
-    return s.command(local as Parameters<InterfaceSession['command']>[0]);
+    const answers = await Promise.all(
+      all.map((x) =>
+        x.command(local as Parameters<InterfaceSession['command']>[0]).catch((e: Error) => ({
+          ok: false,
+          error: e.message,
+        })),
+      ),
+    );
+    return answers.find((a) => !a.ok) ?? answers[0]!;
   };
 
   const link = new LinkClient({
@@ -352,10 +374,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     try {
       const servers = await Promise.all(
         cfg.servers.map(async (server) => {
-          const s = sessions.get(server);
+          const all = [...(sessions.get(server) ?? [])];
           const down = watch.downReason(server);
           const asked = clock();
-          const f = s ? await s.figures(Math.max(100, m.reportInterval)).catch(() => undefined) : undefined;
+          // A server run as several processes is one server: their figures summed.
+          const got = (
+            await Promise.all(
+              all.map((x) => x.figures(Math.max(100, m.reportInterval)).catch(() => undefined)),
+            )
+          ).filter((x) => x !== undefined);
+          const f = got.length > 0 ? { figures: combineFigures(got.map((x) => x.figures)) } : undefined;
           if (f)
             followed.set(
               server,

@@ -49,7 +49,7 @@ export interface InterfaceListenerOptions {
   onOverflow(server: string, dropped: number, reason: 'agent-away' | 'agent-slow' | undefined): void;
   onHello?(s: InterfaceSession): void;
   /** The interface went away; `leaving` when it said so first (its server stopped normally). */
-  onGone?(server: string, leaving: boolean): void;
+  onGone?(server: string, leaving: boolean, session: InterfaceSession): void;
 }
 
 interface Pending {
@@ -60,7 +60,8 @@ interface Pending {
 
 export class InterfaceListener {
   private server: Server | undefined;
-  private readonly sessions = new Map<string, InterfaceSession>();
+  /** Each server's processes: several when it runs as a cluster (Node cluster, PM2 workers). */
+  private readonly sessions = new Map<string, Set<InterfaceSession>>();
   private readonly sockets = new Set<Socket>();
   /** Lines and records refused since start (a bad record in a good batch counts alone). */
   invalid = 0;
@@ -71,7 +72,8 @@ export class InterfaceListener {
   constructor(private readonly o: InterfaceListenerOptions) {}
 
   session(server: string): InterfaceSession | undefined {
-    return this.sessions.get(server);
+    const all = this.sessions.get(server);
+    return all ? [...all][0] : undefined;
   }
 
   servers(): string[] {
@@ -206,7 +208,9 @@ export class InterfaceListener {
           },
         };
         mine = session;
-        this.sessions.set(m.server, session);
+        const all = this.sessions.get(m.server) ?? new Set<InterfaceSession>();
+        all.add(session);
+        this.sessions.set(m.server, all);
         this.o.log.info(
           { server: m.server, pid: m.pid },
           `interface of ${m.server} connected (pid ${m.pid})`,
@@ -245,11 +249,12 @@ export class InterfaceListener {
         clearTimeout(p.timer);
         p.reject(new Error(`interface ${name} went away`));
       }
-      // A reconnected interface may already have a newer session under the same name.
-      if (name !== undefined && mine !== undefined && this.sessions.get(name) === mine) {
-        this.sessions.delete(name);
-        if (!leaving) this.o.log.warn({ server: name }, `interface of ${name} disconnected`);
-        this.o.onGone?.(name, leaving);
+      // Only this process's session goes; the server's other processes (if any) stay.
+      const all = name !== undefined ? this.sessions.get(name) : undefined;
+      if (name !== undefined && mine !== undefined && all?.delete(mine)) {
+        if (all.size === 0) this.sessions.delete(name);
+        if (!leaving) this.o.log.warn({ server: name, pid: mine.pid }, `interface of ${name} (pid ${mine.pid}) disconnected`);
+        this.o.onGone?.(name, leaving, mine);
       }
     });
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startAgent } from '../../src/agent/agent.js';
+import { ensureToken } from '../../src/config/admin-token.js';
 import { createInterface } from '../../src/interface/index.js';
 import { startManager } from '../../src/manager/manager.js';
 import { ALL_FIELDS, FIELD_BITS } from '../../src/protocol/local-record.js';
@@ -94,4 +95,31 @@ test('agents[].fields: an unknown or repeated field is refused with its key path
     () => loadSite(join(site('    fields: [query, query]'), 'site.yaml')),
     /a field is named twice/,
   );
+});
+
+test('several processes of one server are one server at the manager; one leaving marks nothing failed', async (t) => {
+  const dir = site('');
+  const file = join(dir, 'site.yaml');
+  const log = quiet;
+  const manager = await startManager({ configFile: file, listen: '127.0.0.1:0', log });
+  t.after(() => manager.close());
+  const agent = await startAgent({ configFile: file, name: 'host-1', managerUrl: manager.linkUrl, log });
+  t.after(() => agent.close());
+  const { token } = ensureToken(file, undefined);
+  const web = async () => {
+    const r = await fetch(`${manager.url}/status`, { headers: { authorization: `Bearer ${token}` } });
+    const v = (await r.json()) as { servers: Array<{ server: string; failed: boolean; figures?: { slots: number } }> };
+    return v.servers.find((s) => s.server === 'web-a')!;
+  };
+  // Two workers of web-a (as Node cluster would start), 4 and 2 slots.
+  const one = createInterface({ server: 'web-a', slots: 4, secret: SECRET, agentSocket: agent.socket, log });
+  const two = createInterface({ server: 'web-a', slots: 2, secret: SECRET, agentSocket: agent.socket, log });
+  t.after(() => {
+    one.close();
+    two.close();
+  });
+  await eventually(async () => (await web()).figures?.slots === 6, 'the two workers summed: 6 slots', 5000);
+  two.close();
+  await eventually(async () => (await web()).figures?.slots === 4, 'one worker left: 4 slots', 5000);
+  assert.equal((await web()).failed, false, 'a worker leaving is not the server failing');
 });
