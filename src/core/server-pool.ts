@@ -128,8 +128,11 @@ export class ServerPool {
   private readonly roundTrip: RoundTripEstimate | undefined;
   /** Independent doors sending to these servers; each scales its own referrals by it. */
   private doors = 1;
-  /** The median of the members' service time estimates (NaN: to be worked out again). */
-  private typical = Number.NaN;
+  /**
+   * The members' service time estimates that are set (> 0), kept in ascending order as they
+   * change, so that the medians a report needs cost a search, not a sort of the whole pool.
+   */
+  private readonly services: number[] = [];
 
   constructor(
     members: readonly PoolMember[],
@@ -274,15 +277,20 @@ export class ServerPool {
     const slots = Math.max(1, queue.slots);
     const free = queue.queueLength > 0 ? 0 : Math.max(0, slots - queue.busy) / slots;
     // The reference matters only to a server with nothing finished and room (it relaxes
-    // towards it); worked out only then, as it sorts every member's estimate.
+    // towards it); worked out only then.
     const relaxing = !(n > 0 && queue.serviceTime > 0) && free > 0;
+    const before = m.service.value;
     updateService(
       m.service,
       { mean: queue.serviceTime, n, free },
       queue.measuredAt,
       relaxing ? this.medianService(i) : 0,
     );
-    this.typical = Number.NaN;
+    if (m.service.value !== before) {
+      if (before > 0) this.services.splice(lowerBound(this.services, before), 1);
+      const v = m.service.value;
+      if (v > 0) this.services.splice(lowerBound(this.services, v), 0, v);
+    }
   }
 
   /**
@@ -301,21 +309,24 @@ export class ServerPool {
 
   /** The median service time estimate over the servers that have one (1 when none has). */
   private typicalService(): number {
-    if (Number.isNaN(this.typical)) this.typical = this.medianService(-1) || 1;
-    return this.typical;
+    return this.medianService(-1) || 1;
   }
 
-  /** The median of the members' service time estimates but member `skip`'s; 0 when none has one. */
+  /**
+   * The median of the members' service time estimates but member `skip`'s; 0 when none has
+   * one. Read from the ordered estimates with one copy of the skipped value left out, which
+   * is the same median as sorting the others (O(log n) rather than O(n log n)).
+   */
   private medianService(skip: number): number {
-    const v: number[] = [];
-    for (let j = 0; j < this.members.length; j++) {
-      const x = this.members[j]!.service.value;
-      if (j !== skip && x > 0) v.push(x);
-    }
-    if (v.length === 0) return 0;
-    v.sort((a, b) => a - b);
-    const h = v.length >> 1;
-    return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+    const v = this.services;
+    const x = skip >= 0 ? this.members[skip]!.service.value : 0;
+    // Without one copy of x: positions from `gap` on read one further.
+    const gap = x > 0 ? lowerBound(v, x) : v.length;
+    const n = x > 0 ? v.length - 1 : v.length;
+    if (n <= 0) return 0;
+    const at = (k: number) => v[k < gap ? k : k + 1]!;
+    const h = n >> 1;
+    return n % 2 === 1 ? at(h) : (at(h - 1) + at(h)) / 2;
   }
 
   /** How many independent doors share these servers (the manager knows); at least 1. */
@@ -402,4 +413,16 @@ export class ServerPool {
     this.lanes[0].picker.set(i, LM);
     this.lanes[1].picker.set(i, m.https ? LM : 0);
   }
+}
+
+/** The first index of `v` (ascending) whose value is not below `x`. */
+function lowerBound(v: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = v.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (v[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -83,6 +83,11 @@ export class SiteState {
   private readonly managedTtl: number;
   /** Interceptors the manager last said it feeds (each scales its own referrals by it). */
   private doors: number;
+  /** Each server's place in the site file. */
+  private readonly order = new Map<ServerState, number>();
+  private readonly appsByName = new Map<string, AppState>();
+  /** The applications whose `swamped` is true. */
+  private swampedApps = new Set<AppState>();
 
   constructor(
     readonly site: Site,
@@ -118,6 +123,7 @@ export class SiteState {
         managed: old?.managed,
       });
     }
+    for (const s of this.servers.values()) this.order.set(s, this.order.size);
     const params = {
       obsolescence: ic.obsolescenceTime,
       referral: { halfLife: ic.referralHalfLife, perUnit: ic.referralsPerUnit },
@@ -162,6 +168,8 @@ export class SiteState {
       servers.forEach((s, index) => {
         s.memberships.push({ app, index });
       });
+      this.appsByName.set(app.name, app);
+      if (app.swamped) this.swampedApps.add(app);
       return app;
     });
     this.matcher = new Matcher(
@@ -193,8 +201,22 @@ export class SiteState {
     return m.level === 'normal' || app.swamped;
   }
 
-  /** The manager's load message: values, levels, failures, swamped applications, doors. */
+  /**
+   * The manager's load message: values, levels, failures, swamped applications, doors. Only
+   * what it names is touched (issue 29): each server in it, in every pool it is in; and the
+   * members of an application whose swamped flag it changes. Aging the others (LM fading
+   * toward C, levels lapsing) is refreshManaged's, on the interceptor's tick: applying every
+   * server on every message made an interceptor's work grow with agents × servers.
+   */
   applyLoad(servers: readonly ServerLoad[], swamped: readonly string[], now: number, doors = 1): void {
+    if (doors !== this.doors) {
+      this.doors = doors;
+      for (const app of this.apps) app.pool.setDoors(doors);
+    }
+    this.applySwamped(swamped, now);
+    // In the site file's order, as when every server was applied: a pool's service estimates
+    // read each other's (the reference an idle server relaxes towards).
+    const named: ServerState[] = [];
     for (const l of servers) {
       const s = this.servers.get(l.server);
       if (!s) continue;
@@ -207,17 +229,44 @@ export class SiteState {
         average: l.average,
         figures: l.figures,
       };
+      named.push(s);
     }
-    this.doors = doors;
-    for (const app of this.apps) {
-      app.swamped = swamped.includes(app.name);
-      app.pool.setDoors(doors);
-    }
-    for (const s of this.servers.values()) {
+    if (named.length > 1) named.sort((a, b) => this.order.get(a)! - this.order.get(b)!);
+    for (const s of named) {
       const queue = queueOf(s);
       for (const m of s.memberships) m.app.pool.setQueue(m.index, queue);
     }
-    this.refreshManaged(now);
+    for (const s of named) {
+      const dynamic = dynamicLoad(s);
+      for (const m of s.memberships) {
+        m.app.pool.setDynamic(m.index, dynamic, now);
+        m.app.pool.setAvailable(m.index, this.available(s, m.app, now), now);
+      }
+    }
+  }
+
+  /**
+   * The applications the manager calls swamped now: an application whose flag changes has
+   * every member's availability worked out again (heavy servers go back into rotation or
+   * out of it); the rest are not touched.
+   */
+  private applySwamped(names: readonly string[], now: number): void {
+    if (names.length === 0 && this.swampedApps.size === 0) return;
+    const next = new Set<AppState>();
+    for (const n of names) {
+      const app = this.appsByName.get(n);
+      if (app) next.add(app);
+    }
+    const changed: AppState[] = [];
+    for (const app of this.swampedApps) if (!next.has(app)) changed.push(app);
+    for (const app of next) if (!this.swampedApps.has(app)) changed.push(app);
+    this.swampedApps = next;
+    for (const app of changed) {
+      app.swamped = next.has(app);
+      app.servers.forEach((s, i) => {
+        app.pool.setAvailable(i, this.available(s, app, now), now);
+      });
+    }
   }
 
   /**

@@ -101,6 +101,8 @@ export interface BoardEvent {
 
 interface ServerEntry {
   cfg: BoardServer;
+  /** Its place in the site file: loads are listed in that order. */
+  index: number;
   apps: AppEntry[];
   figures: QueueFigures | undefined;
   measuredAt: number;
@@ -121,12 +123,22 @@ interface AppEntry {
   swamped: SwampReason | undefined;
   /** When it last became swamped. */
   swampedAt: number;
+  /**
+   * Members that are idle but for their figures' freshness (see `idle`): one of them fresh
+   * settles that the application is not swamped without reading every member. A member that
+   * goes stale here is dropped when found so; only new figures make it fresh again.
+   */
+  idleish: Set<ServerEntry>;
 }
 
 export class LoadBoard {
   private readonly servers = new Map<string, ServerEntry>();
   private readonly apps: AppEntry[];
   private events: BoardEvent[] = [];
+  /** The swamped applications' names, as `loads` lists them (undefined: to work out again). */
+  private swampedNames: string[] | undefined = [];
+  /** The latest clock reading seen: stale members are dropped from `idleish` only while time runs forward. */
+  private latest = -Infinity;
 
   constructor(
     servers: readonly BoardServer[],
@@ -137,6 +149,7 @@ export class LoadBoard {
     for (const cfg of servers)
       this.servers.set(cfg.name, {
         cfg,
+        index: this.servers.size,
         apps: [],
         figures: undefined,
         measuredAt: 0,
@@ -148,7 +161,14 @@ export class LoadBoard {
         failed: undefined,
       });
     this.apps = apps.map((cfg) => {
-      const app: AppEntry = { cfg, members: [], flips: [], swamped: undefined, swampedAt: 0 };
+      const app: AppEntry = {
+        cfg,
+        members: [],
+        flips: [],
+        swamped: undefined,
+        swampedAt: 0,
+        idleish: new Set(),
+      };
       for (const n of cfg.servers) {
         const s = this.servers.get(n);
         if (!s) continue;
@@ -165,7 +185,8 @@ export class LoadBoard {
 
   /**
    * An agent's figures for one server, measured at `measuredAt` (manager clock), with its
-   * host's CPU and memory use. Updates L, the average and the level.
+   * host's CPU and memory use. Updates L, the average and the level. Touches that server and
+   * the applications it is in, nothing else (issue 29): the others age on the tick.
    */
   report(server: string, f: QueueFigures, measuredAt: number, host: Readings, now: number): void {
     const s = this.servers.get(server);
@@ -176,6 +197,7 @@ export class LoadBoard {
     const before = s.figures;
     s.figures = f;
     s.measuredAt = measuredAt;
+    this.syncIdle(s);
     s.L = loadValue(f, this.params.load);
     const k = this.params.averageWindow > 0 ? 1 - Math.exp(-dt / this.params.averageWindow) : 1;
     s.average = s.average === undefined ? s.L : s.average + (s.L - s.average) * k;
@@ -200,7 +222,7 @@ export class LoadBoard {
     }
     const readings: Readings = { ...s.smoothed, ...host };
     this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
-    if (this.idle(s, now) !== wasIdle || f.slots !== slotsBefore) this.updateSwamp(now);
+    if (this.idle(s, now) !== wasIdle || f.slots !== slotsBefore) this.updateSwamp(now, s.apps);
   }
 
   /** Positive evidence the server is down (reason), or that it is back (undefined). */
@@ -209,6 +231,7 @@ export class LoadBoard {
     if (!s || s.failed === reason) return;
     const was = s.failed;
     s.failed = reason;
+    this.syncIdle(s);
     if (reason !== undefined && was === undefined)
       this.events.push({
         source: server,
@@ -218,10 +241,15 @@ export class LoadBoard {
       });
     else if (reason === undefined)
       this.events.push({ source: server, code: 'server.up', level: 'info', text: `${server} is back` });
-    this.updateSwamp(now);
+    this.updateSwamp(now, s.apps);
   }
 
-  /** Ages figures: a server whose figures went stale drops back to normal. */
+  /**
+   * Ages figures: a server whose figures went stale drops back to normal. Every application's
+   * swamped state is worked out again here, as time alone changes it (a member's figures going
+   * stale, level flips leaving the window, the hold running out); a report works out only its
+   * own server's applications.
+   */
   tick(now: number): void {
     for (const s of this.servers.values()) {
       if (s.level.level !== 'normal' && !this.fresh(s, now)) this.setLevel(s, initialLevel(now), now);
@@ -234,10 +262,19 @@ export class LoadBoard {
    * named in `only` (the ones whose figures just came in).
    */
   loads(now: number, only?: ReadonlySet<string>): { servers: ServerLoad[]; swamped: string[] } {
+    let entries: Iterable<ServerEntry> = this.servers.values();
+    if (only) {
+      // Only those named, in the site file's order, as when every server was filtered.
+      const named: ServerEntry[] = [];
+      for (const n of only) {
+        const s = this.servers.get(n);
+        if (s) named.push(s);
+      }
+      entries = named.length > 1 ? named.sort((a, b) => a.index - b.index) : named;
+    }
     const servers: ServerLoad[] = [];
-    for (const s of this.servers.values()) {
+    for (const s of entries) {
       if (s.figures === undefined && s.failed === undefined) continue;
-      if (only && !only.has(s.cfg.name)) continue;
       servers.push({
         server: s.cfg.name,
         L: s.L,
@@ -248,7 +285,8 @@ export class LoadBoard {
         ...(s.average !== undefined ? { average: Math.round(s.average) } : {}),
       });
     }
-    return { servers, swamped: this.apps.filter((a) => a.swamped).map((a) => a.cfg.name) };
+    this.swampedNames ??= this.apps.filter((a) => a.swamped).map((a) => a.cfg.name);
+    return { servers, swamped: [...this.swampedNames] };
   }
 
   /** Servers whose interface should redirect stateless users away now. */
@@ -302,6 +340,7 @@ export class LoadBoard {
     if (next.level === s.level.level) return;
     const from = s.level.level;
     s.level = next;
+    this.syncIdle(s);
     for (const a of s.apps) a.flips.push(now);
     this.events.push({
       source: s.cfg.name,
@@ -309,30 +348,47 @@ export class LoadBoard {
       level: next.level === 'normal' ? 'info' : 'warn',
       text: `${s.cfg.name} went from ${from} to ${next.level} load`,
     });
-    this.updateSwamp(now);
+    this.updateSwamp(now, s.apps);
   }
 
-  private updateSwamp(now: number): void {
-    for (const a of this.apps) {
+  /** Whether the server is idle but perhaps for its figures' age, in each of its applications' `idleish`. */
+  private syncIdle(s: ServerEntry): void {
+    const f = s.figures;
+    const idleish =
+      s.failed === undefined &&
+      f !== undefined &&
+      s.level.level === 'normal' &&
+      f.queueLength === 0 &&
+      f.busy < f.slots;
+    for (const a of s.apps) {
+      if (idleish) a.idleish.add(s);
+      else a.idleish.delete(s);
+    }
+  }
+
+  /** Whether a member of the application is idle now (not failed): `idle` of every member, short of reading them all. */
+  private anyIdle(a: AppEntry, now: number): boolean {
+    if (now < this.latest) {
+      // The clock went back: members dropped as stale may be fresh again at this reading.
+      a.idleish.clear();
+      for (const m of a.members) this.syncIdle(m);
+    }
+    this.latest = Math.max(this.latest, now);
+    for (const m of a.idleish) {
+      if (this.fresh(m, now)) return true;
+      a.idleish.delete(m);
+    }
+    return false;
+  }
+
+  /** Works out whether the applications (every one unless named) are swamped now. */
+  private updateSwamp(now: number, apps: readonly AppEntry[] = this.apps): void {
+    for (const a of apps) {
       a.flips = recentFlips(a.flips, this.params.swamp, now);
-      // A server without fresh figures can still take users: it counts as normal.
-      const up = a.members.filter((m) => m.failed === undefined);
-      const levels = up.map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
-      const idle = up.filter((m) => this.idle(m, now)).length;
-      // Capacity in slots; a server that has sent no figures yet counts as a typical one.
-      const known = up.filter((m) => m.figures !== undefined);
-      const typical = known.length > 0 ? known.reduce((t, m) => t + m.figures!.slots, 0) / known.length : 1;
-      const weights = up.map((m) => Math.max(1, m.figures?.slots ?? typical));
-      // No room: the servers still in rotation cannot take what the heavy ones are getting.
-      let room = 0;
-      let displaced = 0;
-      for (const m of up) {
-        if (!m.flow || !this.fresh(m, now)) continue;
-        if (m.level.level === 'normal') room += m.flow.capacity - m.flow.arriving;
-        else displaced += m.flow.arriving;
-      }
-      const noRoom = displaced > 0 && displaced > room;
-      const reason = swampedReason(levels, a.flips, this.params.swamp, now, idle, weights, noRoom);
+      let reason: SwampReason | undefined;
+      // An idle member settles it (swampedReason is undefined with one), so the members
+      // are read one by one only when none is: the exception in a healthy site.
+      if (!this.anyIdle(a, now)) reason = this.swampReason(a, now);
       if (reason === a.swamped) continue;
       // A swamped application stays so for at least a level's hold: leaving it puts servers
       // out of rotation again, and at the edge of an overload it would flap, each time
@@ -355,6 +411,29 @@ export class LoadBoard {
             },
       );
       a.swamped = reason;
+      this.swampedNames = undefined;
     }
+  }
+
+  /** Why the application is swamped, from every member, or undefined. */
+  private swampReason(a: AppEntry, now: number): SwampReason | undefined {
+    // A server without fresh figures can still take users: it counts as normal.
+    const up = a.members.filter((m) => m.failed === undefined);
+    const levels = up.map((m) => (this.fresh(m, now) ? m.level.level : 'normal'));
+    const idle = up.filter((m) => this.idle(m, now)).length;
+    // Capacity in slots; a server that has sent no figures yet counts as a typical one.
+    const known = up.filter((m) => m.figures !== undefined);
+    const typical = known.length > 0 ? known.reduce((t, m) => t + m.figures!.slots, 0) / known.length : 1;
+    const weights = up.map((m) => Math.max(1, m.figures?.slots ?? typical));
+    // No room: the servers still in rotation cannot take what the heavy ones are getting.
+    let room = 0;
+    let displaced = 0;
+    for (const m of up) {
+      if (!m.flow || !this.fresh(m, now)) continue;
+      if (m.level.level === 'normal') room += m.flow.capacity - m.flow.arriving;
+      else displaced += m.flow.arriving;
+    }
+    const noRoom = displaced > 0 && displaced > room;
+    return swampedReason(levels, a.flips, this.params.swamp, now, idle, weights, noRoom);
   }
 }

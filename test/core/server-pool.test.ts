@@ -116,3 +116,41 @@ test('dynamic values steer the choice and fade to capacity after T', () => {
   assert.equal(pool.breakdown(0, 10 * 60_000).LM, 2750);
   assert.equal(pool.breakdown(0, 20 * 60_000).LM, 5000);
 });
+
+test('the medians of the service estimates are those of sorting the other members, as estimates change (issue 29)', () => {
+  // Read from the ordered estimates kept as they change; checked against sorting them.
+  const n = 31;
+  const pool = new ServerPool(
+    Array.from({ length: n }, () => ({ C: 1000, https: false })),
+    { ...params, choice: 'queue' as const },
+    0,
+  );
+  const inside = pool as unknown as {
+    members: Array<{ service: { value: number } }>;
+    medianService(skip: number): number;
+  };
+  const sorted = (skip: number) => {
+    const v = inside.members.filter((m, j) => j !== skip && m.service.value > 0).map((m) => m.service.value);
+    v.sort((a, b) => a - b);
+    if (v.length === 0) return 0;
+    const h = v.length >> 1;
+    return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+  };
+  const rand = seededRandom(3);
+  for (let t = 1; t <= 3000; t++) {
+    const i = Math.floor(rand() * n);
+    const finished = rand() < 0.6;
+    pool.setQueue(i, {
+      queueLength: 0,
+      busy: rand() < 0.5 ? 0 : 2,
+      slots: 4,
+      // Few distinct values, so ties are common.
+      serviceTime: finished ? 10 + Math.floor(rand() * 4) * 5 : 0,
+      requests: finished ? 1 + Math.floor(rand() * 3) : 0,
+      measuredAt: t,
+    });
+    if (t % 7 === 0 || t < 40)
+      for (let skip = -1; skip < n; skip++)
+        assert.equal(inside.medianService(skip), sorted(skip), `t=${t} skip=${skip}`);
+  }
+});

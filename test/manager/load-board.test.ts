@@ -469,3 +469,106 @@ test('drainEvents hands each event over once, in order', () => {
   b.setFailed('a', undefined, 2);
   assert.deepEqual(codes(b), ['a server.up']);
 });
+
+test('a report touches only its server and its applications, however many servers the board has (issue 29)', () => {
+  // Counts the board's reads of one server's state (fresh, idle) during one report and one
+  // `loads` of the servers it named.
+  const proto = LoadBoard.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const reads = { n: 0 };
+  const real = { fresh: proto.fresh!, idle: proto.idle! };
+  for (const k of ['fresh', 'idle'] as const)
+    proto[k] = function (this: unknown, ...a: unknown[]) {
+      reads.n++;
+      return real[k].apply(this, a);
+    };
+  try {
+    const counts: number[] = [];
+    for (const n of [10, 1000]) {
+      const names = Array.from({ length: n }, (_, i) => `s${i}`);
+      const b = board(names, { all: names, pair: ['s0', 's1'] });
+      // Every server idle: a free slot, nothing waiting.
+      for (const s of names) b.report(s, fig({ busy: 1 }), 0, {}, 0);
+      let total = 0;
+      for (let t = 1; t <= 20; t++) {
+        reads.n = 0;
+        // s0 (in both applications) and s5 turn busy and idle again: each turn re-reads whether
+        // their applications are swamped.
+        for (const s of ['s0', 's5'])
+          b.report(s, fig({ busy: t % 2 === 0 ? 1 : 4, queueLength: t % 2 }), t, {}, t);
+        const out = b.loads(t, new Set(['s0', 's5']));
+        assert.deepEqual(
+          out.servers.map((x) => x.server),
+          ['s0', 's5'],
+        );
+        total += reads.n;
+      }
+      assert.equal(b.swamped('all'), undefined);
+      counts.push(total);
+    }
+    assert.ok(counts[0]! > 0);
+    assert.equal(counts[1], counts[0], `reads for 10 servers and for 1,000: ${counts.join(', ')}`);
+  } finally {
+    Object.assign(proto, real);
+  }
+});
+
+test('loads of the servers a message named lists them in the site order, with the swamped applications', () => {
+  const b = board(['a', 'b', 'c', 'd'], { shop: ['a', 'b'] });
+  for (const s of ['a', 'b', 'c', 'd']) delay(b, s, 500, 0);
+  const all = b.loads(10);
+  const some = b.loads(10, new Set(['d', 'nobody', 'b']));
+  assert.deepEqual(some.servers, [all.servers[1], all.servers[3]]);
+  assert.deepEqual(some.swamped, ['shop']);
+  assert.deepEqual(all.swamped, ['shop']);
+  // What loads returns is the caller's: changing it changes nothing on the board.
+  some.swamped.push('x');
+  assert.deepEqual(b.loads(10).swamped, ['shop']);
+});
+
+test('whether an application has an idle member is what reading every member says, as members go idle, busy, failed and stale', () => {
+  const names = ['a', 'b', 'c', 'd', 'e'];
+  const b = board(names, { shop: names, two: ['a', 'b'] });
+  let x = 12345;
+  const random = () => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x / 2 ** 31;
+  };
+  const inside = b as unknown as {
+    apps: Array<{ cfg: { name: string }; members: unknown[]; swamped: unknown }>;
+    anyIdle(a: unknown, now: number): boolean;
+    idle(s: unknown, now: number): boolean;
+  };
+  let swamped = 0;
+  let idle = 0;
+  for (let t = 0; t < 20_000; t += 7) {
+    const s = names[Math.floor(random() * names.length)]!;
+    const r = random();
+    if (r < 0.04) b.setFailed(s, r < 0.02 ? 'gone' : undefined, t);
+    else if (r < 0.1) b.tick(t);
+    // A server reports about every 2 s, so some go stale (4 s) between reports.
+    else if (r < 0.12) {
+      const busy = random() < 0.6;
+      b.report(s, fig({ busy: busy ? 4 : 1, queueDelay: busy ? 500 : 0, requests: 0 }), t, {}, t);
+    }
+    for (const a of inside.apps) {
+      const reading = a.members.some(
+        (m) => (m as { failed?: string }).failed === undefined && inside.idle(m, t),
+      );
+      assert.equal(inside.anyIdle(a, t), reading, `t=${t} ${a.cfg.name}`);
+      if (a.swamped) swamped++;
+      if (reading) idle++;
+    }
+  }
+  assert.ok(
+    swamped > 0 && idle > 0,
+    `the walk swamped an application (${swamped}) and had idle members (${idle})`,
+  );
+  // A clock read back in time (not the manager's, which is monotonic) still gets the truth.
+  for (const t of [30_000, 19_000, 18_000, 25_000, 17_500])
+    for (const a of inside.apps) {
+      const reading = a.members.some(
+        (m) => (m as { failed?: string }).failed === undefined && inside.idle(m, t),
+      );
+      assert.equal(inside.anyIdle(a, t), reading, `back to t=${t} ${a.cfg.name}`);
+    }
+});
