@@ -1,16 +1,17 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { componentSecret } from '../config/secret-file.js';
-import type { Clock } from '../core/random.js';
 import { combineFigures } from '../core/combine-figures.js';
+import type { Clock } from '../core/random.js';
 import { followService, reportEvery } from '../core/report-interval.js';
 import { SwitchyardError } from '../errors.js';
 import { Delivery } from '../link/delivery.js';
 import { LinkClient } from '../link/link-client.js';
 import { Outbox } from '../link/outbox.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { ensureLocalKey } from '../protocol/local-proof.js';
 import { fieldMask } from '../protocol/local-record.js';
 import type { Command, Message, RequestRecord, Sample, SwitchyardEvent } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -216,8 +217,22 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const redirects = new Map<string, { target: string; until: number }>();
   const rules = new Map<string, { mode: 'stateful' | 'movable' | 'fixed'; pages: string[] }>();
   const masks = new Map<string, number>();
+  // The key interfaces prove themselves with (D50), beside the socket; made on first start.
+  const keyFile = `${socketPath}.key`;
+  let localKey: Buffer;
+  try {
+    mkdirSync(dirname(socketPath), { recursive: true });
+    localKey = ensureLocalKey(keyFile);
+  } catch (e) {
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `cannot make or read the agent's local key ${keyFile}: ${(e as Error).message}`,
+    );
+  }
   const listener = new InterfaceListener({
     path: socketPath,
+    key: localKey,
+    keyFile,
     log,
     onRecords: (s, records, line) => {
       // Records only for this host's servers in the site file (an unknown hello gets no session).

@@ -1,9 +1,10 @@
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { QueueFigures } from '../core/load-value.js';
 import type { Logger } from '../log/logger.js';
 import { readBoundedLines } from '../protocol/line-reader.js';
 import { type FromInterface, fromInterfaceSchema, parseLine, type ToInterface } from '../protocol/local.js';
+import { newNonce, proofMatches } from '../protocol/local-proof.js';
 import { decodeBatch, MAX_LINE_BYTES, readJsonLine } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 
@@ -40,6 +41,12 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 export interface InterfaceListenerOptions {
   path: string;
+  /** The local key a hello must prove (D50); without one, any hello is taken (tests, tools). */
+  key?: Buffer;
+  /** Where the key is, for the refusal's words. */
+  keyFile?: string;
+  /** Permissions of the socket file. Default 0o660: the agent's user and group. */
+  mode?: number;
   log: Logger;
   /**
    * The valid records of one records line; `line` is its number in the interface's count
@@ -63,6 +70,8 @@ export class InterfaceListener {
   /** Each server's processes: several when it runs as a cluster (Node cluster, PM2 workers). */
   private readonly sessions = new Map<string, Set<InterfaceSession>>();
   private readonly sockets = new Set<Socket>();
+  /** Hellos refused for want of the key's proof, since start. */
+  refusedHellos = 0;
   /** Lines and records refused since start (a bad record in a good batch counts alone). */
   invalid = 0;
   private lastWarning = 0;
@@ -96,6 +105,8 @@ export class InterfaceListener {
       server.once('error', reject);
       server.listen(this.o.path, () => {
         server.off('error', reject);
+        // Only the agent's user and group may dial (the web servers' users join the group).
+        chmodSync(this.o.path, this.o.mode ?? 0o660);
         resolve();
       });
     });
@@ -160,6 +171,9 @@ export class InterfaceListener {
     let nextLine: number | undefined;
     let leaving = false;
     const pending = new Map<number, Pending>();
+    // Every connection starts with a challenge; the hello must answer it (D50).
+    const nonce = newNonce();
+    socket.write(`${JSON.stringify({ op: 'challenge', nonce })}\n`);
     const send = (c: ToInterface) => socket.write(`${JSON.stringify(c)}\n`);
     const ask = (c: DistributiveOmit<ToInterface, 'id'>, timeout = 2000) =>
       new Promise<FromInterface>((resolve, reject) => {
@@ -186,6 +200,19 @@ export class InterfaceListener {
       }
       const m = p.value;
       if (m.t === 'hello') {
+        if (mine !== undefined) return; // one hello a connection
+        const key = this.o.key;
+        if (key && !proofMatches(key, nonce, m.server, m.pid, m.proof)) {
+          this.invalid++;
+          this.refusedHellos++;
+          this.warnRarely(
+            m.server,
+            'no proof',
+            `a process (pid ${m.pid}) said it serves ${m.server} without the agent's key: refused (it needs read access to ${this.o.keyFile ?? 'the key file beside the socket'})`,
+          );
+          socket.destroy();
+          return;
+        }
         name = m.server;
         nextLine = m.instance !== undefined ? (m.first ?? 1) : undefined;
         const session: InterfaceSession = {
@@ -253,7 +280,11 @@ export class InterfaceListener {
       const all = name !== undefined ? this.sessions.get(name) : undefined;
       if (name !== undefined && mine !== undefined && all?.delete(mine)) {
         if (all.size === 0) this.sessions.delete(name);
-        if (!leaving) this.o.log.warn({ server: name, pid: mine.pid }, `interface of ${name} (pid ${mine.pid}) disconnected`);
+        if (!leaving)
+          this.o.log.warn(
+            { server: name, pid: mine.pid },
+            `interface of ${name} (pid ${mine.pid}) disconnected`,
+          );
         this.o.onGone?.(name, leaving, mine);
       }
     });

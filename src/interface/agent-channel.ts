@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { readBoundedLines } from '../protocol/line-reader.js';
 import type { FromInterface, ToInterface } from '../protocol/local.js';
 import { checkCommand } from '../protocol/local-command.js';
+import { localProof, readLocalKey } from '../protocol/local-proof.js';
 import { MAX_LINE_BYTES, RecordBatch, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
 import type { ServerInterface } from './server-interface.js';
@@ -47,6 +48,8 @@ export interface AgentChannelOptions {
    * calls.
    */
   flushMs?: number;
+  /** The agent's local key file (D50). Default: the socket's path with `.key`. */
+  keyFile?: string;
   /** The web server process this interface runs (a sidecar given a command), for start/stop. */
   serverProcess?: ServerProcess;
   backoff?: BackoffParams;
@@ -191,6 +194,29 @@ export class AgentChannel implements RecordSink {
     else this.droppedAway += n;
   }
 
+  /**
+   * The agent's local key (D50), read at each dial so a key made by an agent started after
+   * this interface is found. Missing or unreadable: said once, and the hello goes without a
+   * proof, which an agent that checks refuses.
+   */
+  private key(): Buffer | undefined {
+    const file = this.o.keyFile ?? `${this.o.path}.key`;
+    try {
+      const k = readLocalKey(file);
+      this.keyWarned = false;
+      return k;
+    } catch (e) {
+      if (!this.keyWarned)
+        this.o.log.warn(
+          { keyFile: file, err: (e as Error).message },
+          `interface ${this.o.iface.server}: cannot read the agent's key ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the agent will refuse this interface. Give the web server's user read access (the agent's group)`,
+        );
+      this.keyWarned = true;
+      return undefined;
+    }
+  }
+  private keyWarned = false;
+
   close(): void {
     this.stopped = true;
     clearTimeout(this.retry);
@@ -212,11 +238,27 @@ export class AgentChannel implements RecordSink {
     if (this.stopped) return;
     const s = connect(this.o.path);
     this.socket = s;
-    s.on('connect', () => {
+    // The agent speaks first, with a challenge; nothing is sent before it (D50).
+    let challenged = false;
+    const deadline = setTimeout(() => {
+      if (!challenged) s.destroy();
+    }, 2000);
+    deadline.unref();
+    const hello = (nonce: string) => {
+      challenged = true;
+      clearTimeout(deadline);
       this.ready = true;
       this.failures = 0;
       const first = this.backlog[0]?.seq ?? this.nextLine;
-      this.write({ t: 'hello', server: this.o.iface.server, pid: process.pid, instance: INSTANCE, first });
+      const key = this.key();
+      this.write({
+        t: 'hello',
+        server: this.o.iface.server,
+        pid: process.pid,
+        instance: INSTANCE,
+        first,
+        ...(key ? { proof: localProof(key, nonce, this.o.iface.server, process.pid) } : {}),
+      });
       // What the last agent did not acknowledge goes to this one; it spools each line once.
       this.sayDrops();
       for (const e of this.backlog) s.write(`${e.line}\n`);
@@ -224,7 +266,7 @@ export class AgentChannel implements RecordSink {
         { path: this.o.path, resent: this.backlog.length },
         `interface ${this.o.iface.server} connected to its agent`,
       );
-    });
+    };
     readBoundedLines(
       s,
       MAX_LINE_BYTES,
@@ -235,6 +277,8 @@ export class AgentChannel implements RecordSink {
           return;
         }
         const c = p.value;
+        if (c.op === 'challenge') return challenged ? undefined : hello(c.nonce);
+        if (!challenged) return;
         if (c.op === 'spooled') return this.spooled(c.seq);
         if (c.op === 'start-server' || c.op === 'stop-server')
           void this.runProcess(c.op, c.id).then((answer) => this.ready && this.write(answer));
@@ -278,7 +322,9 @@ export class AgentChannel implements RecordSink {
     }
   }
 
-  private run(c: Exclude<ToInterface, { op: 'start-server' | 'stop-server' | 'spooled' }>): FromInterface {
+  private run(
+    c: Exclude<ToInterface, { op: 'start-server' | 'stop-server' | 'spooled' | 'challenge' }>,
+  ): FromInterface {
     const iface = this.o.iface;
     switch (c.op) {
       case 'figures': {

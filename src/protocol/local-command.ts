@@ -58,6 +58,10 @@ const COMMANDS: Record<ToInterface['op'], Fields> = {
   echo: { id, text: text(1000) },
   pid: { id },
   spooled: { seq: id },
+  challenge: {
+    nonce: (v) =>
+      typeof v === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(v) ? undefined : 'expected a nonce',
+  },
   'start-server': { id },
   'stop-server': { id },
 };

@@ -32,6 +32,11 @@ export const fromInterfaceSchema = z.discriminatedUnion('t', [
       .regex(/^[A-Za-z0-9_-]{1,64}$/)
       .optional(),
     first: id.optional(),
+    /** HMAC-SHA256 of the agent's challenge under the agent's local key (D50), base64url. */
+    proof: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/)
+      .optional(),
   }),
   z.strictObject({
     t: z.literal('figures'),
@@ -79,6 +84,8 @@ export const toInterfaceSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('set-mask'), id, mask: z.number().int().min(0).max(0xffffffff) }),
   z.strictObject({ op: z.literal('echo'), id, text: z.string().max(1000) }),
   z.strictObject({ op: z.literal('pid'), id }),
+  /** First line on every connection: the interface proves it may speak for its server (D50). */
+  z.strictObject({ op: z.literal('challenge'), nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/) }),
   /** The records lines up to `seq` are spooled: the interface may forget them. No answer. */
   z.strictObject({ op: z.literal('spooled'), seq: id }),
   /** Sidecar only: start or stop the web server process it runs behind it. */

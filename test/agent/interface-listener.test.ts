@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InterfaceListener } from '../../src/agent/interface-listener.js';
 import { createInterface } from '../../src/interface/index.js';
+import { ensureLocalKey } from '../../src/protocol/local-proof.js';
 import { encodeRecords } from '../../src/protocol/local-record.js';
 import type { RequestRecord } from '../../src/protocol/messages.js';
-import { eventually, quiet } from '../helpers.js';
+import { eventually, quiet, tempDir } from '../helpers.js';
 
 test('the agent hears its interfaces: records, figures, commands, overflow and departure', async (t) => {
   const path = join(tmpdir(), `sy-listener-${process.pid}-${Date.now()}.sock`);
@@ -148,4 +150,39 @@ test('a second agent on a socket a live agent listens on is refused, and the liv
   };
   s.write(`{"t":"hello","server":"web-a","pid":1}\n${encodeRecords([ok])}\n`);
   await eventually(() => records.length === 1, 'the live agent to still get records');
+});
+
+test("a process without the agent's key cannot speak for a server; an interface that can read the key can", async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'agent.sock');
+  const key = ensureLocalKey(`${path}.key`);
+  assert.equal(statSync(`${path}.key`).mode & 0o777, 0o640);
+  const hellos: string[] = [];
+  const l = new InterfaceListener({
+    path,
+    key,
+    keyFile: `${path}.key`,
+    log: quiet,
+    onRecords: () => {},
+    onOverflow: () => {},
+    onHello: (s) => hellos.push(`${s.server}:${s.pid}`),
+  });
+  await l.start();
+  t.after(() => l.close());
+  assert.equal(statSync(path).mode & 0o777, 0o660, 'only the agent user and group may dial');
+  // A forger: says hello as web-a with no proof, and with a made-up one.
+  for (const proof of [undefined, 'A'.repeat(43)]) {
+    const s = connect(path);
+    s.resume(); // read (the challenge), so the agent's close is seen
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.write(`${JSON.stringify({ t: 'hello', server: 'web-a', pid: 1, ...(proof ? { proof } : {}) })}\n`);
+    await closed;
+  }
+  assert.equal(l.refusedHellos, 2);
+  assert.equal(l.session('web-a'), undefined);
+  // The real interface reads the key beside the socket and is taken.
+  const iface = createInterface({ server: 'web-a', slots: 2, secret: 's', agentSocket: path });
+  t.after(() => iface.close());
+  await eventually(() => hellos.length === 1, 'the real interface to be taken');
+  assert.equal(hellos[0], `web-a:${process.pid}`);
 });

@@ -108,7 +108,9 @@ test('several processes of one server are one server at the manager; one leaving
   const { token } = ensureToken(file, undefined);
   const web = async () => {
     const r = await fetch(`${manager.url}/status`, { headers: { authorization: `Bearer ${token}` } });
-    const v = (await r.json()) as { servers: Array<{ server: string; failed: boolean; figures?: { slots: number } }> };
+    const v = (await r.json()) as {
+      servers: Array<{ server: string; failed: boolean; figures?: { slots: number } }>;
+    };
     return v.servers.find((s) => s.server === 'web-a')!;
   };
   // Two workers of web-a (as Node cluster would start), 4 and 2 slots.

@@ -23,6 +23,8 @@ async function agentSocket(path: string, o: { paused?: boolean; noAck?: boolean 
   let peer: Socket | undefined;
   const server: Server = createServer((s) => {
     peer = s;
+    // As the agent does: a challenge first; the interface says hello only after it (D50).
+    s.write('{"op":"challenge","nonce":"stand-in-agent-nonce"}\n');
     // A stuck agent: nothing is read until resume().
     if (o.paused) s.pause();
     createInterface({ input: s }).on('line', (l) => {

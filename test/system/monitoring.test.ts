@@ -74,6 +74,15 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
     // web-b and web-c answer in about 5 ms: once their service times are known the agent
     // reports every 5 ms (the setting, 25 ms, would give 40 reports a second a server).
     for (let i = 0; i < 20; i++) await direct('web-b', '/fast');
+    // The agent's choice, as it says it, once it has learnt the service times (a loaded
+    // machine may take longer: its figures come later).
+    const said = () =>
+      [...site.agent.output().matchAll(/agent host-1 reports every (\d+) ms now/g)].map((m) => Number(m[1]));
+    await eventually(
+      () => (said().at(-1) ?? 25) <= 10,
+      'the agent to say it reports every 10 ms or less',
+      10_000,
+    );
     const count = async () =>
       metricValue(
         await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text(),
@@ -82,16 +91,14 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
     const [c0, t0] = [await count(), Date.now()];
     await eventually(() => Date.now() - t0 >= 1000, 'a second to pass', 2000);
     const [c1, t1] = [await count(), Date.now()];
-    // Three servers a report; 40 a second each at 25 ms would be 120 a second.
+    // Three servers a report; 40 a second each at 25 ms would be 120 a second. The rate
+    // reached depends on what else the machine runs (about 540 a second alone here, 150 with
+    // another test file beside it), but stays above what the setting alone gives.
     const perSecond = ((c1 - c0) * 1000) / (t1 - t0);
-    // The agent's choice, as it says it; the rate it reaches depends on what else the machine
-    // runs (about 540 a second alone here, 150 with another test file beside it), but stays
-    // above what the setting alone gives.
-    const said = [...site.agent.output().matchAll(/agent host-1 reports every (\d+) ms now/g)].map((m) =>
-      Number(m[1]),
+    assert.ok(
+      perSecond > 120,
+      `${perSecond.toFixed(0)} server figures a second; the agent said ${said().join(', ')} ms`,
     );
-    assert.ok(said.length > 0 && said.at(-1)! <= 10, `the agent said it reports every ${said.join(', ')} ms`);
-    assert.ok(perSecond > 120, `${perSecond.toFixed(0)} server figures a second`);
   });
 
   test("a queue at a server shows in the interceptor's /metrics, and so does its going", async () => {
