@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
+import { parseHostPort } from '../config/schema.js';
 import { componentSecret } from '../config/secret-file.js';
 import { combineFigures } from '../core/combine-figures.js';
 import type { Clock } from '../core/random.js';
@@ -10,6 +12,7 @@ import { SwitchyardError } from '../errors.js';
 import { Delivery } from '../link/delivery.js';
 import { LinkClient } from '../link/link-client.js';
 import { Outbox } from '../link/outbox.js';
+import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ensureLocalKey } from '../protocol/local-proof.js';
 import { fieldMask } from '../protocol/local-record.js';
@@ -19,6 +22,7 @@ import { Batcher } from './batcher.js';
 import { hostFacts } from './host-facts.js';
 import { type HostPerf, rates, type Snapshot, snapshot } from './host-perf.js';
 import { answers, InterfaceListener, type InterfaceSession } from './interface-listener.js';
+import { createAgentMetrics } from './metrics.js';
 import { ServerWatch } from './server-watch.js';
 import { Spool } from './spool.js';
 
@@ -48,6 +52,8 @@ export interface AgentOptions {
 
 export interface Agent {
   socket: string;
+  /** http://host:port of the agent's /metrics and /healthz. */
+  metricsUrl: string;
   readonly connected: boolean;
   /** Records and events waiting for the manager's acknowledgement. */
   readonly buffered: number;
@@ -117,6 +123,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let events: Array<SwitchyardEvent & { at: number }> = [];
   let samples: Array<Omit<Sample, 'startAge' | 'stopAge'> & { start: number; stop: number }> = [];
   let reportedDrops = 0;
+  /** Set once /metrics exists (the link and the listener start before it). */
+  let countDrops = () => {};
+  let countRecords = (_n: number) => {};
   /** Whether the backlog warning was given (again once it fell below a quarter). */
   let backlogSaid = false;
 
@@ -247,6 +256,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         lines.set(instance, line);
       }
       spool.records(instance, line, records);
+      countRecords(records.length);
       const now = clock();
       for (const r of records) {
         watch.onRecord(r);
@@ -363,7 +373,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (outbox.unacked().some((b, i) => b.seq !== numbers[i]) || stored > restored.lastSeq) compact();
       else spool.ack(outbox.acked);
     },
-    onDown: () => delivery.down(),
+    onDown: () => {
+      delivery.down();
+      countDrops();
+    },
     onMessage: (msg: Message) => {
       if (msg.type === 'ack') {
         const before = outbox.acked;
@@ -480,15 +493,69 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     watch.stop();
     throw new SwitchyardError('SY_ERR_CONFIG', `cannot listen on the socket ${socketPath}: ${e.message}`);
   });
+  // /metrics and /healthz (issue 29): what the agent holds, drops and refuses, and its link.
+  const metrics = createAgentMetrics({
+    connected: () => link.connected,
+    waiting: () => outbox.size,
+    batching: () => batcher.length,
+    spoolBytes: () => spool.size,
+    dropped: () => outbox.dropped,
+    resent: () => delivery.resent,
+    interfaces: () => [...sessions.values()].reduce((n, all) => n + all.size, 0),
+    invalid: () => listener.invalid,
+    refusedHellos: () => listener.refusedHellos,
+  });
+  countDrops = () => metrics.redials.inc();
+  countRecords = (n) => metrics.records.inc(n);
+  const http = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(link.connected ? 'ok\n' : 'ok (the manager is not connected; records wait in the spool)\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: /metrics and /healthz only\n');
+  });
+  const where = parseHostPort(cfg.metrics);
+  try {
+    await listenOn(http, where?.host ?? '127.0.0.1', where?.port ?? 0);
+  } catch (e) {
+    stopped = true;
+    clearTimeout(fast);
+    clearInterval(perfTimer);
+    clearInterval(slow);
+    watch.stop();
+    await listener.close();
+    throw new SwitchyardError(
+      'SY_ERR_CONFIG',
+      `cannot listen for /metrics on ${cfg.metrics} (agents[].metrics): ${(e as Error).message}`,
+    );
+  }
+  const metricsUrl = `http://${boundAddress(http)}`;
   link.start();
   log.info(
-    { socket: socketPath, manager: url, servers: cfg.servers },
-    `agent ${opts.name} listening on ${socketPath} for ${cfg.servers.length} server(s); reporting to ${url}`,
+    { socket: socketPath, manager: url, servers: cfg.servers, metrics: metricsUrl },
+    `agent ${opts.name} listening on ${socketPath} for ${cfg.servers.length} server(s); reporting to ${url}; metrics at ${metricsUrl}/metrics`,
   );
 
   let closing: Promise<void> | undefined;
   return {
     socket: socketPath,
+    metricsUrl,
     get connected() {
       return link.connected;
     },
@@ -514,6 +581,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           await new Promise((r) => setTimeout(r, 20));
         await listener.close();
         await link.close();
+        http.close();
+        http.closeAllConnections();
         compact();
         spool.close();
         log.info(

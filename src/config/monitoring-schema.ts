@@ -199,6 +199,14 @@ export const agentSchema = z
       description:
         'Records, events and samples kept until the manager has stored them (while it is away or slow, too); past it the oldest are dropped, counted and reported as a gap. The spool holds as many (about 30 MiB at the default).',
     }),
+    metrics: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7071')
+      .default('127.0.0.1:0')
+      .meta({
+        description:
+          "host:port of the agent's /metrics (Prometheus) and /healthz. Default: a free port on 127.0.0.1, said in the agent's first log line.",
+      }),
     spoolDir: z.string().min(1).optional().meta({
       description:
         "Directory of the agent's spool, relative to the site file: what it holds for the manager, on disk, so a crash loses nothing (D44). Default: agent-NAME under manager.dataDir.",

@@ -25,6 +25,8 @@ export const DEFAULTS = {
   headersTimeout: '10s',
   requestTimeout: '30s',
   keepAliveTimeout: '5s',
+  sendTimeout: '10s',
+  maxPipelined: 16,
   checkInterval: '2s',
   checkTimeout: '1s',
   checkPath: '/',
@@ -304,6 +306,13 @@ const interceptor = z
     keepAliveTimeout: duration('Idle time before a kept-alive connection is closed.').prefault(
       DEFAULTS.keepAliveTimeout,
     ),
+    sendTimeout: duration(
+      'Longest a connection may go without taking any of what it is sent (a client that stops reading its answers); then it is closed and its slots freed.',
+    ).prefault(DEFAULTS.sendTimeout),
+    maxPipelined: z.number().int().min(1).max(1000).default(DEFAULTS.maxPipelined).meta({
+      description:
+        'Answers one connection may have waiting unread (HTTP/1.1 pipelining) before it is closed: browsers pipeline none, and each waiting answer holds a slot of maxConcurrent.',
+    }),
     healthCheck: z
       .strictObject({
         interval: duration('Time between checks.').prefault(DEFAULTS.checkInterval),

@@ -126,7 +126,12 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     }
     // A response that could not be flushed at once (slow client, large sorry page) keeps a
     // slot of the application's concurrency limit until it is done.
-    if (!res.writableFinished) hold(app, req, res);
+    if (!res.writableFinished && hold(app, req, res) > ic.maxPipelined) {
+      // A client that queues answers it does not read holds slots of every application it
+      // reaches: past maxPipelined it is cut, and its slots come back at once (issue 29).
+      refusal.get('pipelined')!.inc();
+      req.socket.destroy();
+    }
   };
 }
 
@@ -135,7 +140,8 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
 // their slots would be lost for good and the application would answer 503 forever.
 const held = new WeakMap<Socket, Set<() => void>>();
 
-function hold(app: AppState, req: IncomingMessage, res: ServerResponse): void {
+/** Keeps a slot until the answer is sent; gives how many answers its connection has waiting. */
+function hold(app: AppState, req: IncomingMessage, res: ServerResponse): number {
   const socket = req.socket;
   let releases = held.get(socket);
   if (!releases) {
@@ -153,6 +159,7 @@ function hold(app: AppState, req: IncomingMessage, res: ServerResponse): void {
   mine.add(release);
   app.inFlight++;
   res.once('close', release);
+  return mine.size;
 }
 
 /** Returned by rawHeader when a header that must be single appears twice. */

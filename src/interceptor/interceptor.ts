@@ -155,6 +155,12 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       }
       socket.destroy();
     });
+    // A connection that takes none of what it is sent for sendTimeout (a client that stopped
+    // reading its answers) is closed, so its held slots come back (issue 29).
+    server.setTimeout(ic.sendTimeout, (s: Socket) => {
+      if (s.writableLength > 0) metrics.refusals.labels('send-timeout').inc();
+      s.destroy();
+    });
     server.on('connection', (s: Socket) => {
       sockets.add(s);
       s.once('close', () => sockets.delete(s));

@@ -138,5 +138,7 @@ export const REFUSAL_REASONS = [
   'overloaded',
   'header-too-large',
   'client-error',
+  'pipelined',
+  'send-timeout',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -125,3 +125,42 @@ test('several processes of one server are one server at the manager; one leaving
   await eventually(async () => (await web()).figures?.slots === 4, 'one worker left: 4 slots', 5000);
   assert.equal((await web()).failed, false, 'a worker leaving is not the server failing');
 });
+
+test('the agent serves /metrics: its link, its buffer and spool, its interfaces, what it refused', async (t) => {
+  const dir = site('');
+  const file = join(dir, 'site.yaml');
+  const log = quiet;
+  const manager = await startManager({ configFile: file, listen: '127.0.0.1:0', log });
+  t.after(() => manager.close());
+  const agent = await startAgent({ configFile: file, name: 'host-1', managerUrl: manager.linkUrl, log });
+  t.after(() => agent.close());
+  const iface = createInterface({
+    server: 'web-a',
+    slots: 4,
+    secret: SECRET,
+    agentSocket: agent.socket,
+    log,
+  });
+  t.after(() => iface.close());
+  const read = async () => (await fetch(`${agent.metricsUrl}/metrics`)).text();
+  const text = await eventually(
+    async () => {
+      const m = await read();
+      return /switchyard_agent_manager_connected 1/.test(m) && /switchyard_agent_interfaces 1/.test(m)
+        ? m
+        : undefined;
+    },
+    'the agent linked, with its interface',
+    5000,
+  );
+  for (const name of [
+    'switchyard_agent_outbox_items',
+    'switchyard_agent_spool_bytes',
+    'switchyard_agent_dropped_items',
+    'switchyard_agent_manager_link_drops_total',
+    'switchyard_agent_records_total',
+    'process_cpu_seconds_total',
+  ])
+    assert.match(text, new RegExp(`^${name} `, 'm'), name);
+  assert.equal((await fetch(`${agent.metricsUrl}/healthz`)).status, 200);
+});

@@ -273,6 +273,35 @@ test('garbage gets 400 and the interceptor keeps serving', async () => {
   assert.equal(ic.child.exitCode, null);
 });
 
+test('a client that pipelines answers it never reads is cut off and gives its slots back', async () => {
+  const refusals = async () =>
+    metricValue(
+      await (await fetch(`${ic.adminUrl}/metrics`)).text(),
+      'switchyard_interceptor_refusals_total',
+      {
+        reason: 'pipelined',
+      },
+    );
+  const before = await refusals();
+  // 20,000 requests in a few writes, and not one byte read: far more answers than the
+  // sockets' buffers hold, so they queue in the interceptor, each holding a slot.
+  const s = connect(Number(new URL(ic.url).port), '127.0.0.1');
+  s.pause();
+  s.on('error', () => {});
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  const one = 'GET /p HTTP/1.1\r\nHost: shop.example\r\n\r\n';
+  for (let i = 0; i < 20; i++) s.write(one.repeat(1000));
+  try {
+    // The interceptor cuts it (a paused socket does not see its close: the counter says it).
+    await eventually(async () => (await refusals()) > before, 'the connection to be cut off', 15_000);
+  } finally {
+    s.destroy();
+  }
+  // The slots came back: the shop still answers (maxConcurrent is not exhausted).
+  for (let i = 0; i < 5; i++)
+    assert.equal((await httpRequest(`${ic.url}/after${i}`, { method: 'GET' })).status, 302);
+});
+
 test('/metrics on the admin address counts refusals by reason', async () => {
   const refusals = async () => {
     const text = await ic.metrics();

@@ -105,9 +105,12 @@ export class SqliteStore {
   constructor(file: string, busyTimeout = BUSY_TIMEOUT) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeout))}`);
+    // Every statement is made once and kept for the store's life (exec makes none): on Node 24
+    // a better-sqlite3 12 statement left to the garbage collector can be finalised while the
+    // thread is being torn down, which aborts the process (nodejs/node#65446).
+    this.db.exec('PRAGMA journal_mode = WAL');
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    this.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(busyTimeout))}`);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {
@@ -140,8 +143,21 @@ export class SqliteStore {
          ON CONFLICT (kind, name) DO UPDATE SET value = excluded.value`,
       ),
       resetOverrides: db.prepare('DELETE FROM overrides'),
-      count: (table: 'records' | 'events' | 'samples' | 'host_facts_log') =>
-        db.prepare(`SELECT count(*) AS n FROM ${table}`),
+      count: {
+        records: db.prepare('SELECT count(*) AS n FROM records'),
+        events: db.prepare('SELECT count(*) AS n FROM events'),
+        samples: db.prepare('SELECT count(*) AS n FROM samples'),
+        host_facts_log: db.prepare('SELECT count(*) AS n FROM host_facts_log'),
+      },
+      probeWrite: db.prepare(
+        `INSERT INTO meta (key, value) VALUES ('written_at', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      ),
+      prune: [
+        db.prepare('DELETE FROM records WHERE logged_at < ?'),
+        db.prepare('DELETE FROM samples WHERE stop < ?'),
+        db.prepare('DELETE FROM events WHERE logged_at < ?'),
+      ],
     };
     this.ingestTx = db.transaction(
       (role: string, id: string, seq: number, b: BatchInput, now: number): IngestResult => {
@@ -225,12 +241,7 @@ export class SqliteStore {
    * lock held too long shows at start and in /healthz, not first in a lost batch.
    */
   probeWrite(now: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO meta (key, value) VALUES ('written_at', ?)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      )
-      .run(String(now));
+    this.stmts.probeWrite.run(String(now));
   }
 
   /** Every component's last stored sequence number, "role/id" → seq. */
@@ -280,14 +291,12 @@ export class SqliteStore {
   /** Deletes records, samples and events logged before `before` (wall ms). Returns rows deleted. */
   prune(before: number): number {
     let n = 0;
-    n += this.db.prepare('DELETE FROM records WHERE logged_at < ?').run(before).changes;
-    n += this.db.prepare('DELETE FROM samples WHERE stop < ?').run(before).changes;
-    n += this.db.prepare('DELETE FROM events WHERE logged_at < ?').run(before).changes;
+    for (const st of this.stmts.prune) n += st.run(before).changes;
     return n;
   }
 
   count(table: 'records' | 'events' | 'samples' | 'host_facts_log'): number {
-    return (this.stmts.count(table).get() as { n: number }).n;
+    return (this.stmts.count[table].get() as { n: number }).n;
   }
 
   close(): void {
