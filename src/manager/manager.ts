@@ -382,9 +382,26 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     );
   };
 
+  /**
+   * Servers whose new figures are not passed on yet. Figures that come in during one turn of
+   * the event loop (from any number of agents) go to the interceptors in one load message as
+   * soon as the messages read with them are handled (setImmediate), not one message each:
+   * one write and one read for many agents' figures (issue 29: 100 agents reporting every
+   * 10 ms made 10,000 writes a second to every interceptor).
+   */
+  let unpushed = new Set<string>();
+  let pushQueued = false;
+  const pushFresh = () => {
+    pushQueued = false;
+    const fresh = unpushed;
+    unpushed = new Set();
+    if (stopping || fresh.size === 0) return;
+    pushLoads(board.loads(clock(), fresh));
+  };
+
   const onFigures = (link: ServerLink, f: MessageOf<'figures'>) => {
     const now = clock();
-    const fresh = new Set<string>();
+    const fresh = unpushed;
     const host = {
       ...(f.cpu !== undefined ? { cpu: f.cpu } : {}),
       ...(f.memory !== undefined ? { memory: f.memory } : {}),
@@ -402,7 +419,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     }
     // Passed on at once rather than on the next tick: the figures' age is what a redirecting
     // door's choice loses most to (the lab's simulator, D28).
-    if (fresh.size > 0) pushLoads(board.loads(now, fresh));
+    if (fresh.size > 0 && !pushQueued) {
+      pushQueued = true;
+      setImmediate(pushFresh);
+    }
   };
 
   /** Sends load values to every interceptor. */
