@@ -74,6 +74,8 @@ const GOAL = { manager: 0.5, interceptor: 0.1, at: 1000 };
 /** Longest wait for the agents to link, and then for the interceptor to hold every server's figures. */
 const LINK_TIMEOUT_MS = 30_000;
 const HTTP_TIMEOUT_MS = 5_000;
+/** A manager that cannot keep up serves its /metrics late. */
+const METRICS_TIMEOUT_MS = 20_000;
 /** Cores other processes may take during a window before the round is run again. */
 const OTHER_LOAD_WARN = 0.2;
 
@@ -182,10 +184,10 @@ function siteFile(servers, managerPort) {
   return lines.join('\n');
 }
 
-async function httpText(url, token) {
+async function httpText(url, token, timeout = HTTP_TIMEOUT_MS) {
   const res = await fetch(url, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
-    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeout),
   });
   if (!res.ok) throw new BenchError(`${url}: HTTP ${res.status}`);
   return res.text();
@@ -232,13 +234,33 @@ async function untilFed(adminUrl, token, servers) {
   }
 }
 
-/** The manager's count of figures received, NaN when it does not answer in time. */
+/**
+ * The manager's count of figures received and when it answered (a busy manager answers late,
+ * so rates are taken between its answers); the count is NaN when it does not answer in time.
+ */
 async function figuresReceived(url) {
   try {
-    return metric(await httpText(url), 'switchyard_manager_figures_total');
+    const value = metric(
+      await httpText(url, undefined, METRICS_TIMEOUT_MS),
+      'switchyard_manager_figures_total',
+    );
+    return { value, at: performance.now() };
   } catch {
-    return Number.NaN;
+    return { value: Number.NaN, at: performance.now() };
   }
+}
+
+/** What the feeders have sent so far, and when they said so. */
+async function sentSoFar(feeders) {
+  const stats = await Promise.all(feeders.map((f) => f.stats()));
+  const sum = (k) => stats.reduce((t, x) => t + x[k], 0);
+  return {
+    servers: sum('servers'),
+    messages: sum('messages'),
+    skipped: sum('skipped'),
+    reportEvery: median(stats.map((x) => x.reportEvery)),
+    at: performance.now(),
+  };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -256,6 +278,17 @@ function sysTicks(pid) {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
   } catch {
     throw new BenchError(`process ${pid} is gone`);
+  }
+}
+
+/** A process's read and write system calls so far (/proc/PID/io; all its threads). */
+function syscalls(pid) {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (k) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? Number.NaN);
+    return { reads: field('syscr'), writes: field('syscw') };
+  } catch {
+    return { reads: Number.NaN, writes: Number.NaN };
   }
 }
 
@@ -319,31 +352,31 @@ async function runOne(servers, dist, opts, ctx) {
     await sleep(opts.warmup * 1000);
 
     const metricsUrl = `http://127.0.0.1:${managerPort}/metrics`;
-    const figures0 = await figuresReceived(metricsUrl);
-    const sent0 = await Promise.all(feeders.map((f) => f.stats()));
+    const [figures0, sent0] = await Promise.all([figuresReceived(metricsUrl), sentSoFar(feeders)]);
     const t0 = performance.now();
     const m0 = cpuTicks(manager.pid);
     const i0 = cpuTicks(interceptor.pid);
     const ms0 = sysTicks(manager.pid);
     const is0 = sysTicks(interceptor.pid);
     const f0 = feeders.reduce((t, f) => t + cpuTicks(f.pid), 0);
+    const mio0 = syscalls(manager.pid);
+    const iio0 = syscalls(interceptor.pid);
     const busy0 = machineBusy();
     await sleep(opts.window * 1000);
     const busy1 = machineBusy();
+    const mio1 = syscalls(manager.pid);
+    const iio1 = syscalls(interceptor.pid);
     const m1 = cpuTicks(manager.pid);
     const i1 = cpuTicks(interceptor.pid);
     const ms1 = sysTicks(manager.pid);
     const is1 = sysTicks(interceptor.pid);
     const f1 = feeders.reduce((t, f) => t + cpuTicks(f.pid), 0);
     const elapsed = (performance.now() - t0) / 1000;
-    const sent1 = await Promise.all(feeders.map((f) => f.stats()));
-    const figures1 = await figuresReceived(metricsUrl);
+    const [figures1, sent1] = await Promise.all([figuresReceived(metricsUrl), sentSoFar(feeders)]);
     for (const p of procs) if (!alive(p.child)) throw new BenchError(`${p.name} exited during the run`);
 
     const perSecond = (ticks) => ticks / ctx.ticks / elapsed;
-    const sum = (xs, k) => xs.reduce((t, x) => t + x[k], 0);
-    const sentServers = sum(sent1, 'servers') - sum(sent0, 'servers');
-    const sentMessages = sum(sent1, 'messages') - sum(sent0, 'messages');
+    const sentSeconds = (sent1.at - sent0.at) / 1000;
     const ours = m1 - m0 + (i1 - i0) + (f1 - f0);
     return {
       manager: perSecond(m1 - m0),
@@ -351,14 +384,18 @@ async function runOne(servers, dist, opts, ctx) {
       // The kernel's share (stime): mostly the links' reads and writes.
       managerSys: (ms1 - ms0) / Math.max(1, m1 - m0),
       interceptorSys: (is1 - is0) / Math.max(1, i1 - i0),
+      // Writes by the manager (load messages to the interceptor, acknowledgements, pongs) and
+      // reads by the interceptor, a second: how many messages the figures travel in.
+      managerWrites: (mio1.writes - mio0.writes) / elapsed,
+      interceptorReads: (iio1.reads - iio0.reads) / elapsed,
       feeders: perSecond(f1 - f0),
       // Everything else the machine did meanwhile, in cores.
       other: Math.max(0, perSecond(busy1 - busy0 - ours)),
-      messagesPerSecond: sentMessages / elapsed,
-      figuresSent: sentServers / elapsed,
-      figuresReceived: (figures1 - figures0) / elapsed,
-      reportEveryMs: median(sent1.map((s) => s.reportEvery)),
-      skipped: sum(sent1, 'skipped') - sum(sent0, 'skipped'),
+      messagesPerSecond: (sent1.messages - sent0.messages) / sentSeconds,
+      figuresSent: (sent1.servers - sent0.servers) / sentSeconds,
+      figuresReceived: ((figures1.value - figures0.value) * 1000) / (figures1.at - figures0.at),
+      reportEveryMs: sent1.reportEvery,
+      skipped: sent1.skipped - sent0.skipped,
       agents,
       linked,
       fed,
@@ -415,7 +452,8 @@ async function main() {
           log(
             `  ${String(servers).padStart(5)} servers, ${b.label.padEnd(width)} round ${round}: manager ${f2(r.manager)} (sys ${pc(r.managerSys)}), interceptor ${f2(r.interceptor)} (sys ${pc(r.interceptorSys)}) ` +
               `(feeders ${f2(r.feeders)}, other ${f2(r.other)}); figures ${f0(r.figuresReceived)}/s of ${f0(r.figuresSent)}/s sent, ` +
-              `${f0(r.messagesPerSecond)} messages/s, every ${r.reportEveryMs.toFixed(1)} ms` +
+              `${f0(r.messagesPerSecond)} messages/s, every ${r.reportEveryMs.toFixed(1)} ms; ` +
+              `manager ${f0(r.managerWrites)} writes/s, interceptor ${f0(r.interceptorReads)} reads/s` +
               (r.linked < r.agents
                 ? `; only ${r.linked} of ${r.agents} agents linked within ${LINK_TIMEOUT_MS / 1000} s`
                 : '') +
@@ -440,6 +478,8 @@ async function main() {
           Math.max(...runs.map((r) => r.interceptor)),
         ],
         managerSys: med('managerSys'),
+        managerWrites: med('managerWrites'),
+        interceptorReads: med('interceptorReads'),
         interceptorSys: med('interceptorSys'),
         feeders: med('feeders'),
         other: med('other'),
