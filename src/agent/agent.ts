@@ -441,10 +441,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let stopped = false;
   /** The report interval last logged: said when it halves or doubles, not each time it moves. */
   let saidEvery = m.reportInterval;
+  let every = m.reportInterval;
   const tickFigures = () => {
     if (stopped) return;
     void sendFigures();
-    const every = reportEvery(m.reportInterval, [...followed.values()]);
+    every = reportEvery(m.reportInterval, [...followed.values()]);
     if (every <= saidEvery / 2 || every >= saidEvery * 2) {
       saidEvery = every;
       log.info(
@@ -504,6 +505,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     interfaces: () => [...sessions.values()].reduce((n, all) => n + all.size, 0),
     invalid: () => listener.invalid,
     refusedHellos: () => listener.refusedHellos,
+    reportEvery: () => every,
   });
   countDrops = () => metrics.redials.inc();
   countRecords = (n) => metrics.records.inc(n);

@@ -18,6 +18,8 @@ export interface AgentReadings {
   invalid(): number;
   /** Hellos refused for want of the local key's proof, since start. */
   refusedHellos(): number;
+  /** The report interval in use, ms: the setting, or less for fast servers. */
+  reportEvery(): number;
 }
 
 /**
@@ -62,6 +64,11 @@ export function createAgentMetrics(r: AgentReadings) {
     'switchyard_agent_local_refused_hellos',
     "Hellos refused for want of the agent's key, since start.",
     r.refusedHellos,
+  );
+  gauge(
+    'switchyard_agent_report_interval_seconds',
+    "How often the agent relays its servers' figures now: the setting, or half the fastest server's service time.",
+    () => r.reportEvery() / 1000,
   );
   const redials = new Counter({
     name: 'switchyard_agent_manager_link_drops_total',
