@@ -76,6 +76,8 @@ const LINK_TIMEOUT_MS = 30_000;
 const HTTP_TIMEOUT_MS = 5_000;
 /** A manager that cannot keep up serves its /metrics late. */
 const METRICS_TIMEOUT_MS = 20_000;
+/** Status readings for the figures' age at the interceptor. */
+const AGE_READINGS = 5;
 /** Cores other processes may take during a window before the round is run again. */
 const OTHER_LOAD_WARN = 0.2;
 
@@ -235,6 +237,24 @@ async function untilFed(adminUrl, token, servers) {
 }
 
 /**
+ * How old the interceptor's figures are, ms: the median over the servers of the age its
+ * status gives (since the manager received them, with the time they waited in the manager),
+ * the median of a few readings after the window (a status read costs the interceptor
+ * O(servers²), so none is made during it); NaN when it does not answer.
+ */
+async function figuresAge(adminUrl, token) {
+  const ages = [];
+  for (let i = 0; i < AGE_READINGS; i++) {
+    try {
+      const s = JSON.parse(await httpText(`${adminUrl}/status`, token, METRICS_TIMEOUT_MS));
+      ages.push(median((s.servers ?? []).map((x) => x.manager?.ageMs).filter((x) => x !== undefined)));
+    } catch {}
+    await sleep(150);
+  }
+  return median(ages);
+}
+
+/**
  * The manager's count of figures received and when it answered (a busy manager answers late,
  * so rates are taken between its answers); the count is NaN when it does not answer in time.
  */
@@ -374,6 +394,7 @@ async function runOne(servers, dist, opts, ctx) {
     const elapsed = (performance.now() - t0) / 1000;
     const [figures1, sent1] = await Promise.all([figuresReceived(metricsUrl), sentSoFar(feeders)]);
     for (const p of procs) if (!alive(p.child)) throw new BenchError(`${p.name} exited during the run`);
+    const age = await figuresAge(interceptor.match[1], ctx.token);
 
     const perSecond = (ticks) => ticks / ctx.ticks / elapsed;
     const sentSeconds = (sent1.at - sent0.at) / 1000;
@@ -395,6 +416,7 @@ async function runOne(servers, dist, opts, ctx) {
       figuresSent: (sent1.servers - sent0.servers) / sentSeconds,
       figuresReceived: ((figures1.value - figures0.value) * 1000) / (figures1.at - figures0.at),
       reportEveryMs: sent1.reportEvery,
+      ageMs: age,
       skipped: sent1.skipped - sent0.skipped,
       agents,
       linked,
@@ -453,7 +475,8 @@ async function main() {
             `  ${String(servers).padStart(5)} servers, ${b.label.padEnd(width)} round ${round}: manager ${f2(r.manager)} (sys ${pc(r.managerSys)}), interceptor ${f2(r.interceptor)} (sys ${pc(r.interceptorSys)}) ` +
               `(feeders ${f2(r.feeders)}, other ${f2(r.other)}); figures ${f0(r.figuresReceived)}/s of ${f0(r.figuresSent)}/s sent, ` +
               `${f0(r.messagesPerSecond)} messages/s, every ${r.reportEveryMs.toFixed(1)} ms; ` +
-              `manager ${f0(r.managerWrites)} writes/s, interceptor ${f0(r.interceptorReads)} reads/s` +
+              `manager ${f0(r.managerWrites)} writes/s, interceptor ${f0(r.interceptorReads)} reads/s, ` +
+              `figures ${Number.isFinite(r.ageMs) ? r.ageMs.toFixed(1) : '-'} ms old there (median)` +
               (r.linked < r.agents
                 ? `; only ${r.linked} of ${r.agents} agents linked within ${LINK_TIMEOUT_MS / 1000} s`
                 : '') +
@@ -487,6 +510,7 @@ async function main() {
         figuresSent: med('figuresSent'),
         figuresReceived: med('figuresReceived'),
         reportEveryMs: med('reportEveryMs'),
+        ageMs: med('ageMs'),
         linked: Math.min(...runs.map((r) => r.linked)),
         runs,
       });
@@ -517,6 +541,7 @@ async function main() {
     'interceptor',
     'figures/s in (sent)',
     'msgs/s',
+    'age (ms)',
     'feeders',
     'other',
   ];
@@ -529,6 +554,7 @@ async function main() {
       (opts.rounds > 1 ? ` (${f2(r.interceptorRange[0])}–${f2(r.interceptorRange[1])})` : ''),
     `${f0(r.figuresReceived)} (${f0(r.figuresSent)})`,
     f0(r.messagesPerSecond),
+    Number.isFinite(r.ageMs) ? r.ageMs.toFixed(1) : '-',
     f2(r.feeders),
     f2(r.other),
   ]);
