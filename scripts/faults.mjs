@@ -4,12 +4,15 @@
 // own id, applies one fault (kill -9 and restart, the store locked or read-only, the manager
 // stopped while a server redirects), then counts the ids in the manager's store. Goal of every
 // row: nothing lost, nothing stored twice, nobody down but the component faulted, which is
-// back. Prints one markdown table; exit code 0 when every row meets its goal, 1 otherwise.
+// back. The hostile rows (faults/hostile.mjs, issue 29 item 5) send no counted load but one
+// kind of hostile input each; their goal: the defence holds, all stay up, nothing is stored
+// wrongly. Prints one markdown table; exit code 0 when every row meets its goal, 1 otherwise.
 // See docs/reliability.md.
 import { execSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { HEALTH_GOAL_MS, LINK_GOAL_MS } from './faults/hostile.mjs';
 import { LEASE_GOAL_MS, ROWS, runRow } from './faults/rows.mjs';
 import { killEverything, tempDirs } from './faults/site.mjs';
 
@@ -84,7 +87,14 @@ for (const row of rows) {
   try {
     r = await runRow(row, options);
   } catch (e) {
-    r = { name: row.name, label: row.label, error: e.message, pass: false, notes: [] };
+    r = {
+      name: row.name,
+      label: row.label,
+      hostile: Boolean(row.hostile),
+      error: e.message,
+      pass: false,
+      notes: [],
+    };
   }
   results.push(r);
   const how = r.notPossible ? 'not possible here' : r.error ? `error: ${r.error}` : r.pass ? 'pass' : 'FAIL';
@@ -92,36 +102,59 @@ for (const row of rows) {
 }
 
 const yesNo = (b) => (b ? 'yes' : 'no');
-const cells = (r) => {
-  if (r.notPossible) return [r.label, '', '', '', '', '', '', `not possible here: ${r.notPossible}`];
-  if (r.error) return [r.label, '', '', '', '', '', '', `FAIL (error: ${r.error})`];
-  const others = r.othersUp ? 'yes' : 'no';
-  const back = r.killed ? `; ${r.killed} back: ${yesNo(r.back)}` : '';
-  return [
-    r.label,
-    `${r.answered} of ${r.sent}`,
-    String(r.stored),
-    String(r.duplicated),
-    String(r.lost),
-    others + back,
-    r.redirect ? r.redirect.text : '–',
-    r.pass ? 'pass' : 'FAIL',
-  ];
-};
-const head = [
-  'fault',
-  'answered',
-  'stored',
-  'duplicated',
-  'lost',
-  'others up',
-  'redirect stopped',
-  'verdict',
+/**
+ * The table's columns, each with its cell for a row. The counted rows' columns show when a
+ * counted row ran, the hostile rows' when a hostile one did; a row leaves the other's empty.
+ */
+const counted = results.some((r) => !r.hostile);
+const hostile = results.some((r) => r.hostile);
+const figure = (r, f) => (r.hostile || r.notPossible || r.error ? '–' : f(r));
+const columns = [
+  { head: 'row', cell: (r) => `\`${r.name}\`` },
+  { head: hostile ? 'fault or input' : 'fault', cell: (r) => r.label },
+  ...(counted
+    ? [
+        { head: 'answered', right: true, cell: (r) => figure(r, (x) => `${x.answered} of ${x.sent}`) },
+        { head: 'stored', right: true, cell: (r) => figure(r, (x) => String(x.stored)) },
+        { head: 'duplicated', right: true, cell: (r) => figure(r, (x) => String(x.duplicated)) },
+        { head: 'lost', right: true, cell: (r) => figure(r, (x) => String(x.lost)) },
+      ]
+    : []),
+  ...(hostile ? [{ head: 'answer', cell: (r) => (r.hostile && r.answer) || '–' }] : []),
+  {
+    head: hostile ? 'all up' : 'others up',
+    cell: (r) => {
+      if (r.notPossible || r.error) return '–';
+      if (r.hostile) return yesNo(r.up);
+      return (r.othersUp ? 'yes' : 'no') + (r.killed ? `; ${r.killed} back: ${yesNo(r.back)}` : '');
+    },
+  },
+  ...(hostile
+    ? [
+        {
+          head: 'stored wrongly',
+          cell: (r) =>
+            r.hostile && r.storedWrongly !== undefined ? `${r.storedWrongly} (${r.stored})` : '–',
+        },
+      ]
+    : []),
+  ...(counted ? [{ head: 'redirect stopped', cell: (r) => (r.redirect ? r.redirect.text : '–') }] : []),
+  {
+    head: 'verdict',
+    cell: (r) =>
+      r.notPossible
+        ? `not possible here: ${r.notPossible}`
+        : r.error
+          ? `FAIL (error: ${r.error})`
+          : r.pass
+            ? 'pass'
+            : 'FAIL',
+  },
 ];
 const lines = [
-  `| ${head.join(' | ')} |`,
-  `|${head.map((_, i) => (i >= 1 && i <= 4 ? '---:' : '---')).join('|')}|`,
-  ...results.map((r) => `| ${cells(r).join(' | ')} |`),
+  `| ${columns.map((c) => c.head).join(' | ')} |`,
+  `|${columns.map((c) => (c.right ? '---:' : '---')).join('|')}|`,
+  ...results.map((r) => `| ${columns.map((c) => c.cell(r)).join(' | ')} |`),
 ];
 console.log(lines.join('\n'));
 console.log('');
@@ -135,7 +168,7 @@ try {
 } catch {}
 const seconds = Math.round((Date.now() - started) / 1000);
 console.log(
-  `\n${args.short ? 'short' : 'full'} run, ${options.count} requests at ${options.rate}/s a row, ${seconds} s; dist ${dist}; suite at commit ${commit}; Node ${process.version}; lease goal ${LEASE_GOAL_MS / 1000} s`,
+  `\n${args.short ? 'short' : 'full'} run${counted ? `, ${options.count} requests at ${options.rate}/s a counted row` : ''}, ${seconds} s; dist ${dist}; suite at commit ${commit}; Node ${process.version}${counted ? `; lease goal ${LEASE_GOAL_MS / 1000} s` : ''}${hostile ? `; /healthz goal ${HEALTH_GOAL_MS} ms, link goal ${LINK_GOAL_MS / 1000} s` : ''}`,
 );
 if (args.json)
   writeFileSync(

@@ -2,6 +2,7 @@
 // fault a third of the way in, waits for the store to settle and says what was lost.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { HOSTILE_ROWS, runHostileRow } from './hostile.mjs';
 import { countedLoad, get, pushOver, redirectsTo, served200 } from './load.mjs';
 import { live, sleep, startSite, stopSite, waitFor } from './site.mjs';
 import { untilSettled } from './store.mjs';
@@ -29,6 +30,8 @@ export const ROWS = [
   { name: 'locked', label: 'store locked 10 s by another process', fault: lockStore },
   { name: 'read-only', label: 'store read-only (writes fail) for a while', fault: readOnlyStore },
   { name: 'lease', label: 'manager stopped (SIGSTOP) while a server redirects', fault: stopWhileRedirecting },
+  // Hostile input (issue 29, item 5): no counted load, one attack each (hostile.mjs).
+  ...HOSTILE_ROWS,
 ];
 
 /** Another process holds the store's write lock (BEGIN EXCLUSIVE) for 10 s. */
@@ -215,6 +218,7 @@ const sumOf = (text, re) => [...text.matchAll(re)].reduce((s, m) => s + Number(m
 
 /** Runs one row on a fresh site and judges it. */
 export async function runRow(row, o) {
+  if (row.hostile) return runHostileRow(row, o);
   served200.clear();
   const site = await startSite({ dist: o.dist });
   let r;
