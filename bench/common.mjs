@@ -13,3 +13,17 @@ export function clockTicks() {
   const n = Number(r.stdout?.trim());
   return Number.isInteger(n) && n > 0 ? n : 100;
 }
+
+/**
+ * The environment that gives every process of a site its keys (D52), all one value: this
+ * build reads one key per job, builds before D52 (run beside with --against or --dist) the one
+ * site secret.
+ */
+export function siteKeys(key) {
+  return {
+    SWITCHYARD_MARK_KEY: key,
+    SWITCHYARD_AGENT_KEY: key,
+    SWITCHYARD_INTERCEPTOR_KEY: key,
+    SWITCHYARD_SECRET: key,
+  };
+}

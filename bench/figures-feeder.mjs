@@ -6,7 +6,7 @@
 // waiting, most slots busy, service times around 20 ms), seeded, so each run sees the same.
 //
 // node bench/figures-feeder.mjs --manager ws://127.0.0.1:PORT/link --servers s1,s2,... [--interval MS]
-// The site secret comes from SWITCHYARD_SECRET. Prints "feeder linked" once welcomed; stops on
+// The agent key comes from SWITCHYARD_AGENT_KEY (SWITCHYARD_SECRET for builds before D52). Prints "feeder linked" once welcomed; stops on
 // SIGTERM.
 import { parseArgs } from 'node:util';
 import { seededRandom } from '../dist/core/random.js';
@@ -21,8 +21,8 @@ const { values: a } = parseArgs({
     interval: { type: 'string', default: '25' },
   },
 });
-if (!a.manager || !a.servers || !process.env.SWITCHYARD_SECRET) {
-  console.error('figures-feeder: --manager, --servers and SWITCHYARD_SECRET are needed');
+if (!a.manager || !a.servers || !(process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET)) {
+  console.error('figures-feeder: --manager, --servers and SWITCHYARD_AGENT_KEY are needed');
   process.exit(2);
 }
 const servers = a.servers.split(',');
@@ -34,7 +34,9 @@ const link = new LinkClient({
   url: a.manager,
   role: 'agent',
   id: 'bench',
-  secret: process.env.SWITCHYARD_SECRET,
+  // `key` for this build, `secret` for builds before D52.
+  key: process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET,
+  secret: process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET,
   log,
   onWelcome: () => console.log('feeder linked'),
   onMessage: () => {},

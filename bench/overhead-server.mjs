@@ -62,6 +62,7 @@ if (values.agent) {
   iface = createInterface({
     server: 'web-a',
     slots: 64,
+    markKey: 'x'.repeat(32),
     secret: 'x'.repeat(32),
     agentSocket: values.agent,
   });

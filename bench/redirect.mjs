@@ -37,6 +37,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../dist/lab/free-ports.js';
+import { siteKeys } from './common.mjs';
 import {
   alive,
   BenchError,
@@ -284,7 +285,7 @@ async function main() {
   writeFileSync(queueConfig, siteFile(managerPort));
   const secret = randomBytes(24).toString('hex');
   const token = randomBytes(18).toString('base64url');
-  const env = { SWITCHYARD_TOKEN: token, SWITCHYARD_SECRET: secret, SWITCHYARD_LOG_LEVEL: 'warn' };
+  const env = { SWITCHYARD_TOKEN: token, ...siteKeys(secret), SWITCHYARD_LOG_LEVEL: 'warn' };
 
   const bare = await startServer(
     'bare',

@@ -1,5 +1,5 @@
 // Simulated agents for bench:scale (bench/scale.mjs): each links to the manager as a real agent
-// does (its own name, the site secret) and relays the queue figures of its servers, each an
+// does (its own name, the agent key) and relays the queue figures of its servers, each an
 // M/M/c queue simulated on the wall clock (Poisson arrivals at --rate a second, exponential
 // service of --service ms mean, --slots slots, first come first served), in the interface's
 // own terms (queue length, busy slots, mean wait of those started, mean service time and count
@@ -11,8 +11,8 @@
 //
 // node bench/scale-feeder.mjs --manager ws://127.0.0.1:PORT/link --first K --agents N
 //   [--per 10] [--rate 100] [--service 20] [--slots 4] [--report-interval 25] [--seed S]
-// Agent k is named a<k> with servers s<(k-1)*per+1> .. s<k*per>. The site secret comes from
-// SWITCHYARD_SECRET. Prints "feeder started" once its agents dial, "feeder linked N" once every
+// Agent k is named a<k> with servers s<(k-1)*per+1> .. s<k*per>. The agent key comes from
+// SWITCHYARD_AGENT_KEY (SWITCHYARD_SECRET for builds before D52). Prints "feeder started" once its agents dial, "feeder linked N" once every
 // agent is welcomed, and on the line "stats" on stdin a line "stats {...}" with what it sent
 // and how many agents are linked; stops on SIGTERM.
 import { createInterface } from 'node:readline';
@@ -44,8 +44,8 @@ const num = (k, min, max) => {
   }
   return v;
 };
-if (!a.manager || !process.env.SWITCHYARD_SECRET) {
-  console.error('scale-feeder: --manager and SWITCHYARD_SECRET are needed');
+if (!a.manager || !(process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET)) {
+  console.error('scale-feeder: --manager and SWITCHYARD_AGENT_KEY are needed');
   process.exit(2);
 }
 const first = num('first', 1, 100_000);
@@ -147,7 +147,9 @@ for (let k = first; k < first + count; k++) {
     url: a.manager,
     role: 'agent',
     id: agent.name,
-    secret: process.env.SWITCHYARD_SECRET,
+    // `key` for this build, `secret` for builds before D52.
+    key: process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET,
+    secret: process.env.SWITCHYARD_AGENT_KEY ?? process.env.SWITCHYARD_SECRET,
     log,
     onWelcome: () => {
       if (agent.welcomed) return;

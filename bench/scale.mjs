@@ -46,6 +46,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../dist/lab/free-ports.js';
+import { siteKeys } from './common.mjs';
 import {
   alive,
   BenchError,
@@ -325,7 +326,7 @@ async function runOne(servers, dist, opts, ctx) {
   const [managerPort] = await freePorts(1);
   const config = join(tmp, 'site.yaml');
   writeFileSync(config, siteFile(servers, managerPort));
-  const env = { SWITCHYARD_TOKEN: ctx.token, SWITCHYARD_SECRET: ctx.secret, SWITCHYARD_LOG_FORMAT: 'json' };
+  const env = { SWITCHYARD_TOKEN: ctx.token, ...siteKeys(ctx.secret), SWITCHYARD_LOG_FORMAT: 'json' };
   const procs = [];
   try {
     const manager = await startNode(

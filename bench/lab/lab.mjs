@@ -23,7 +23,7 @@ import { contendersFor, label, parseContender } from '../../dist/lab/contenders.
 import { freePorts } from '../../dist/lab/free-ports.js';
 import { labSiteText } from '../../dist/lab/lab-site.js';
 import { loadScenario, slotsOf } from '../../dist/lab/scenario.js';
-import { BenchError, clockTicks } from '../common.mjs';
+import { BenchError, clockTicks, siteKeys } from '../common.mjs';
 import { writeCharts } from './charts.mjs';
 import { proxyDoorCommand } from './contenders.mjs';
 import { ProcessGroup, waitFor } from './processes.mjs';
@@ -145,7 +145,7 @@ const answers = async (url, statuses) => {
 async function runCell(s, scenarioFile, c, out) {
   const dir = mkdtempSync(join(tmpdir(), 'sy-lab-'));
   const group = new ProcessGroup({
-    env: { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') },
+    env: { ...process.env, ...siteKeys(randomBytes(24).toString('hex')) },
   });
   const start = (name, cmd, args) => group.start(name, cmd, args);
   try {

@@ -19,7 +19,7 @@ import { freePorts } from '../../dist/lab/free-ports.js';
 import { labSiteText } from '../../dist/lab/lab-site.js';
 import { scenarioSchema } from '../../dist/lab/scenario.js';
 import { percentile } from '../../dist/lab/summary.js';
-import { BenchError } from '../common.mjs';
+import { BenchError, siteKeys } from '../common.mjs';
 import { ProcessGroup, waitFor } from './processes.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -54,7 +54,7 @@ async function shownQueue(metricsUrl) {
 async function measure(interval) {
   const dir = mkdtempSync(join(tmpdir(), 'sy-lag-'));
   const group = new ProcessGroup({
-    env: { ...process.env, SWITCHYARD_SECRET: randomBytes(24).toString('hex') },
+    env: { ...process.env, ...siteKeys(randomBytes(24).toString('hex')) },
     cwd: dir,
   });
   const start = (name, args) => group.start(name, process.execPath, [MAIN, ...args]);

@@ -22,9 +22,9 @@ const { values: a } = parseArgs({
   },
 });
 const s = loadScenario(a.scenario);
-const secret = process.env.SWITCHYARD_SECRET;
+const secret = process.env.SWITCHYARD_MARK_KEY ?? process.env.SWITCHYARD_SECRET;
 if (!secret) {
-  process.stderr.write('lab servers: need SWITCHYARD_SECRET\n');
+  process.stderr.write('lab servers: need SWITCHYARD_MARK_KEY\n');
   process.exit(2);
 }
 // Until told, every server runs at its normal speed.
@@ -48,6 +48,8 @@ for (const [k, srv] of s.servers.entries()) {
     // The client gives up long before; a wait this long means the lab is broken.
     queueTimeout: 30_000,
     maxWaiting: 10_000,
+    // `markKey` for this build, `secret` for builds before D52.
+    markKey: secret,
     secret,
     agentSocket: a['agent-socket'],
   });

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { siteKeys } from '../../bench/common.mjs';
 
 export const SECRET = 'faults-suite-site-secret-0123456789';
 export const TOKEN = 'faults-suite-admin-token';
@@ -114,7 +115,7 @@ class Component {
       // Info level whatever the caller's environment says: readiness and the notes read the logs.
       env: {
         ...process.env,
-        SWITCHYARD_SECRET: SECRET,
+        ...siteKeys(SECRET),
         SWITCHYARD_TOKEN: TOKEN,
         SWITCHYARD_LOG_LEVEL: 'info',
       },

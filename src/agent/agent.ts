@@ -4,7 +4,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
-import { componentSecret } from '../config/secret-file.js';
+import { componentKey } from '../config/secret-file.js';
+import { managerCa } from '../config/tls-files.js';
 import { combineFigures } from '../core/combine-figures.js';
 import type { Clock } from '../core/random.js';
 import { followService, reportEvery } from '../core/report-interval.js';
@@ -75,9 +76,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       'SY_ERR_CONFIG',
       `${opts.configFile}: no agent named "${opts.name}" under "agents" (have: ${site.agents.map((a) => a.name).join(', ') || 'none'})`,
     );
-  const secret = componentSecret(opts.configFile, m.secretFile);
+  const key = componentKey('agent', opts.configFile, m.keys);
   const socketPath = resolvePath(dirname(resolvePath(opts.configFile)), cfg.socket);
   const url = opts.managerUrl ?? managerLinkUrl(m);
+  // Over TLS, the manager's certificate is checked against the site's CA (D53).
+  const ca = url.startsWith('wss:') ? managerCa(opts.configFile, m) : undefined;
   const mine = new Set(cfg.servers);
   /** The record fields the site file asks of every interface on the host (agents[].fields). */
   const fields = fieldMask(cfg.fields);
@@ -362,7 +365,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     url,
     role: 'agent',
     id: opts.name,
-    secret,
+    key,
+    ca,
     log,
     heartbeat: m.heartbeat,
     onWelcome: ({ stored }) => {

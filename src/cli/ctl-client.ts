@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { Agent, fetch, type Response } from 'undici';
 import { readToken } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
+import { managerSpeaksTls } from '../config/monitoring-schema.js';
+import { managerCa } from '../config/tls-files.js';
 import { SwitchyardError } from '../errors.js';
 
 /**
@@ -15,12 +18,16 @@ export interface CtlTarget {
   /** The manager's admin endpoint, when the site has a manager. */
   manager: string | undefined;
   token: string | undefined;
+  /** The CA the manager's certificate chains to, when it speaks TLS with the site's own (D53). */
+  managerCa?: string | undefined;
 }
 
 /** One endpoint to call: its base URL and what to call it in messages. */
 export interface Endpoint {
   url: string;
   token: string | undefined;
+  /** For https: the CA to check the certificate against, else the system's. */
+  ca?: string | undefined;
   name: 'interceptor' | 'manager';
 }
 
@@ -51,13 +58,15 @@ export function resolveTarget(opts: { config?: string; admin?: string; manager?:
       manager = `${u.protocol === 'wss:' ? 'https' : 'http'}://${u.host}`;
     } else {
       const i = m.listen.lastIndexOf(':');
-      manager = `http://${loopback(m.listen.slice(0, i))}:${m.listen.slice(i + 1)}`;
+      const scheme = managerSpeaksTls(m) ? 'https' : 'http';
+      manager = `${scheme}://${loopback(m.listen.slice(0, i))}:${m.listen.slice(i + 1)}`;
     }
   }
   return {
     admin: opts.admin ? trim(opts.admin) : `http://${loopback(host)}:${port}`,
     manager,
     token: readToken(opts.config, site.site.interceptor.adminTokenFile),
+    managerCa: m && manager?.startsWith('https:') ? managerCa(opts.config, m) : undefined,
   };
 }
 
@@ -86,7 +95,12 @@ export async function change(
 ): Promise<unknown> {
   if (t.manager) {
     try {
-      return await call({ url: t.manager, token: t.token, name: 'manager' }, method, path, body);
+      return await call(
+        { url: t.manager, token: t.token, name: 'manager', ca: t.managerCa },
+        method,
+        path,
+        body,
+      );
     } catch (e) {
       const code = (e as SwitchyardError).code;
       if (!t.admin || (code !== 'SY_ERR_UNREACHABLE' && code !== 'SY_ERR_TIMEOUT')) throw e;
@@ -103,6 +117,7 @@ export async function call(target: Endpoint, method: string, path: string, body?
   let res: Response;
   try {
     res = await fetch(target.url + path, {
+      ...(target.ca !== undefined ? { dispatcher: new Agent({ connect: { ca: target.ca } }) } : {}),
       method,
       headers: {
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
@@ -113,6 +128,12 @@ export async function call(target: Endpoint, method: string, path: string, body?
     });
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
+    // A certificate that does not check out is no outage: the change must not go elsewhere.
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_SSL|ERR_TLS/.test(cause))
+      throw new SwitchyardError(
+        'SY_ERR_CONFIG',
+        `the ${target.name} at ${target.url} has a certificate this machine does not trust (${cause}): check manager.tls.ca, or the site CA in .switchyard/tls/ca.pem`,
+      );
     if (cause === 'TimeoutError')
       throw new SwitchyardError(
         'SY_ERR_TIMEOUT',

@@ -58,7 +58,7 @@ export function registerCtl(program: Command): void {
             'this site has no manager: give --manager http://host:port',
           );
         const m = (await call(
-          { url: t.manager, token: t.token, name: 'manager' },
+          { url: t.manager, token: t.token, name: 'manager', ca: t.managerCa },
           'GET',
           '/status',
         )) as ManagerStatusView;
@@ -80,7 +80,7 @@ export function registerCtl(program: Command): void {
               'starting and stopping servers goes through the manager: give --manager',
             );
           const r = await call(
-            { url: t.manager, token: t.token, name: 'manager' },
+            { url: t.manager, token: t.token, name: 'manager', ca: t.managerCa },
             'POST',
             `/servers/${encodeURIComponent(name)}/${verb}`,
           );

@@ -41,7 +41,7 @@ export function registerDemoServer(program: Command): void {
     .option('--max-concurrent <n>', 'requests served at once; the rest queue (default unlimited)')
     .option(
       '--agent-socket <path>',
-      'serve behind the web server interface, reporting to this agent socket (site secret from SWITCHYARD_SECRET)',
+      'serve behind the web server interface, reporting to this agent socket (mark key from SWITCHYARD_MARK_KEY)',
     )
     .option('--slots <n>', "with --agent-socket: the interface's slots (requests inside at once)", '8')
     .option(
@@ -75,15 +75,15 @@ export function registerDemoServer(program: Command): void {
       const log = createLogger('demo-server');
       let iface: ReturnType<typeof createInterface> | undefined;
       if (flags.agentSocket !== undefined) {
-        const secret = process.env.SWITCHYARD_SECRET?.trim();
-        if (!secret)
-          fail('demo-server: --agent-socket needs the site secret in SWITCHYARD_SECRET', EXIT.usage);
+        const markKey = process.env.SWITCHYARD_MARK_KEY?.trim();
+        if (!markKey)
+          fail("demo-server: --agent-socket needs the site's mark key in SWITCHYARD_MARK_KEY", EXIT.usage);
         if (flags.name === undefined)
           fail('demo-server: --agent-socket needs --name (the server in the site file)', EXIT.usage);
         iface = createInterface({
           server: flags.name,
           slots: wholeNumber('demo-server', '--slots', flags.slots ?? '8', 1),
-          secret,
+          markKey,
           agentSocket: flags.agentSocket,
           pages: { mode: 'stateful', pages: flags.stateful ? flags.stateful.split(',').filter(Boolean) : [] },
           log,

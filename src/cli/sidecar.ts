@@ -13,15 +13,16 @@ interface SidecarFlags {
   maxWaiting: string;
   queueTimeout: string;
   agentSocket?: string;
-  secretFile?: string;
+  markKeyFile?: string;
   stateful?: string;
 }
 
 /**
  * `switchyard sidecar --listen 127.0.0.1:9001 --server http://127.0.0.1:8001 --name web-a
  * [-- program args...]`: the interface in front of a server that cannot load Node
- * middleware; given a program after `--`, it runs that web server too. The site's shared
- * secret (for redirect marks) comes from SWITCHYARD_SECRET or --secret-file.
+ * middleware; given a program after `--`, it runs that web server too. The site's mark key
+ * (for redirect marks; it opens nothing else, D52) comes from SWITCHYARD_MARK_KEY or
+ * --mark-key-file.
  */
 export function registerSidecar(program: Command): void {
   program
@@ -34,7 +35,7 @@ export function registerSidecar(program: Command): void {
     .option('--max-waiting <n>', 'requests that may wait for a slot', '1000')
     .option('--queue-timeout <ms>', 'longest wait for a slot', '10000')
     .option('--agent-socket <path>', "the host agent's Unix socket")
-    .option('--secret-file <file>', 'file holding the site secret (else SWITCHYARD_SECRET)')
+    .option('--mark-key-file <file>', "file holding the site's mark key (else SWITCHYARD_MARK_KEY)")
     .option('--stateful <pages>', 'comma-separated pages never moved, e.g. "/cart/*,/checkout"')
     .argument(
       '[command...]',
@@ -53,15 +54,22 @@ export function registerSidecar(program: Command): void {
       const slots = wholeNumber('sidecar', '--slots', f.slots, 1);
       const maxWaiting = wholeNumber('sidecar', '--max-waiting', f.maxWaiting, 0);
       const queueTimeout = wholeNumber('sidecar', '--queue-timeout', f.queueTimeout, 0);
-      let secret = process.env.SWITCHYARD_SECRET?.trim();
-      if (f.secretFile) {
+      let markKey = process.env.SWITCHYARD_MARK_KEY?.trim();
+      if (f.markKeyFile) {
         try {
-          secret = readFileSync(f.secretFile, 'utf8').trim();
+          markKey = readFileSync(f.markKeyFile, 'utf8').trim();
         } catch (e) {
-          fail(`sidecar: cannot read --secret-file "${f.secretFile}": ${(e as Error).message}`, EXIT.usage);
+          fail(
+            `sidecar: cannot read --mark-key-file "${f.markKeyFile}": ${(e as Error).message}`,
+            EXIT.usage,
+          );
         }
       }
-      if (!secret) fail('sidecar: no site secret: set SWITCHYARD_SECRET or pass --secret-file', EXIT.usage);
+      if (!markKey)
+        fail(
+          'sidecar: no mark key: set SWITCHYARD_MARK_KEY or pass --mark-key-file (the manager writes .switchyard/mark-key beside the site file)',
+          EXIT.usage,
+        );
       const log = createLogger('sidecar');
       let sc: Awaited<ReturnType<typeof startSidecar>>;
       try {
@@ -73,7 +81,7 @@ export function registerSidecar(program: Command): void {
             slots,
             maxWaiting,
             queueTimeout,
-            secret,
+            markKey,
             pages: { mode: 'stateful', pages: f.stateful ? f.stateful.split(',').filter(Boolean) : [] },
           },
           agentSocket: f.agentSocket,

@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { answers } from '../agent/interface-listener.js';
 import { type LoadedSite, loadSite } from '../config/load.js';
+import { managerSpeaksTls } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
-import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import { ensureKeys } from '../config/secret-file.js';
+import { ensureManagerTls } from '../config/tls-files.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT, fail, failFrom } from './exit.js';
 
@@ -80,11 +82,15 @@ export function registerUp(program: Command): void {
     .action(async (opts: { config: string; dataDir: string; serviceTime: string }) => {
       const log = createLogger('up');
       let site: LoadedSite;
-      let secret: string | undefined;
+      let markKey: string | undefined;
       try {
         site = loadSite(opts.config);
-        if (site.site.manager)
-          secret = ensureSecret(SITE_SECRET, opts.config, site.site.manager.secretFile).secret;
+        // Every key made before anything starts (D52); the demo servers get only the mark key.
+        if (site.site.manager) markKey = ensureKeys(opts.config, site.site.manager.keys).mark.secret;
+        // Likewise the site CA and the manager's certificate, when it speaks TLS (D53): the
+        // agent and the interceptor check the manager against them from their first dial.
+        if (site.site.manager && managerSpeaksTls(site.site.manager))
+          await ensureManagerTls(opts.config, site.site.manager);
       } catch (e) {
         failFrom(e);
       }
@@ -97,11 +103,8 @@ export function registerUp(program: Command): void {
         fail(`up: ${taken} is already in use (another switchyard up?); stop that first`, EXIT.failed);
       const children: ChildProcess[] = [];
       let stopping = false;
-      const start = (args: string[]) => {
-        const child = spawn(process.execPath, [MAIN, ...args], {
-          stdio: 'inherit',
-          env: secret ? { ...process.env, SWITCHYARD_SECRET: secret } : process.env,
-        });
+      const start = (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+        const child = spawn(process.execPath, [MAIN, ...args], { stdio: 'inherit', env });
         child.on('exit', (code, signal) => {
           if (!stopping) {
             log.error(
@@ -128,15 +131,18 @@ export function registerUp(program: Command): void {
         if (u.protocol !== 'http:' || !LOOPBACK.includes(u.hostname)) continue;
         const slots = String(Math.max(1, Math.round(2 * srv.capacity)));
         const socket = agentOf.get(srv.name);
-        start([
-          'demo-server',
-          ...['--port', u.port || '80', '--host', u.hostname.replace(/^\[|\]$/g, ''), '--name', srv.name],
-          ...['--service-time', opts.serviceTime, '--distribution', 'exponential'],
-          ...(socket
-            ? // Which pages never move comes from the manager (applications[].stateful).
-              ['--agent-socket', socket, '--slots', slots]
-            : ['--max-concurrent', slots]),
-        ]);
+        start(
+          [
+            'demo-server',
+            ...['--port', u.port || '80', '--host', u.hostname.replace(/^\[|\]$/g, ''), '--name', srv.name],
+            ...['--service-time', opts.serviceTime, '--distribution', 'exponential'],
+            ...(socket
+              ? // Which pages never move comes from the manager (applications[].stateful).
+                ['--agent-socket', socket, '--slots', slots]
+              : ['--max-concurrent', slots]),
+          ],
+          markKey ? { ...process.env, SWITCHYARD_MARK_KEY: markKey } : process.env,
+        );
       }
       start(['interceptor', '--config', opts.config]);
       const front = site.listen

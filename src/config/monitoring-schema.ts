@@ -86,11 +86,56 @@ export const managerSchema = z
       .string()
       .regex(/^wss?:\/\/[^\s?#]+$/, 'expected a ws:// or wss:// URL')
       .optional()
-      .meta({ description: 'URL components dial. Default: ws://LISTEN/link.' }),
-    secretFile: z.string().optional().meta({
-      description:
-        'File holding the site secret every component proves it knows. Default: SWITCHYARD_SECRET, else .switchyard/site-secret beside the site file (generated on first start).',
-    }),
+      .meta({
+        description: 'URL components dial. Default: ws://LISTEN/link, or wss:// when the manager speaks TLS.',
+      }),
+    tls: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          cert: z
+            .string()
+            .optional()
+            .meta({ description: "The manager's certificate (PEM), with its chain." }),
+          key: z.string().optional().meta({ description: "The certificate's private key (PEM)." }),
+          ca: z.string().optional().meta({
+            description:
+              "The CA components trust for the manager's certificate (PEM). Default: the generated site CA when the certificate is generated, else the system's CAs.",
+          }),
+        }),
+      ])
+      .optional()
+      .meta({
+        description:
+          "TLS for the links and the manager's HTTP endpoints (docs/security.md). Default: off on a loopback address, on anywhere else, with a site CA and a certificate generated on first start in .switchyard/tls/ beside the site file. {} turns it on with generated files; false turns it off, allowed on loopback only.",
+      }),
+    keys: z
+      .strictObject({
+        mark: z.string().optional().meta({
+          description:
+            'File holding the key that signs redirect marks; every web server interface and interceptor holds it, and it opens nothing else. Default: SWITCHYARD_MARK_KEY, else .switchyard/mark-key beside the site file (generated on first start).',
+        }),
+        agent: z.string().optional().meta({
+          description:
+            'File holding the key agents prove to the manager. Default: SWITCHYARD_AGENT_KEY, else .switchyard/agent-key (generated on first start).',
+        }),
+        interceptor: z.string().optional().meta({
+          description:
+            'File holding the key interceptors prove to the manager. Default: SWITCHYARD_INTERCEPTOR_KEY, else .switchyard/interceptor-key (generated on first start).',
+        }),
+      })
+      .optional()
+      .meta({
+        description: 'One key per job (docs/security.md): the mark key, and one credential per role.',
+      }),
+    secretFile: z
+      .unknown()
+      .refine((v) => v === undefined, {
+        message:
+          'the one site secret is gone: give each job its own key under manager.keys (mark, agent, interceptor); see docs/security.md',
+      })
+      .optional()
+      .meta({ description: 'Removed (D52): see manager.keys.' }),
     dataDir: z
       .string()
       .default(MONITORING_DEFAULTS.dataDir)
@@ -221,5 +266,23 @@ export type TestPageConfig = z.output<typeof testPageSchema>;
 
 /** The URL components dial: manager.url, or ws://LISTEN/link. */
 export function managerLinkUrl(m: ManagerConfig): string {
-  return m.url ?? `ws://${m.listen}/link`;
+  return m.url ?? `${managerSpeaksTls(m) ? 'wss' : 'ws'}://${m.listen}/link`;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** Whether a host name or address is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Whether the manager speaks TLS (D53): as manager.tls says, else on unless it listens on
+ * loopback only; links must be encrypted whenever they can leave the machine.
+ */
+export function managerSpeaksTls(m: Pick<ManagerConfig, 'tls' | 'listen'>, listen = m.listen): boolean {
+  if (m.tls === false) return false;
+  if (m.tls) return true;
+  const i = listen.lastIndexOf(':');
+  return !isLoopbackHost(listen.slice(0, i).replace(/^\[|\]$/g, ''));
 }

@@ -1,7 +1,14 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from './duration.js';
-import { agentSchema, managerSchema, testPageSchema, thresholdSchema } from './monitoring-schema.js';
+import {
+  agentSchema,
+  isLoopbackHost,
+  managerSchema,
+  managerSpeaksTls,
+  testPageSchema,
+  thresholdSchema,
+} from './monitoring-schema.js';
 
 /**
  * The site file: one YAML file describes the whole site. This schema validates it, gives
@@ -372,6 +379,23 @@ export const siteSchema = z
     });
     if (site.manager && !parseHostPort(site.manager.listen))
       issue(['manager', 'listen'], 'expected host:port, e.g. 127.0.0.1:7070');
+    else if (site.manager) {
+      // Links leave the machine only encrypted (D53).
+      const m = site.manager;
+      const host = parseHostPort(m.listen)!.host;
+      if (m.tls === false && !isLoopbackHost(host))
+        issue(
+          ['manager', 'tls'],
+          `links must use TLS when the manager listens on ${m.listen}, which is not a loopback address: remove "tls: false" (a certificate is generated on first start) or give your own`,
+        );
+      if (m.tls && (m.tls.cert === undefined) !== (m.tls.key === undefined))
+        issue(['manager', 'tls'], 'give both cert and key, or neither (then both are generated)');
+      if (m.url?.startsWith('ws:') && managerSpeaksTls(m))
+        issue(
+          ['manager', 'url'],
+          'the manager speaks TLS here (manager.tls): components must dial a wss:// URL',
+        );
+    }
     // An overloaded server sends users to the interceptor's first address unless told where:
     // a wildcard address there would send browsers to http://0.0.0.0:80, which none can reach.
     if (site.manager && site.manager.redirectTarget === undefined) {

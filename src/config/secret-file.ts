@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SwitchyardError } from '../errors.js';
 
 /**
- * Secrets a site needs (the admin token, the site secret components prove to the manager)
+ * Secrets a site needs (the admin token, the keys of D52)
  * come from, in order: an environment variable, a file the site file names, or a value
  * generated on first start and kept, readable by its owner only, in `.switchyard/` beside
  * the site file, where every component on the machine (and `ctl`) finds it. A secret is
@@ -77,22 +77,57 @@ export function ensureSecret(
   return { secret, source: p };
 }
 
-export const SITE_SECRET: SecretSpec = {
-  env: 'SWITCHYARD_SECRET',
-  key: 'manager.secretFile',
-  generated: 'site-secret',
-};
+/**
+ * One key per job (D52, replacing D16's and D25's one site secret). The mark key signs
+ * redirect marks: every web server's interface holds it, so it opens nothing. The agent and
+ * interceptor keys are the credentials those roles prove to the manager, and the manager
+ * answers with the same key, so each side knows the other is genuine. Operators hold the
+ * admin token (admin-token.ts), the only authority over overrides.
+ */
+export const KEYS = {
+  mark: { env: 'SWITCHYARD_MARK_KEY', key: 'manager.keys.mark', generated: 'mark-key' },
+  agent: { env: 'SWITCHYARD_AGENT_KEY', key: 'manager.keys.agent', generated: 'agent-key' },
+  interceptor: {
+    env: 'SWITCHYARD_INTERCEPTOR_KEY',
+    key: 'manager.keys.interceptor',
+    generated: 'interceptor-key',
+  },
+} as const satisfies Record<string, SecretSpec>;
+
+export type KeyName = keyof typeof KEYS;
+
+/** Files the site file names for the keys (manager.keys), relative to the site file. */
+export type KeyFiles = Partial<Record<KeyName, string>>;
 
 /**
- * The site secret for a component other than the manager: it must already exist (the
- * manager, or `switchyard up`, creates it on first start), since a secret a component made up
- * on its own could only be refused.
+ * Every key of the site, generated beside the site file where none is given: the manager
+ * and `switchyard up` call this on start, as they make the admin token.
  */
-export function componentSecret(siteFile: string, file: string | undefined): string {
-  const s = readSecret(SITE_SECRET, siteFile, file);
+export function ensureKeys(
+  siteFile: string,
+  files: KeyFiles | undefined,
+): Record<KeyName, { secret: string; source: string }> {
+  return {
+    mark: ensureSecret(KEYS.mark, siteFile, files?.mark),
+    agent: ensureSecret(KEYS.agent, siteFile, files?.agent),
+    interceptor: ensureSecret(KEYS.interceptor, siteFile, files?.interceptor),
+  };
+}
+
+/**
+ * A key for a component other than the manager: it must already exist (the manager, or
+ * `switchyard up`, creates it on first start), since a key a component made up on its own
+ * could only be refused.
+ */
+export function componentKey(name: KeyName, siteFile: string, files: KeyFiles | undefined): string {
+  const spec = KEYS[name];
+  const s = readSecret(spec, siteFile, files?.[name]);
   if (s) return s;
+  const old = process.env.SWITCHYARD_SECRET?.trim()
+    ? ' (SWITCHYARD_SECRET, the one site secret of earlier versions, is no longer read: each job has its own key, docs/security.md)'
+    : '';
   throw new SwitchyardError(
     'SY_ERR_CONFIG',
-    `no site secret: set SWITCHYARD_SECRET, name a file in manager.secretFile, or start the manager first (it writes ${generatedSecretPath(siteFile, SITE_SECRET.generated)})`,
+    `no ${name} key: set ${spec.env}, name a file in ${spec.key}, or start the manager first (it writes ${generatedSecretPath(siteFile, spec.generated)})${old}`,
   );
 }

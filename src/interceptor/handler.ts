@@ -66,6 +66,10 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
   };
 
   return (req, res) => {
+    // A connection cut for pipelining still hands over every request already parsed from its
+    // last read (a 64 KiB read holds about 1,500): nobody will read their answers, and each
+    // would take a slot until the close frees them all.
+    if (req.socket.destroyed) return;
     const state = ctx.state();
     const ic = state.site.interceptor;
     const url = req.url ?? '/';

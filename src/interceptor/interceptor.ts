@@ -6,7 +6,9 @@ import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { ensureToken } from '../config/admin-token.js';
 import { type LoadedSite, loadSite } from '../config/load.js';
-import { componentSecret } from '../config/secret-file.js';
+import { managerLinkUrl } from '../config/monitoring-schema.js';
+import { componentKey } from '../config/secret-file.js';
+import { managerCa } from '../config/tls-files.js';
 import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
 import { boundAddress, listenOn } from '../listen.js';
@@ -86,15 +88,20 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   // The manager section and secret are read at start; changing them needs a restart. The
   // link itself is made once the listeners are up: its default name holds the port.
   const m = loaded.site.manager;
-  const secret = m ? componentSecret(opts.configFile, m.secretFile) : undefined;
-  state.markSecret = secret;
+  // Two keys (D52): the mark key to read redirect marks, the interceptor key to link.
+  const linkKey = m ? componentKey('interceptor', opts.configFile, m.keys) : undefined;
+  // Over TLS, the manager's certificate is checked against the site's CA (D53).
+  const linkCa = m && managerLinkUrl(m).startsWith('wss:') ? managerCa(opts.configFile, m) : undefined;
+  state.markSecret = m ? componentKey('mark', opts.configFile, m.keys) : undefined;
   let managerLink: ManagerLink | undefined;
   let managedTick: NodeJS.Timeout | undefined;
-  const linkToManager = (m: NonNullable<typeof loaded.site.manager>, secret: string, id: string) => {
+  const linkToManager = (m: NonNullable<typeof loaded.site.manager>, key: string, id: string) => {
     managerLink = new ManagerLink({
       manager: m,
       id,
-      secret,
+      key,
+      ca: linkCa,
+      operatorToken: () => token,
       log,
       onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors),
       onOverrides: (msg) => {
@@ -314,7 +321,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   // Two interceptors under one name would replace each other at the manager over and over,
   // each left without figures half the time, so the default differs per host and port.
   const name = opts.name ?? loaded.site.interceptor.name ?? defaultName(portOf(listeners[0]!));
-  if (m && secret !== undefined) linkToManager(m, secret, name);
+  if (m && linkKey !== undefined) linkToManager(m, linkKey, name);
   log.info(
     {
       name,

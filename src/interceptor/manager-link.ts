@@ -3,6 +3,7 @@ import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { LinkClient } from '../link/link-client.js';
 import type { Logger } from '../log/logger.js';
 import type { Message, MessageOf, OverrideChange } from '../protocol/messages.js';
+import { operatorProof } from '../protocol/operator-proof.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 
 /**
@@ -19,10 +20,18 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
  * ml.change({ target: 'server', name: 'web-a', enabled: false });
  */
 
+/** An operator's change as the interceptor's admin endpoint took it. */
+export type OperatorChange = Omit<OverrideChange, 'v' | 'type' | 'age' | 'made' | 'proof'>;
+
 export interface ManagerLinkOptions {
   manager: ManagerConfig;
   id: string;
-  secret: string;
+  /** The interceptor key (D52): links this interceptor, authorizes nothing else. */
+  key: string;
+  /** For a wss:// link: the CA the manager's certificate must chain to (D53). */
+  ca: string | undefined;
+  /** The admin token, whose proof an operator change carries; undefined: none is relayed. */
+  operatorToken(): string | undefined;
   log: Logger;
   onLoad(m: MessageOf<'load'>): void;
   onOverrides(m: MessageOf<'overrides'>): void;
@@ -31,7 +40,7 @@ export interface ManagerLinkOptions {
 export class ManagerLink {
   private readonly link: LinkClient;
   /** Changes made while the manager was away, oldest first, with when they were made (monotonic ms). */
-  private unsent: Array<{ change: Omit<OverrideChange, 'v' | 'type'>; madeAt: number }> = [];
+  private unsent: Array<{ change: OperatorChange; madeAt: number; made: number }> = [];
   /** The manager's overrides have arrived since the last connect. */
   private synced = false;
 
@@ -40,14 +49,15 @@ export class ManagerLink {
       url: managerLinkUrl(o.manager),
       role: 'interceptor',
       id: o.id,
-      secret: o.secret,
+      key: o.key,
+      ca: o.ca,
       log: o.log,
       heartbeat: o.manager.heartbeat,
       onWelcome: () => {
         this.synced = false;
         const held = this.unsent;
         this.unsent = [];
-        for (const c of held) this.change(c.change, c.madeAt);
+        for (const c of held) this.change(c.change, c.madeAt, c.made);
       },
       onMessage: (m: Message) => this.onMessage(m),
       onDown: () => {
@@ -74,16 +84,25 @@ export class ManagerLink {
   }
 
   /**
-   * Passes an operator change on; kept for later while the manager is away. It carries its
-   * age, so the manager lets a newer change made elsewhere stand (D46).
+   * Passes an operator change on, with the operator's proof; kept for later while the manager
+   * is away. It carries its age, so the manager lets a newer change made elsewhere stand (D46).
    */
-  change(c: Omit<OverrideChange, 'v' | 'type'>, madeAt = performance.now()): void {
+  change(c: OperatorChange, madeAt = performance.now(), made = Date.now()): void {
+    const token = this.o.operatorToken();
+    if (token === undefined) return;
     const age = Math.max(0, Math.round(performance.now() - madeAt));
-    const msg: OverrideChange = { v: PROTOCOL_VERSION, type: 'override', ...c, age };
+    const msg: OverrideChange = {
+      v: PROTOCOL_VERSION,
+      type: 'override',
+      ...c,
+      age,
+      made,
+      proof: operatorProof(token, c, made),
+    };
     if (!this.link.send(msg)) {
       // A reset makes every earlier change moot.
       if (c.target === 'all') this.unsent = [];
-      this.unsent.push({ change: c, madeAt });
+      this.unsent.push({ change: c, madeAt, made });
     }
   }
 

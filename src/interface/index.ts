@@ -10,7 +10,7 @@ import { type InterfaceOptions, ServerInterface } from './server-interface.js';
  *
  * @example
  * import { createInterface } from 'switchyard/interface';
- * const iface = createInterface({ server: 'web-a', slots: 8, secret, agentSocket: '/run/switchyard/agent.sock' });
+ * const iface = createInterface({ server: 'web-a', slots: 8, markKey, agentSocket: '/run/switchyard/agent.sock' });
  * http.createServer(iface.wrap(app)).listen(9001);   // plain node:http
  * expressApp.use(iface.middleware());                 // Express; Fastify: fastify.addHook('onRequest', ...)
  */

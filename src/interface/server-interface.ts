@@ -32,7 +32,7 @@ import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
  * being out of the caches by then (D34).
  *
  * @example
- * const iface = new ServerInterface({ server: 'web-a', slots: 8, secret });
+ * const iface = new ServerInterface({ server: 'web-a', slots: 8, markKey });
  * http.createServer(iface.wrap((req, res) => res.end('hello'))).listen(9001);
  */
 
@@ -47,8 +47,8 @@ export interface InterfaceOptions {
   queueTimeout?: number;
   /** Which pages may be moved to another server. Default: all. */
   pages?: PageRulesSpec;
-  /** The site's shared secret, for redirect marks. */
-  secret: string;
+  /** The site's mark key, to sign and read redirect marks; it opens nothing else (D52). */
+  markKey: string;
   /** Where each request's record goes, as an object (tests, embedding); the agent channel is a RecordSink (`reportTo`). */
   report?: (r: RequestRecord) => void;
   /** Seconds in Retry-After of a 503. Default 5. */
@@ -174,7 +174,7 @@ export class ServerInterface {
       if (stripped.mark !== undefined) {
         pathAndQuery = stripped.pathAndQuery;
         req.url = pathAndQuery;
-        moved = readMark(this.o.secret, stripped.mark, this.wall()) !== undefined;
+        moved = readMark(this.o.markKey, stripped.mark, this.wall()) !== undefined;
       }
     }
     const s = this.arrive(req, pathAndQuery);
@@ -190,7 +190,7 @@ export class ServerInterface {
     if (t !== undefined && mayMove(this.rules, t.path)) {
       const arrivedWall = this.wall();
       const location =
-        this.target + addMark(t.pathAndQuery, makeMark(this.o.secret, this.o.server, arrivedWall));
+        this.target + addMark(t.pathAndQuery, makeMark(this.o.markKey, this.o.server, arrivedWall));
       const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
       res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
       res.end();

@@ -16,7 +16,7 @@ import { ServerProcess } from './server-process.js';
  *
  * @example
  * const sc = await startSidecar({ listen: { host: '127.0.0.1', port: 9001 }, upstream: 'http://127.0.0.1:8001',
- *   iface: { server: 'web-a', slots: 8, secret }, log });
+ *   iface: { server: 'web-a', slots: 8, markKey }, log });
  */
 
 export interface SidecarOptions {

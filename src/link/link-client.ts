@@ -9,13 +9,13 @@ import { CLOSE_REFUSED, CLOSE_REPLACED } from './link-server.js';
 
 /**
  * A component's end of its link to the manager: dials, answers the challenge, checks that
- * the manager knows the secret too, then passes validated messages on. When the link drops
+ * the manager knows its role's key too (D52), then passes validated messages on. When the link drops
  * (or goes silent for three heartbeats) it dials again after a growing, jittered delay; a
  * component keeps working meanwhile on what it last knew.
  *
  * @example
  * const link = new LinkClient({ url: 'ws://127.0.0.1:7070/link', role: 'agent', id: 'host-1',
- *   secret, log, onWelcome: (w) => replayFrom(w.stored), onMessage: (m) => handle(m) });
+ *   key, log, onWelcome: (w) => replayFrom(w.stored), onMessage: (m) => handle(m) });
  * link.start();
  */
 
@@ -23,7 +23,10 @@ export interface LinkClientOptions {
   url: string;
   role: Role;
   id: string;
-  secret: string;
+  /** The key of this component's role (D52): the agent key, the interceptor key. */
+  key: string;
+  /** For a wss:// URL: the CA (PEM) the manager's certificate must chain to; else the system's (D53). */
+  ca?: string | undefined;
   log: Logger;
   backoff?: BackoffParams;
   random?: Random;
@@ -90,7 +93,11 @@ export class LinkClient {
 
   private dial(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.o.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 5000 });
+    const ws = new WebSocket(this.o.url, {
+      maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: 5000,
+      ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
+    });
     this.ws = ws;
     // A manager that upgrades and then says nothing would leave this component unlinked for
     // good: no welcome within the deadline and the link is cut, and dialled again.
@@ -117,7 +124,7 @@ export class LinkClient {
       if (!this.ready) {
         if (m.type === 'challenge' && challenge === undefined) {
           challenge = m.nonce;
-          const mac = componentMac(this.o.secret, m.nonce, nonce, this.o.role, this.o.id);
+          const mac = componentMac(this.o.key, m.nonce, nonce, this.o.role, this.o.id);
           ws.send(
             encodeMessage({
               v: PROTOCOL_VERSION,
@@ -129,9 +136,9 @@ export class LinkClient {
             }),
           );
         } else if (m.type === 'welcome' && challenge !== undefined) {
-          const want = managerMac(this.o.secret, challenge, nonce, this.o.role, this.o.id);
+          const want = managerMac(this.o.key, challenge, nonce, this.o.role, this.o.id);
           if (!verifyMac(m.mac, want)) {
-            refused = 'the manager does not know the shared secret';
+            refused = `the manager does not know the ${this.o.role} key`;
             ws.close(CLOSE_REFUSED, 'manager failed authentication');
             return;
           }

@@ -17,15 +17,15 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 /**
  * The manager's end of the links: every component dials in and keeps one WebSocket open, and
  * the manager sends its commands back over it, so a component behind a one-way firewall
- * works (document 002 section VIII). A connection must answer the challenge with the site's
- * shared secret within `authTimeout` before anything else is read. After that each message
+ * works (document 002 section VIII). A connection must answer the challenge with its role's
+ * key (D52) within `authTimeout` before anything else is read. After that each message
  * is validated; an invalid one is refused, logged and counted, and the link stays up.
  *
  * Heartbeats: a component silent for one `heartbeat` is pinged; one silent for three is
  * marked lost and cut, and its figures start to age.
  *
  * @example
- * const links = startLinkServer({ server, secret: () => s, heartbeat: 1000, storedSeq: () => 0,
+ * const links = startLinkServer({ server, keyOf: (role) => keys[role], heartbeat: 1000, storedSeq: () => 0,
  *   log, handlers: { open: (l) => {}, message: (l, m) => {}, close: (l, why) => {} } });
  */
 
@@ -48,7 +48,8 @@ export interface LinkHandlers {
 export interface LinkServerOptions {
   server: Server;
   path?: string;
-  secret: () => string;
+  /** The key a role proves (D52); undefined: that role may not link. */
+  keyOf: (role: Role) => string | undefined;
   heartbeat: number;
   authTimeout?: number;
   /** Highest sequence number already stored for a component: its replay starts after it. */
@@ -82,6 +83,8 @@ export const CLOSE_REPLACED = 4409;
 
 /** Largest frame a peer may send before it has proved itself: the handshake's own size. */
 export const HANDSHAKE_MAX_BYTES = 4096;
+/** How long a refused peer has to answer the close before its connection is cut, ms. */
+const REFUSED_CLOSE_WAIT = 1000;
 /** Peers between upgrade and proof at once; more wait their turn (one address may redial many). */
 export const MAX_PENDING_HANDSHAKES = 32;
 
@@ -167,6 +170,11 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
       opts.log.warn({ remote, reason }, `link refused from ${remote}: ${reason}`);
       ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'refused', reason }));
       ws.close(CLOSE_REFUSED, 'refused');
+      // Its handshake slot is free now, and a peer that does not answer the close is cut in
+      // a second: ws would wait 30 s for it, and 32 silent peers would hold every slot so
+      // long that no component could link.
+      proved();
+      setTimeout(() => ws.terminate(), REFUSED_CLOSE_WAIT).unref();
     };
     const timer = setTimeout(() => refuse('no answer to the challenge in time', 'timeout'), authTimeout);
     ws.send(encodeMessage({ v: PROTOCOL_VERSION, type: 'challenge', nonce }));
@@ -181,8 +189,10 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
         clearTimeout(timer);
         const auth = parseAuth(data);
         if (typeof auth === 'string') return refuse(auth, 'auth');
-        const want = componentMac(opts.secret(), nonce, auth.nonce, auth.role, auth.id);
-        if (!verifyMac(auth.mac, want)) return refuse('wrong shared secret', 'auth');
+        const roleKey = opts.keyOf(auth.role);
+        if (roleKey === undefined) return refuse(`no ${auth.role} may link to this manager`, 'auth');
+        const want = componentMac(roleKey, nonce, auth.nonce, auth.role, auth.id);
+        if (!verifyMac(auth.mac, want)) return refuse(`wrong ${auth.role} key`, 'auth');
         limitFrames(ws, MAX_MESSAGE_BYTES);
         proved();
         const key = `${auth.role}/${auth.id}`;
@@ -208,7 +218,7 @@ export function startLinkServer(opts: LinkServerOptions): LinkServer {
           encodeMessage({
             v: PROTOCOL_VERSION,
             type: 'welcome',
-            mac: managerMac(opts.secret(), nonce, auth.nonce, auth.role, auth.id),
+            mac: managerMac(roleKey, nonce, auth.nonce, auth.role, auth.id),
             stored: opts.storedSeq(auth.role, auth.id),
             heartbeat: opts.heartbeat,
           }),

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import {
   decodePart,
@@ -11,9 +12,10 @@ import {
 } from '../admin-http.js';
 import { ensureToken, tokenMatches } from '../config/admin-token.js';
 import { loadSite } from '../config/load.js';
-import { managerLinkUrl } from '../config/monitoring-schema.js';
+import { managerLinkUrl, managerSpeaksTls } from '../config/monitoring-schema.js';
 import { parseHostPort } from '../config/schema.js';
-import { ensureSecret, SITE_SECRET } from '../config/secret-file.js';
+import { ensureKeys } from '../config/secret-file.js';
+import { ensureManagerTls } from '../config/tls-files.js';
 import {
   applyOverride,
   type OverrideOrigin,
@@ -27,8 +29,9 @@ import { SwitchyardError } from '../errors.js';
 import { type LinkServer, type ServerLink, startLinkServer } from '../link/link-server.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { Role } from '../protocol/handshake.js';
+import { type Role, verifyMac } from '../protocol/handshake.js';
 import type { Message, MessageOf, OverrideChange, ServerLoad } from '../protocol/messages.js';
+import { OPERATOR_PROOF_SKEW, operatorProof } from '../protocol/operator-proof.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { boardParams, LoadBoard, tickInterval } from './load-board.js';
 import { createManagerMetrics } from './metrics.js';
@@ -93,7 +96,13 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const listen = parseHostPort(opts.listen ?? m.listen);
   if (!listen)
     throw new SwitchyardError('SY_ERR_CONFIG', `cannot listen on "${opts.listen}": expected host:port`);
-  const { secret, source: secretSource } = ensureSecret(SITE_SECRET, opts.configFile, m.secretFile);
+  // One key per job (D52): the manager makes any that are missing (the mark key too, which it
+  // never uses, so that the site's one first start makes them all) and checks two of them.
+  const keys = ensureKeys(opts.configFile, m.keys);
+  // TLS whenever links can leave the machine (D53): the links and the admin routes alike.
+  const tls = managerSpeaksTls(m, opts.listen ?? m.listen)
+    ? await ensureManagerTls(opts.configFile, m, opts.listen ?? m.listen)
+    : undefined;
   // One admin token for the site's operator endpoints: ctl uses the same for both (D25).
   const { token: adminToken, source: tokenSource } = ensureToken(
     opts.configFile,
@@ -144,7 +153,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const redirectTarget =
     m.redirectTarget ?? `${typeof first !== 'string' && first.tls ? 'https' : 'http'}://${firstAddr}`;
 
-  const http = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
       metrics.storeQueued.set(store.health().queued);
@@ -187,7 +196,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         error: { code: 'SY_ERR_INTERNAL', message: 'internal error; see the manager log' },
       });
     });
-  });
+  };
+  const http = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handle) : createServer(handle);
 
   /**
    * The manager's admin routes, for `switchyard ctl` (D25): the operator overrides (the same
@@ -510,6 +520,22 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     return p;
   };
 
+  /** Proofs of relayed changes already taken, by when they may be forgotten (a replay is refused). */
+  const proofsSeen = new Map<string, number>();
+  /** Why a relayed change is not the operator's, or undefined when it is (D52). */
+  const unproven = (o: OverrideChange, madeHere: number): string | undefined => {
+    if (!verifyMac(o.proof, operatorProof(adminToken, o, o.made)))
+      return "it does not carry the operator's proof (made with another admin token?)";
+    const off = o.made - madeHere;
+    if (Math.abs(off) > OPERATOR_PROOF_SKEW)
+      return `the time it says it was made is ${Math.round(off / 1000)} s off the manager's reckoning (a replayed change, or that interceptor's clock is wrong)`;
+    const now = Date.now();
+    for (const [p, until] of proofsSeen) if (until < now) proofsSeen.delete(p);
+    if (proofsSeen.has(o.proof)) return 'it was taken once already (a replayed change)';
+    proofsSeen.set(o.proof, now + 2 * OPERATOR_PROOF_SKEW);
+    return undefined;
+  };
+
   const onOverride = (link: ServerLink, o: OverrideChange) => {
     let change: OverrideRequest;
     if (o.target === 'all') {
@@ -526,7 +552,19 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
         ...(o.sorryPage !== undefined ? { sorryPage: o.sorryPage } : {}),
       };
     }
-    changeOverride(`${link.role} ${link.id}`, change, Date.now() - (o.age ?? 0)).then(
+    const madeHere = Date.now() - (o.age ?? 0);
+    const why = unproven(o, madeHere);
+    if (why) {
+      metrics.refused.labels('proof').inc();
+      event(
+        link.id,
+        'override.refused',
+        'warn',
+        `override from ${link.role} ${link.id} refused: ${why}: ${describeOverride(change)}`,
+      );
+      return;
+    }
+    changeOverride(`${link.role} ${link.id}`, change, madeHere).then(
       (error) => error && refuse(link, error),
       (e: Error) => log.error({ err: e.message }, `override not stored: ${e.message}`),
     );
@@ -534,7 +572,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
 
   const links: LinkServer = startLinkServer({
     server: http,
-    secret: () => secret,
+    keyOf: (role) =>
+      role === 'agent' ? keys.agent.secret : role === 'interceptor' ? keys.interceptor.secret : undefined,
     heartbeat: m.heartbeat,
     storedSeq: (role, id) => seqs.get(`${role}/${id}`) ?? 0,
     log,
@@ -606,8 +645,8 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
             return;
           }
           case 'override':
-            if (link.role !== 'interceptor' && link.role !== 'ctl' && link.role !== 'console')
-              return refuse(link, 'overrides come from operators');
+            if (link.role !== 'interceptor')
+              return refuse(link, 'overrides come from operators, through interceptors');
             return onOverride(link, msg);
           default:
             return refuse(link, `unexpected message type "${msg.type}" from a ${link.role}`);
@@ -719,13 +758,22 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     throw e;
   });
   const bound = boundAddress(http);
-  const url = `http://${bound}`;
+  const url = `${tls ? 'https' : 'http'}://${bound}`;
   // The address components dial: where the manager listens, as bound, when --listen is given;
   // else the site file's rule (manager.url, or where it listens), with the bound address for
   // where it listens (a port of 0 is the system's choice, and only the bound address says which).
-  const linkUrl = opts.listen ? `ws://${bound}/link` : managerLinkUrl({ ...m, listen: bound });
+  const linkUrl = opts.listen
+    ? `${tls ? 'wss' : 'ws'}://${bound}/link`
+    : managerLinkUrl({ ...m, ...(tls ? { tls: m.tls || {} } : {}), listen: bound });
   log.info(
-    { url, linkUrl, store: dbFile, secretSource, agents: site.agents.length, servers: site.servers.length },
+    {
+      url,
+      linkUrl,
+      store: dbFile,
+      keys: { agent: keys.agent.source, interceptor: keys.interceptor.source },
+      agents: site.agents.length,
+      servers: site.servers.length,
+    },
     `manager listening on ${url} (components dial ${linkUrl}); store ${dbFile}; report interval ${m.reportInterval} ms`,
   );
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PROTOCOL_VERSION } from './version.js';
 
 /**
- * How a component proves it knows the site's shared secret before anything else is
+ * How a component proves it knows its role's key (D52) before anything else is
  * accepted, without the secret ever crossing the wire (TLS is optional on top):
  *
  *   manager   → component  challenge { nonce: N1 }

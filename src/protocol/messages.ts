@@ -256,6 +256,10 @@ export const overrideChangeSchema = z.strictObject({
   capacity: z.number().min(1).max(10).optional(),
   sorryPage: text(1024 * 1024).optional(),
   reset: z.boolean().optional(),
+  /** Wall-clock ms at the interceptor when the operator made the change; the proof covers it. */
+  made: z.number().int().min(0),
+  /** The operator's proof (protocol/operator-proof.ts): HMAC under the admin token (D52). */
+  proof: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url HMAC-SHA256'),
 });
 
 export const messageSchema = z.discriminatedUnion('type', [

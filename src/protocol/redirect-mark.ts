@@ -5,7 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * sends a user away from a busy server, the Location gets `sy_from=SERVER~EXPIRES~MAC`. The
  * interface that receives it strips it before the application sees the request and serves
  * it whatever its own redirect state; an interceptor that receives it leaves SERVER out of
- * the pick. The MAC (HMAC-SHA256 with the site's shared secret, 128 bits) and the expiry
+ * the pick. The MAC (HMAC-SHA256 with the site's mark key (D52), 128 bits) and the expiry
  * (wall-clock seconds, short-lived) mean a user cannot forge a mark to pin or avoid servers.
  *
  * @example

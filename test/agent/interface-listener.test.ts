@@ -24,7 +24,7 @@ test('the agent hears its interfaces: records, figures, commands, overflow and d
   });
   await l.start();
   t.after(() => l.close());
-  const iface = createInterface({ server: 'web-a', slots: 3, secret: 's', agentSocket: path });
+  const iface = createInterface({ server: 'web-a', slots: 3, markKey: 's', agentSocket: path });
   t.after(() => iface.close());
   await eventually(() => l.session('web-a'), 'the interface to say hello');
   const s = l.session('web-a')!;
@@ -181,7 +181,7 @@ test("a process without the agent's key cannot speak for a server; an interface 
   assert.equal(l.refusedHellos, 2);
   assert.equal(l.session('web-a'), undefined);
   // The real interface reads the key beside the socket and is taken.
-  const iface = createInterface({ server: 'web-a', slots: 2, secret: 's', agentSocket: path });
+  const iface = createInterface({ server: 'web-a', slots: 2, markKey: 's', agentSocket: path });
   t.after(() => iface.close());
   await eventually(() => hellos.length === 1, 'the real interface to be taken');
   assert.equal(hellos[0], `web-a:${process.pid}`);

@@ -158,7 +158,7 @@ test('a real interface with a queue: the probe agrees with the interface figures
   });
   await listener.start();
   t.after(() => listener.close());
-  const iface = createInterface({ server: 'web-a', slots: SLOTS, secret: 's', agentSocket: socket });
+  const iface = createInterface({ server: 'web-a', slots: SLOTS, markKey: 's', agentSocket: socket });
   t.after(() => iface.close());
   const url = await serve(
     t,

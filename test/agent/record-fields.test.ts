@@ -22,7 +22,7 @@ interceptor:
 manager:
   listen: 127.0.0.1:0
   dataDir: ./data
-  secretFile: ./secret
+  keys: { agent: ./secret, interceptor: ./secret, mark: ./secret }
 agents:
   - name: host-1
     socket: ./agent.sock
@@ -49,7 +49,7 @@ test("the agent sets the site file's record fields in each interface, and record
   const iface = createInterface({
     server: 'web-a',
     slots: 4,
-    secret: SECRET,
+    markKey: SECRET,
     agentSocket: agent.socket,
     log,
   });
@@ -114,8 +114,8 @@ test('several processes of one server are one server at the manager; one leaving
     return v.servers.find((s) => s.server === 'web-a')!;
   };
   // Two workers of web-a (as Node cluster would start), 4 and 2 slots.
-  const one = createInterface({ server: 'web-a', slots: 4, secret: SECRET, agentSocket: agent.socket, log });
-  const two = createInterface({ server: 'web-a', slots: 2, secret: SECRET, agentSocket: agent.socket, log });
+  const one = createInterface({ server: 'web-a', slots: 4, markKey: SECRET, agentSocket: agent.socket, log });
+  const two = createInterface({ server: 'web-a', slots: 2, markKey: SECRET, agentSocket: agent.socket, log });
   t.after(() => {
     one.close();
     two.close();
@@ -137,7 +137,7 @@ test('the agent serves /metrics: its link, its buffer and spool, its interfaces,
   const iface = createInterface({
     server: 'web-a',
     slots: 4,
-    secret: SECRET,
+    markKey: SECRET,
     agentSocket: agent.socket,
     log,
   });

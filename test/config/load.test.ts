@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSite } from '../../src/config/load.js';
+import { managerLinkUrl, managerSpeaksTls } from '../../src/config/monitoring-schema.js';
 import { SwitchyardError } from '../../src/errors.js';
 
 const GOOD = `
@@ -108,4 +109,35 @@ test('a manager with no redirect target is refused when the interceptor listens 
     '.',
   );
   parseSite(GOOD.replace('listen: 127.0.0.1:8080', 'listen: 0.0.0.0:80'), 'site.yaml', '.');
+});
+
+test('links leave the machine only over TLS: the manager section says so in words (D53)', () => {
+  const withManager = (m: string) => `${GOOD}manager: ${m}\n`;
+  assert.match(
+    refused(withManager('{ listen: "10.0.0.5:7070", tls: false }')),
+    /manager\.tls: links must use TLS when the manager listens on 10\.0\.0\.5:7070, which is not a loopback address/,
+  );
+  assert.match(
+    refused(withManager('{ listen: "0.0.0.0:7070", url: "ws://10.0.0.5:7070/link" }')),
+    /manager\.url: the manager speaks TLS here \(manager\.tls\): components must dial a wss:\/\/ URL/,
+  );
+  assert.match(
+    refused(withManager('{ tls: { cert: ./manager.pem } }')),
+    /manager\.tls: give both cert and key, or neither/,
+  );
+  assert.match(
+    refused(withManager('{ secretFile: ./secret }')),
+    /manager\.secretFile: the one site secret is gone: give each job its own key under manager\.keys/,
+  );
+  // Loopback may go without; anywhere else is TLS by default, and the URL follows.
+  const plain = parseSite(withManager('{ listen: "127.0.0.1:7070" }'), 'site.yaml', '.').site.manager!;
+  assert.equal(managerLinkUrl(plain), 'ws://127.0.0.1:7070/link');
+  const wide = parseSite(withManager('{ listen: "10.0.0.5:7070" }'), 'site.yaml', '.').site.manager!;
+  assert.equal(managerSpeaksTls(wide), true);
+  assert.equal(managerLinkUrl(wide), 'wss://10.0.0.5:7070/link');
+  // A proxy that terminates TLS in front of a manager on loopback is dialled as it says.
+  parseSite(withManager('{ url: "wss://manager.example:443/link" }'), 'site.yaml', '.');
+  const asked = parseSite(withManager('{ listen: "127.0.0.1:7070", tls: {} }'), 'site.yaml', '.').site
+    .manager!;
+  assert.equal(managerLinkUrl(asked), 'wss://127.0.0.1:7070/link');
 });

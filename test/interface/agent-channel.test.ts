@@ -69,7 +69,7 @@ async function channelToAgent(
 ) {
   const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-${tag}.sock`);
   const agent = await agentSocket(path, agentOptions);
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, markKey: 's' });
   const ch = new AgentChannel({ path, iface, log: quiet, ...channel });
   t.after(async () => {
     ch.close();
@@ -116,7 +116,7 @@ test('the interface says hello, streams records, and obeys commands from its age
 
 test('with no agent, records wait for it and reach it when it is back; past the bound they are dropped and said why', async (t) => {
   const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-b.sock`);
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, markKey: 's' });
   const ch = new AgentChannel({
     path,
     iface,
@@ -153,7 +153,7 @@ test('with no agent, records wait for it and reach it when it is back; past the 
 
 test('an agent that dies before acknowledging gets nothing lost: the next one is sent the same lines, numbered', async (t) => {
   const path = join(tmpdir(), `sy-agent-${process.pid}-${Date.now()}-r.sock`);
-  const iface = new ServerInterface({ server: 'web-a', slots: 2, secret: 's' });
+  const iface = new ServerInterface({ server: 'web-a', slots: 2, markKey: 's' });
   const ch = new AgentChannel({
     path,
     iface,

@@ -41,7 +41,7 @@ async function serve(opts: {
     maxWaiting: opts.maxWaiting,
     queueTimeout: opts.queueTimeout,
     pages: { mode: 'stateful', pages: opts.stateful ?? [] },
-    secret: SECRET,
+    markKey: SECRET,
     report: (r) => records.push(r),
   });
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -314,7 +314,7 @@ test('a request that passes two interfaces (middleware mounted twice) frees its 
     new ServerInterface({
       server,
       slots: 1,
-      secret: SECRET,
+      markKey: SECRET,
       report: (r) => records.push(`${r.server} ${r.contentType}`),
     });
   const outer = make('outer');
@@ -368,7 +368,7 @@ test('a record’s start is the wall-clock time the request arrived, and follows
   const iface = new ServerInterface({
     server: 'web-a',
     slots: 1,
-    secret: SECRET,
+    markKey: SECRET,
     report: (r) => records.push(r),
     clock: mono.now,
     wallClock: () => wall,
@@ -412,7 +412,7 @@ test('a record’s start is the wall-clock time the request arrived, and follows
 
 test('a redirect with a lease lapses unless renewed: the server serves everyone again', () => {
   const mono = manualClock(1000);
-  const iface = new ServerInterface({ server: 'web-a', slots: 1, secret: SECRET, clock: mono.now });
+  const iface = new ServerInterface({ server: 'web-a', slots: 1, markKey: SECRET, clock: mono.now });
   iface.redirectTo('http://127.0.0.1:1/', 1000);
   mono.advance(600);
   assert.equal(iface.redirectTarget, 'http://127.0.0.1:1');

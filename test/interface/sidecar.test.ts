@@ -14,7 +14,7 @@ test('the sidecar passes requests and bodies to the server behind, with its queu
   const sc = await startSidecar({
     listen: { host: '127.0.0.1', port: 0 },
     upstream: web.url,
-    iface: { server: 'web-a', slots: 2, secret: 's', pages: { mode: 'stateful', pages: ['/cart/*'] } },
+    iface: { server: 'web-a', slots: 2, markKey: 's', pages: { mode: 'stateful', pages: ['/cart/*'] } },
     log: quiet,
   });
   t.after(async () => {
@@ -46,7 +46,7 @@ test('when the server behind is down the sidecar answers 502 and keeps running',
   const sc = await startSidecar({
     listen: { host: '127.0.0.1', port: 0 },
     upstream,
-    iface: { server: 'web-a', slots: 2, secret: 's' },
+    iface: { server: 'web-a', slots: 2, markKey: 's' },
     log: quiet,
   });
   t.after(() => sc.close());
@@ -67,7 +67,7 @@ test('a sidecar given a command runs that web server, and stops and starts it on
   const sc = await startSidecar({
     listen: { host: '127.0.0.1', port: 0 },
     upstream: `http://127.0.0.1:${port}`,
-    iface: { server: 'web-a', slots: 2, secret: 's' },
+    iface: { server: 'web-a', slots: 2, markKey: 's' },
     agentSocket: path,
     command: [process.execPath, '-e', program],
     log: quiet,
@@ -105,7 +105,7 @@ test('an interface that runs no web server says so when asked to start or stop o
   const listener = new InterfaceListener({ path, log: quiet, onRecords: () => {}, onOverflow: () => {} });
   await listener.start();
   t.after(() => listener.close());
-  const iface = createInterface({ server: 'web-b', slots: 1, secret: 's', agentSocket: path });
+  const iface = createInterface({ server: 'web-b', slots: 1, markKey: 's', agentSocket: path });
   t.after(() => iface.close());
   const session = await eventually(() => listener.session('web-b'), 'the interface to say hello');
   const r = await session.command({ op: 'stop-server' });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { LinkClient } from '../../src/link/link-client.js';
@@ -35,7 +36,7 @@ async function manager(opts: { secret?: string; authTimeout?: number; port?: num
   };
   const links = startLinkServer({
     server: http,
-    secret: () => opts.secret ?? 'site-secret',
+    keyOf: (role) => (role === 'agent' ? (opts.secret ?? 'site-secret') : undefined),
     heartbeat: 200,
     authTimeout: opts.authTimeout ?? 2000,
     storedSeq: () => 17,
@@ -73,7 +74,7 @@ function client(url: string, secret = 'site-secret', id = 'host-1') {
     url,
     role: 'agent',
     id,
-    secret,
+    key: secret,
     log,
     heartbeat: 200,
     backoff: { initial: 50, factor: 2, maxAttempts: 3, jitter: 0 },
@@ -111,7 +112,7 @@ test('a wrong secret is refused, said so on both sides, and never reaches the ha
   });
   await eventually(() => m.refused.includes('auth'), 'the refusal');
   await eventually(
-    () => a.log.lines.some((l) => l.includes('refused by the manager: wrong shared secret')),
+    () => a.log.lines.some((l) => l.includes('refused by the manager: wrong agent key')),
     'the agent to say why',
   );
   assert.equal(a.c.connected, false);
@@ -256,6 +257,31 @@ test('upgrades beyond the pending handshakes wait their turn instead of being re
   assert.ok(m.refused.filter((r) => r === 'timeout').length >= 1);
 });
 
+test('peers that upgrade and then answer nothing, not even the close, free their slots at the refusal', async (t) => {
+  const m = await manager({ authTimeout: 500 });
+  t.after(() => m.stop());
+  // Raw upgrades that never read a byte: ws would wait 30 s for each one's answer to its close,
+  // and 32 of them would hold every handshake slot that long.
+  const port = Number(new URL(m.url).port);
+  const silent = Array.from({ length: 40 }, () => {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    s.write(
+      'GET /link HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    s.pause();
+    return s;
+  });
+  t.after(() => {
+    for (const s of silent) s.destroy();
+  });
+  const a = client(m.url);
+  t.after(() => a.c.close());
+  // The deadline (0.5 s), the wait for the close (1 s), and room: far under ws's 30 s.
+  await eventually(() => a.c.connected, 'the component to get in', 6000);
+});
+
 test('a manager that upgrades and then says nothing is cut after the deadline and dialled again', async (t) => {
   const http: Server = createServer();
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -274,7 +300,7 @@ test('a manager that upgrades and then says nothing is cut after the deadline an
     url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/link`,
     role: 'agent',
     id: 'host-1',
-    secret: 'site-secret',
+    key: 'site-secret',
     log,
     handshakeDeadline: 200,
     backoff: { initial: 20, factor: 1, maxAttempts: 1, jitter: 0 },

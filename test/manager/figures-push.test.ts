@@ -31,7 +31,7 @@ function site(): string {
       'manager:',
       '  listen: 127.0.0.1:0',
       '  dataDir: ./data',
-      '  secretFile: ./secret',
+      '  keys: { agent: ./secret, interceptor: ./secret, mark: ./secret }',
       'agents:',
       ...agents,
       'servers:',
@@ -63,7 +63,7 @@ test('figures that reach the manager together go to an interceptor in one load m
     url: manager.linkUrl,
     role: 'interceptor',
     id: 'ic-test',
-    secret: SECRET,
+    key: SECRET,
     log: quiet,
     onWelcome: () => {
       interceptorUp = true;
@@ -79,7 +79,7 @@ test('figures that reach the manager together go to an interceptor in one load m
       url: manager.linkUrl,
       role: 'agent',
       id: `host-${a}`,
-      secret: SECRET,
+      key: SECRET,
       log: quiet,
       onWelcome: () => {},
       onMessage: () => {},

@@ -15,7 +15,7 @@ interceptor:
 manager:
 ${manager}
   dataDir: ./data
-  secretFile: ./secret
+  keys: { agent: ./secret, interceptor: ./secret, mark: ./secret }
 servers:
   - { name: web-a, url: http://127.0.0.1:1 }
 applications:

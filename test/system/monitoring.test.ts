@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { componentMac } from '../../src/protocol/handshake.js';
-import { eventually, httpRequest, metricValue } from '../helpers.js';
-import { type RunningSite, SECRET, serverStatus, share, startSite, status, untilServer } from './site.js';
+import { eventually, httpRequest, metricValue, TEST_TOKEN } from '../helpers.js';
+import { KEYS, type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
 
 /**
  * The monitoring plane end to end, with real processes on 127.0.0.1: manager, agent, three
@@ -31,24 +31,40 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
   const direct = (server: string, path: string) =>
     httpRequest(`http://127.0.0.1:${site.ports.get(server)}${path}`, { method: 'GET' });
 
-  test('a component without the site secret is refused', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${site.managerPort}/link`);
-    const code = await new Promise<number>((resolve, reject) => {
-      ws.on('message', (data: Buffer) => {
-        const m = JSON.parse(data.toString()) as { type: string; nonce?: string };
-        if (m.type !== 'challenge') return;
-        const nonce = 'c'.repeat(32);
-        const mac = componentMac('not-the-secret', m.nonce!, nonce, 'agent', 'intruder');
-        ws.send(JSON.stringify({ v: 1, type: 'auth', role: 'agent', id: 'intruder', nonce, mac }));
+  test("each job has its own key: the mark key, another role's key or the admin token links nothing", async () => {
+    // Answers the challenge as ROLE with KEY; resolves with the close code and reason.
+    const tryLink = (role: string, key: string) =>
+      new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${site.managerPort}/link`);
+        ws.on('message', (data: Buffer) => {
+          const m = JSON.parse(data.toString()) as { type: string; nonce?: string };
+          if (m.type !== 'challenge') return;
+          const nonce = 'c'.repeat(32);
+          const mac = componentMac(key, m.nonce!, nonce, role as 'agent', 'intruder');
+          ws.send(JSON.stringify({ v: 1, type: 'auth', role, id: 'intruder', nonce, mac }));
+        });
+        ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+        ws.on('error', reject);
       });
-      ws.on('close', (c) => resolve(c));
-      ws.on('error', reject);
-    });
-    assert.equal(code, 4401);
+    const tries: Array<[string, string, RegExp]> = [
+      ['agent', 'not-the-key', /wrong agent key/],
+      // Every web server holds the mark key: it must open nothing.
+      ['agent', KEYS.mark, /wrong agent key/],
+      ['interceptor', KEYS.mark, /wrong interceptor key/],
+      // A compromised host's agent cannot pass for an interceptor, nor the other way.
+      ['interceptor', KEYS.agent, /wrong interceptor key/],
+      ['agent', KEYS.interceptor, /wrong agent key/],
+      ['ctl', TEST_TOKEN, /no ctl may link/],
+    ];
+    for (const [role, key, why] of tries) {
+      const r = await tryLink(role, key);
+      assert.equal(r.code, 4401, `${role} with ${key}`);
+      await site.manager.waitFor(why, `the manager to say ${why}`);
+    }
     const text = await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text();
-    assert.ok(metricValue(text, 'switchyard_manager_refused_total', { reason: 'auth' }) >= 1);
-    assert.match(site.manager.output(), /link refused from 127\.0\.0\.1:\d+: wrong shared secret/);
-    assert.doesNotMatch(site.manager.output(), new RegExp(SECRET));
+    assert.ok(metricValue(text, 'switchyard_manager_refused_total', { reason: 'auth' }) >= tries.length);
+    for (const k of [...Object.values(KEYS), TEST_TOKEN])
+      assert.doesNotMatch(site.manager.output(), new RegExp(k));
   });
 
   test('queue figures reach the interceptor within two report intervals', async () => {

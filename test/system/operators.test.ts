@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LinkClient } from '../../src/link/link-client.js';
+import { operatorProof } from '../../src/protocol/operator-proof.js';
 import {
   eventually,
   httpRequest,
+  metricValue,
   quiet,
   type RunningInterceptor,
   runCli,
@@ -16,8 +18,8 @@ import {
 } from '../helpers.js';
 import {
   freePorts,
+  KEYS,
   type RunningSite,
-  SECRET,
   serverStatus,
   share,
   startSite,
@@ -34,7 +36,7 @@ import {
  * run in order on one site.
  */
 
-describe('operators and restarts', { timeout: 60_000 }, () => {
+describe('operators and restarts', { timeout: 180_000 }, () => {
   let site: RunningSite;
   before(async () => {
     site = await startSite({
@@ -511,16 +513,18 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       url: `ws://127.0.0.1:${site.managerPort}/link`,
       role: 'interceptor',
       id: 'cut-off-ic',
-      secret: SECRET,
+      key: KEYS.interceptor,
       log: quiet,
       onWelcome: () => {
+        const change = { target: 'server', name: 'web-a', enabled: false } as const;
+        const made = Date.now() - 30_000;
         late.send({
           v: 1,
           type: 'override',
-          target: 'server',
-          name: 'web-a',
-          enabled: false,
+          ...change,
           age: 30_000,
+          made,
+          proof: operatorProof(TEST_TOKEN, change, made),
         });
       },
       onMessage: () => {},
@@ -552,6 +556,67 @@ describe('operators and restarts', { timeout: 60_000 }, () => {
       assert.match(view.overrides.servers['web-a']?.origins?.enabled?.by ?? '', /^ctl at /);
     } finally {
       await late.close();
+    }
+  });
+
+  test("an interceptor's own key changes no override: only the operator's proof does, and never twice", async () => {
+    // A compromised interceptor host holds the interceptor key but not the admin token.
+    const rogue = new LinkClient({
+      url: `ws://127.0.0.1:${site.managerPort}/link`,
+      role: 'interceptor',
+      id: 'rogue-ic',
+      key: KEYS.interceptor,
+      log: quiet,
+      onWelcome: () => {
+        const change = { target: 'server', name: 'web-b', enabled: false } as const;
+        const made = Date.now();
+        const real = { target: 'server', name: 'web-c', capacity: 2 } as const;
+        const messages = [
+          // No token: a proof made up with another key.
+          { ...change, made, proof: operatorProof('not-the-admin-token', change, made) },
+          // The proof of one change on another: the proof covers every field.
+          {
+            ...change,
+            name: 'web-c',
+            made,
+            proof: operatorProof(TEST_TOKEN, { ...change, name: 'web-a' }, made),
+          },
+          // A real change replayed an hour after it was made, as if new.
+          { ...change, made: made - 3_600_000, proof: operatorProof(TEST_TOKEN, change, made - 3_600_000) },
+          // A real change (an operator's, captured), then the same again at once.
+          { ...real, made, proof: operatorProof(TEST_TOKEN, real, made) },
+          { ...real, made, proof: operatorProof(TEST_TOKEN, real, made) },
+        ];
+        for (const m of messages) rogue.send({ v: 1, type: 'override', age: 0, ...m });
+      },
+      onMessage: () => {},
+    });
+    rogue.start();
+    try {
+      const refused = await eventually(() => {
+        const rows = readStore(
+          (db) =>
+            db.prepare("SELECT text FROM events WHERE code = 'override.refused' ORDER BY id").all() as Array<{
+              text: string;
+            }>,
+        );
+        return rows.length >= 4 && rows.map((r) => r.text);
+      }, 'four refusals in the event log');
+      assert.match(refused[0]!, /rogue-ic refused: it does not carry the operator's proof.*web-b: disabled/);
+      assert.match(refused[1]!, /rogue-ic refused: it does not carry the operator's proof.*web-c: disabled/);
+      assert.match(refused[2]!, /-3600 s off the manager's reckoning/);
+      assert.match(refused[3]!, /taken once already.*web-c: capacity 2/);
+      const m = await ctl(0, '--json', 'manager');
+      const view = JSON.parse(m.stdout) as {
+        overrides: { servers: Record<string, { enabled?: boolean; capacity?: number }> };
+      };
+      for (const name of ['web-a', 'web-b', 'web-c'])
+        assert.notEqual(view.overrides.servers[name]?.enabled, false, `${name} left enabled`);
+      assert.equal(view.overrides.servers['web-c']?.capacity, 2, 'the proven change is taken, once');
+      const metrics = await (await fetch(`http://127.0.0.1:${site.managerPort}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'switchyard_manager_refused_total', { reason: 'proof' }), 4);
+    } finally {
+      await rogue.close();
     }
   });
 });

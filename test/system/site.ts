@@ -18,7 +18,12 @@ import {
  * name, listener and admin port); the rest of the files is the same.
  */
 
-export const SECRET = 'system-test-site-secret-0123456789';
+/** The site's keys (D52), one per job, as the processes get them from the environment. */
+export const KEYS = {
+  mark: 'system-test-mark-key-0123456789',
+  agent: 'system-test-agent-key-0123456789',
+  interceptor: 'system-test-interceptor-key-0123456789',
+};
 
 export interface DemoSpec {
   name: string;
@@ -46,7 +51,7 @@ export interface RunningSite {
   file: string;
   /** One site file per interceptor, in order. */
   files: string[];
-  /** SWITCHYARD_SECRET for the processes of the site. */
+  /** The keys and the admin token for the processes of the site. */
   env: Record<string, string>;
   dataDir: string;
   managerPort: number;
@@ -112,7 +117,12 @@ ${shared}`;
   const files = Object.keys(siteFiles).map((f) => join(dir, f));
   const file = files[0]!;
   // The manager and the interceptors share the site's admin token, as on a real site (D25).
-  const env = { SWITCHYARD_SECRET: SECRET, SWITCHYARD_TOKEN: TEST_TOKEN };
+  const env = {
+    SWITCHYARD_MARK_KEY: KEYS.mark,
+    SWITCHYARD_AGENT_KEY: KEYS.agent,
+    SWITCHYARD_INTERCEPTOR_KEY: KEYS.interceptor,
+    SWITCHYARD_TOKEN: TEST_TOKEN,
+  };
   const started: RunningProcess[] = [];
   const startManager = async () => {
     const p = startCli(['manager', '--config', file], env);
