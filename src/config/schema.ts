@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { serverPageRules } from '../core/page-rules.js';
 import { duration } from './duration.js';
 import {
   agentSchema,
@@ -57,6 +58,11 @@ const hostPort = z
   .meta({ description: 'host:port to listen on.' });
 
 /** Splits "host:port" ("[v6]:port" for IPv6). */
+/** Longest page pattern in applications[].stateful, movable, fixed. */
+const MAX_PAGE_PATTERN = 2048;
+/** Most bytes of one server's page list: its set-rules line stays under the 64 KiB local limit. */
+const MAX_RULES_BYTES = 48 * 1024;
+
 export function parseHostPort(v: string): { host: string; port: number } | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(v);
   if (!m) return undefined;
@@ -431,6 +437,12 @@ export const siteSchema = z
       });
       const lists = (['stateful', 'movable', 'fixed'] as const).filter((k) => a[k] !== undefined);
       if (lists.length > 1) issue(['applications', i, lists[1]!], 'use only one of stateful, movable, fixed');
+      for (const k of lists) {
+        const list = a[k]!;
+        const j = list.findIndex((p) => p.length > MAX_PAGE_PATTERN);
+        if (j >= 0)
+          issue(['applications', i, k, j], `a page pattern is at most ${MAX_PAGE_PATTERN} characters`);
+      }
       for (const k of lists)
         a[k]!.forEach((p, j) => {
           if (
@@ -443,6 +455,18 @@ export const siteSchema = z
             );
         });
     });
+    // A server's page rules travel to its interface as one local line (D45, D48): they must fit.
+    for (const name of names.keys()) {
+      const rules = serverPageRules(site.applications, name);
+      const bytes = Buffer.byteLength(JSON.stringify(rules.pages));
+      if (bytes > MAX_RULES_BYTES) {
+        const i = site.applications.findIndex((a) => a.servers.includes(name));
+        issue(
+          ['applications', i],
+          `the page lists of server "${name}" come to ${bytes} bytes; at most ${MAX_RULES_BYTES} reach its interface: use patterns ending in "/*"`,
+        );
+      }
+    }
   });
 
 export type SiteInput = z.input<typeof siteSchema>;

@@ -141,3 +141,15 @@ test('links leave the machine only over TLS: the manager section says so in word
     .manager!;
   assert.equal(managerLinkUrl(asked), 'wss://127.0.0.1:7070/link');
 });
+
+test("a server's page lists must fit the one line that takes them to its interface", () => {
+  const many = Array.from({ length: 5000 }, (_, i) => `"/page-${String(i).padStart(6, '0')}"`).join(', ');
+  assert.match(
+    refused(GOOD.replace('stateful: ["/cart/*", "/checkout"]', `stateful: [${many}]`)),
+    /applications\[0\]: the page lists of server "web-a" come to \d+ bytes; at most 49152 reach its interface/,
+  );
+  assert.match(
+    refused(GOOD.replace('stateful: ["/cart/*", "/checkout"]', `stateful: ["/${'a'.repeat(3000)}"]`)),
+    /applications\[0\]\.stateful\[0\]: a page pattern is at most 2048 characters/,
+  );
+});
