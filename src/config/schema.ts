@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { serverPageRules } from '../core/page-rules.js';
 import { duration } from './duration.js';
+import { proxySchema } from './gateway-schema.js';
 import {
   agentSchema,
   isLoopbackHost,
@@ -244,6 +245,11 @@ const application = z
       })
       .optional()
       .meta({ description: "Check path for this application's servers, unless a server sets its own." }),
+    mode: z.enum(['redirect', 'proxy']).default('redirect').meta({
+      description:
+        'redirect: answer each new user with a redirect to the server that can serve it fastest (document 002). proxy: carry every request to a server and its answer back (the gateway, document 004; docs/gateway.md).',
+    }),
+    proxy: proxySchema.optional(),
   })
   .meta({ description: 'An application: a set of pages served by a set of servers.' });
 
@@ -435,6 +441,11 @@ export const siteSchema = z
       a.servers.forEach((s, j) => {
         if (!names.has(s)) issue(['applications', i, 'servers', j], unknownServer(s));
       });
+      if (a.proxy !== undefined && a.mode !== 'proxy')
+        issue(
+          ['applications', i, 'proxy'],
+          'only for mode: proxy: a redirecting application never sees a request finish, so its choice is interceptor.choice',
+        );
       const lists = (['stateful', 'movable', 'fixed'] as const).filter((k) => a[k] !== undefined);
       if (lists.length > 1) issue(['applications', i, lists[1]!], 'use only one of stateful, movable, fixed');
       for (const k of lists) {

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Counter } from 'prom-client';
 import type { Clock, Random } from '../core/random.js';
 import { ERROR_CODES } from '../errors.js';
+import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from '../log/logger.js';
 import { decideForApp, movedFrom, parseTarget } from './decide.js';
 import { type InterceptorMetrics, REFUSAL_REASONS, type RefusalReason } from './metrics.js';
@@ -22,6 +23,8 @@ export interface HandlerContext {
   metrics: InterceptorMetrics;
   log: Logger;
   trustedProxies: () => BlockList | undefined;
+  /** Carries the requests of applications in proxy mode (issue 30). */
+  gateway: Gateway;
 }
 
 /** Refusal bodies, made once: a refusal must stay cheap when someone floods us with them. */
@@ -65,6 +68,19 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     res.end(body);
   };
 
+  /**
+   * A response that could not be flushed at once (slow client, large sorry page, a proxied
+   * answer) keeps a slot of the application's concurrency limit until it is done.
+   */
+  const holdOrCut = (app: AppState, req: IncomingMessage, res: ServerResponse) => {
+    if (!res.writableFinished && hold(app, req, res) > ctx.state().site.interceptor.maxPipelined) {
+      // A client that queues answers it does not read holds slots of every application it
+      // reaches: past maxPipelined it is cut, and its slots come back at once (issue 29).
+      refusal.get('pipelined')!.inc();
+      req.socket.destroy();
+    }
+  };
+
   return (req, res) => {
     // A connection cut for pipelining still hands over every request already parsed from its
     // last read (a 64 KiB read holds about 1,500): nobody will read their answers, and each
@@ -87,7 +103,17 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       return refuse(res, 'overloaded', 503, app.name, ic.retryAfter);
 
     const now = ctx.clock();
-    const secure = isSecure(req, ctx.trustedProxies());
+    const trusted = ctx.trustedProxies();
+    const secure = isSecure(req, trusted);
+    if (app.config.mode === 'proxy') {
+      if (!app.enabled) {
+        sendSorry(app, res, 'disabled', ic.retryAfter);
+        refusal.get('app-disabled')!.inc();
+        count(app.name, '-', 503);
+      } else ctx.gateway.forward(req, res, app, target, secure, fromTrustedProxy(req, trusted));
+      holdOrCut(app, req, res);
+      return;
+    }
     const d = decideForApp(
       app,
       target,
@@ -128,14 +154,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       refuse(res, 'bad-request', ERROR_CODES[d.code].status, app.name);
       return;
     }
-    // A response that could not be flushed at once (slow client, large sorry page) keeps a
-    // slot of the application's concurrency limit until it is done.
-    if (!res.writableFinished && hold(app, req, res) > ic.maxPipelined) {
-      // A client that queues answers it does not read holds slots of every application it
-      // reaches: past maxPipelined it is cut, and its slots come back at once (issue 29).
-      refusal.get('pipelined')!.inc();
-      req.socket.destroy();
-    }
+    holdOrCut(app, req, res);
   };
 }
 
@@ -143,6 +162,11 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
 // own when the client goes away, so the connection's close releases them too; without it
 // their slots would be lost for good and the application would answer 503 forever.
 const held = new WeakMap<Socket, Set<() => void>>();
+
+/** Answers a connection has not finished sending (held slots). */
+export function pendingAnswers(socket: Socket): number {
+  return held.get(socket)?.size ?? 0;
+}
 
 /** Keeps a slot until the answer is sent; gives how many answers its connection has waiting. */
 function hold(app: AppState, req: IncomingMessage, res: ServerResponse): number {
@@ -223,18 +247,23 @@ function reasonCode(reason: RefusalReason) {
   }
 }
 
+/** Whether the peer is one of interceptor.trustedProxies, whose forwarding headers count (D5). */
+export function fromTrustedProxy(req: IncomingMessage, trusted: BlockList | undefined): boolean {
+  if (!trusted) return false;
+  const addr = req.socket.remoteAddress;
+  if (!addr) return false;
+  const family = addr.includes(':') ? (addr.startsWith('::ffff:') ? 'ipv4' : 'ipv6') : 'ipv4';
+  const plain = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return trusted.check(plain, family);
+}
+
 /**
  * Whether the request arrived over TLS: on a TLS listener, or from a trusted proxy that says
  * so in X-Forwarded-Proto or Forwarded. Headers from anyone else are ignored.
  */
 export function isSecure(req: IncomingMessage, trusted: BlockList | undefined): boolean {
   if ((req.socket as TLSSocket).encrypted) return true;
-  if (!trusted) return false;
-  const addr = req.socket.remoteAddress;
-  if (!addr) return false;
-  const family = addr.includes(':') ? (addr.startsWith('::ffff:') ? 'ipv4' : 'ipv6') : 'ipv4';
-  const plain = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-  if (!trusted.check(plain, family)) return false;
+  if (!fromTrustedProxy(req, trusted)) return false;
   const xfp = req.headers['x-forwarded-proto'];
   if (typeof xfp === 'string') return xfp.split(',')[0]!.trim().toLowerCase() === 'https';
   const fwd = req.headers.forwarded;

@@ -11,11 +11,12 @@ import { componentKey } from '../config/secret-file.js';
 import { managerCa } from '../config/tls-files.js';
 import type { Clock, Random } from '../core/random.js';
 import { SwitchyardError } from '../errors.js';
+import { createGateway } from '../gateway/gateway.js';
 import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { componentId } from '../protocol/handshake.js';
 import { createAdminServer } from './admin.js';
-import { createHandler } from './handler.js';
+import { createHandler, pendingAnswers } from './handler.js';
 import { HealthChecker } from './health-checker.js';
 import { ManagerLink } from './manager-link.js';
 import { createInterceptorMetrics } from './metrics.js';
@@ -79,6 +80,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, state, clock());
     if (managerLink) state.refreshManaged(clock());
     trusted = blockList(loaded.site.interceptor.trustedProxies);
+    gateway.retain(new Set(state.servers.keys()));
     checker.sync();
     refreshGauges();
   };
@@ -123,6 +125,21 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     managerLink.start();
   };
 
+  const gateway = createGateway({
+    clock,
+    random,
+    log,
+    count: (app, server, status) => {
+      metrics.requestTally.cell(`${app}\u0000${server}\u0000${status}`, () => ({
+        application: app,
+        server,
+        status: String(status),
+      })).n++;
+    },
+    failed: (server, kind) => metrics.upstreamFailures.labels(server, kind).inc(),
+    retried: (app) => metrics.retries.labels(app).inc(),
+    markKey: () => state.markSecret,
+  });
   const handler = createHandler({
     state: () => state,
     clock,
@@ -130,6 +147,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     metrics,
     log,
     trustedProxies: () => trusted,
+    gateway,
   });
   const ic = loaded.site.interceptor;
   const serverOptions = {
@@ -165,6 +183,9 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     // A connection that takes none of what it is sent for sendTimeout (a client that stopped
     // reading its answers) is closed, so its held slots come back (issue 29).
     server.setTimeout(ic.sendTimeout, (s: Socket) => {
+      // Quiet while a proxied answer is awaited from its server: the gateway's own time-outs
+      // govern that wait (a slow server is not a client that stopped reading).
+      if (s.writableLength === 0 && pendingAnswers(s) > 0) return;
       if (s.writableLength > 0) metrics.refusals.labels('send-timeout').inc();
       s.destroy();
     });
@@ -253,6 +274,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
         admin.closeAllConnections();
       }, 2000);
       await Promise.all(all.map((s) => (s.listening ? once(s, 'close') : undefined)));
+      await gateway.close();
       clearTimeout(deadline);
       log.info('interceptor stopped');
     })();

@@ -112,8 +112,23 @@ export function createInterceptorMetrics(figures?: FiguresSource) {
     "Seconds since the server's figures held were measured at the server.",
     (m, now) => Math.max(0, now - m.measuredAt) / 1000,
   );
+  // The gateway's (proxy mode, issue 30): what went wrong with each server, and retries.
+  const upstreamFailures = new Counter({
+    name: 'switchyard_interceptor_upstream_failures_total',
+    help: 'Proxied requests a server failed (connect, connect-timeout, response-timeout, body-timeout, closed, invalid, other).',
+    labelNames: ['server', 'kind'] as const,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'switchyard_interceptor_retries_total',
+    help: 'Proxied requests tried again on another server, by application.',
+    labelNames: ['application'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    upstreamFailures,
+    retries,
     requests,
     requestTally,
     picks,

@@ -7,7 +7,15 @@ import type { Clock } from '../core/random.js';
 import { CHECK_HEADER } from '../protocol/check-header.js';
 import { ALL_FIELDS, FIELD_BITS, objectSink, type RecordSink } from '../protocol/local-record.js';
 import type { RequestRecord } from '../protocol/messages.js';
-import { addMark, makeMark, mayHaveMark, readMark, stripMark } from '../protocol/redirect-mark.js';
+import {
+  addMark,
+  GATEWAY_HEADER,
+  isGatewayToken,
+  makeMark,
+  mayHaveMark,
+  readMark,
+  stripMark,
+} from '../protocol/redirect-mark.js';
 import { parseTarget } from '../protocol/request-target.js';
 import { type Admission, RequestQueue, type Ticket } from './request-queue.js';
 
@@ -153,6 +161,12 @@ export class ServerInterface {
     this.queue.close();
   }
 
+  /** A request a gateway carried here (D54): never redirected, the gateway chose this server. */
+  private fromGateway(req: IncomingMessage): boolean {
+    const token = req.headers[GATEWAY_HEADER];
+    return typeof token === 'string' && isGatewayToken(this.o.markKey, token, this.wall());
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, next: Next): void {
     this.dispatch(req, res, undefined, next);
   }
@@ -187,7 +201,7 @@ export class ServerInterface {
       req.headers[CHECK_HEADER] === undefined
         ? parseTarget(pathAndQuery, req.headers.host)
         : undefined;
-    if (t !== undefined && mayMove(this.rules, t.path)) {
+    if (t !== undefined && mayMove(this.rules, t.path) && !this.fromGateway(req)) {
       const arrivedWall = this.wall();
       const location =
         this.target + addMark(t.pathAndQuery, makeMark(this.o.markKey, this.o.server, arrivedWall));

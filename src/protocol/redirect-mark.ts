@@ -73,3 +73,29 @@ export function stripMark(pathAndQuery: string): { pathAndQuery: string; mark: s
 export function addMark(pathAndQuery: string, mark: string): string {
   return `${pathAndQuery}${pathAndQuery.includes('?') ? '&' : '?'}${MARK_PARAM}=${mark}`;
 }
+
+/**
+ * The header a gateway puts on every request it carries (D54): an interface never redirects
+ * such a request, since its client (an API client, the gateway itself) would get a 302 it
+ * did not ask for, and the gateway has chosen this server already. The token is an HMAC under
+ * the mark key of the current minute, so it is made once a minute, checked with one
+ * comparison, and a client cannot forge it.
+ */
+export const GATEWAY_HEADER = 'x-switchyard-gateway';
+const GATEWAY_WINDOW = 60_000;
+
+export function gatewayToken(secret: string, nowMs: number): string {
+  const w = Math.floor(nowMs / GATEWAY_WINDOW);
+  return `${w}~${mac(secret, `gateway~${w}`)}`;
+}
+
+/** Whether a token is a gateway's, of this minute or the one before or after (clock skew). */
+export function isGatewayToken(secret: string, token: string, nowMs: number): boolean {
+  const w = Math.floor(nowMs / GATEWAY_WINDOW);
+  for (const at of [w, w - 1, w + 1]) {
+    const want = Buffer.from(gatewayToken(secret, at * GATEWAY_WINDOW));
+    const got = Buffer.from(token);
+    if (want.length === got.length && timingSafeEqual(want, got)) return true;
+  }
+  return false;
+}

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ExplainView, StatusView } from '../../src/interceptor/views.js';
 import { freePorts } from '../../src/lab/free-ports.js';
 import type { ManagerStatusView } from '../../src/manager/manager.js';
+import { GATEWAY_HEADER, gatewayToken } from '../../src/protocol/redirect-mark.js';
 import { eventually, httpRequest, type RunningProcess, runCli, startCli, tempDir } from '../helpers.js';
 
 /**
@@ -101,6 +102,27 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
       const back = await httpRequest(String(moved.headers.location), { method: 'GET' });
       assert.equal(back.status, 302);
       assert.ok(!String(back.headers.location).startsWith(webA), String(back.headers.location));
+
+      // The proxied /api is answered through the gateway, by a server other than web-a ...
+      for (let i = 0; i < 5; i++) {
+        const r = await httpRequest(`${front}/api/orders/${i}`, { method: 'GET' });
+        assert.equal(r.status, 200, r.body);
+        assert.notEqual(r.headers['x-served-by'], 'web-a');
+        assert.equal(r.headers.via, '1.1 switchyard');
+      }
+      // ... and web-a's interface never moves a request a gateway carried (it has chosen),
+      // which only the site's mark key can vouch for.
+      const key = readFileSync(join(dir, '.switchyard', 'mark-key'), 'utf8').trim();
+      const carried = await httpRequest(`${webA}/api/x`, {
+        method: 'GET',
+        headers: { [GATEWAY_HEADER]: gatewayToken(key, Date.now()) },
+      });
+      assert.equal(carried.status, 200);
+      const forged = await httpRequest(`${webA}/api/x`, {
+        method: 'GET',
+        headers: { [GATEWAY_HEADER]: gatewayToken('not-the-key', Date.now()) },
+      });
+      assert.equal(forged.status, 302);
 
       // What status says of it: the manager's level and queue figures, and the choice's view.
       const s = await ctl<StatusView>('status');

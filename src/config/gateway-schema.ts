@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+/**
+ * An application's gateway settings (`applications[].proxy`, issue 30, document 004): how the
+ * interceptor proxies it when its `mode` is `proxy`. Refused on a redirect application, which
+ * never sees a request finish, so none of this could apply there.
+ */
+
+export const PROXY_DEFAULTS = {
+  choice: 'least-request',
+  connections: 32,
+  connectTimeout: '5s',
+  responseTimeout: '30s',
+  idleTimeout: '60s',
+  retries: 1,
+  retryBudget: 0.2,
+} as const;
+
+/** Ways a gateway picks a server; every one needs completions, so proxy mode only. */
+export const PROXY_CHOICES = ['least-request', 'round-robin'] as const;
+export type ProxyChoice = (typeof PROXY_CHOICES)[number];
+
+export const proxySchema = z
+  .strictObject({
+    choice: z.enum(PROXY_CHOICES).default(PROXY_DEFAULTS.choice).meta({
+      description:
+        'How a server is picked: least-request (two random servers, the one with fewer requests in flight for its capacity), round-robin (in turn, by capacity).',
+    }),
+    connections: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(PROXY_DEFAULTS.connections)
+      .meta({ description: 'Keep-alive connections to each server, at most (the channels of claim 2).' }),
+    connectTimeout: duration('How long connecting to a server may take before another is tried.').prefault(
+      PROXY_DEFAULTS.connectTimeout,
+    ),
+    responseTimeout: duration(
+      "How long a server may take to send its response's headers before the client gets 504.",
+    ).prefault(PROXY_DEFAULTS.responseTimeout),
+    idleTimeout: duration(
+      'How long a response body may pause, or a request body wait to be taken, before the exchange is cut.',
+    ).prefault(PROXY_DEFAULTS.idleTimeout),
+    retries: z.number().int().min(0).max(5).default(PROXY_DEFAULTS.retries).meta({
+      description:
+        'Tries on another server for a request that never reached one, or an idempotent one without a body that failed before any byte came back.',
+    }),
+    retryBudget: z.number().min(0).max(1).default(PROXY_DEFAULTS.retryBudget).meta({
+      description:
+        'Retries allowed as a share of the recent requests (at least 3 a second), so retries never pile on an outage.',
+    }),
+  })
+  .meta({ description: 'How a proxied application (mode: proxy) reaches its servers.' });
+
+export type ProxyConfig = z.infer<typeof proxySchema>;
+
+/** The settings of an application, with the defaults where it gives none. */
+export function proxySettings(given: ProxyConfig | undefined): ProxyConfig {
+  return given ?? proxySchema.parse({});
+}

@@ -1,0 +1,71 @@
+import type { Random } from './random.js';
+
+/**
+ * How the gateway picks a server for one request (issue 30, document 004 claims 7-9). Unlike
+ * a redirecting door it sees every request finish, so it knows each server's requests in
+ * flight exactly; capacity C scales them, so a server of twice the power takes twice the load.
+ *
+ * @example
+ * const servers = [{ inFlight: 3, capacity: 1, available: true }, { inFlight: 1, capacity: 1, available: true }];
+ * leastRequest(servers, Math.random); // 1, whenever both are drawn
+ */
+
+export interface GatewayCandidate {
+  /** Requests this gateway has at the server now. */
+  inFlight: number;
+  /** Static capacity 1..10. */
+  capacity: number;
+  /** Enabled, healthy and not at a level that takes no new users. */
+  available: boolean;
+}
+
+/** Servers that may take this request: available and not tried already. */
+function eligible(c: readonly GatewayCandidate[], tried: ReadonlySet<number> | undefined): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < c.length; i++) if (c[i]!.available && !tried?.has(i)) out.push(i);
+  return out;
+}
+
+/**
+ * Least request with two random choices: draw two distinct eligible servers, take the one
+ * with fewer requests in flight for its capacity (the first drawn on a tie). Two choices
+ * rather than the global least avoid herding several gateways onto one server. -1 when none.
+ */
+export function leastRequest(
+  c: readonly GatewayCandidate[],
+  random: Random,
+  tried?: ReadonlySet<number>,
+): number {
+  const ok = eligible(c, tried);
+  if (ok.length === 0) return -1;
+  if (ok.length === 1) return ok[0]!;
+  const a = Math.floor(random() * ok.length);
+  let b = Math.floor(random() * (ok.length - 1));
+  if (b >= a) b++;
+  const x = c[ok[a]!]!;
+  const y = c[ok[b]!]!;
+  return (y.inFlight + 1) / y.capacity < (x.inFlight + 1) / x.capacity ? ok[b]! : ok[a]!;
+}
+
+/**
+ * Smooth weighted round robin (as NGINX does it): each pick adds every eligible server's
+ * capacity to its credit, takes the one with the most, and charges it the total. Over any
+ * stretch each server gets its share of capacity, spread out rather than in runs.
+ */
+export class RoundRobin {
+  private credit: number[] = [];
+
+  pick(c: readonly GatewayCandidate[], tried?: ReadonlySet<number>): number {
+    if (this.credit.length !== c.length) this.credit = new Array<number>(c.length).fill(0);
+    let best = -1;
+    let total = 0;
+    for (let i = 0; i < c.length; i++) {
+      if (!c[i]!.available || tried?.has(i)) continue;
+      this.credit[i]! += c[i]!.capacity;
+      total += c[i]!.capacity;
+      if (best < 0 || this.credit[i]! > this.credit[best]!) best = i;
+    }
+    if (best >= 0) this.credit[best]! -= total;
+    return best;
+  }
+}

@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { type ProxyConfig, proxySettings } from '../config/gateway-schema.js';
+import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
+import type { Clock, Random } from '../core/random.js';
+import { RetryBudget } from '../core/retry-budget.js';
+import type { AppState, ServerState } from '../interceptor/site-state.js';
+import type { Logger } from '../log/logger.js';
+import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
+import { requestHeaders, responseHeaders } from './forward-headers.js';
+import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
+import { Upstreams } from './upstreams.js';
+
+/**
+ * The gateway (issue 30, document 004): an application in `mode: proxy` has every request
+ * carried to a server and the answer carried back, both bodies streamed. The interceptor's
+ * handler has matched the application and checked the request; this picks the server from
+ * what it sees (requests in flight) and the application's availability (health, overrides,
+ * the manager's levels), and answers 502/503/504 in words when it cannot.
+ *
+ * @example
+ * const gw = createGateway({ clock, random, log, count, failed });
+ * gw.forward(req, res, app, { pathAndQuery: '/x', host: 'shop.example' }, false, trusted);
+ */
+
+export interface GatewayContext {
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  /** Counts an answer: application, server ('-' for none), status. */
+  count(app: string, server: string, status: number): void;
+  /** Counts a failure to reach or hear from a server, and a retry made. */
+  failed(server: string, kind: FailureKind): void;
+  retried(app: string): void;
+  /** The site's mark key, when there is one: requests carry the gateway's token (D54). */
+  markKey(): string | undefined;
+}
+
+export interface ForwardTarget {
+  pathAndQuery: string;
+  host: string | undefined;
+}
+
+/** Methods a server must treat as safe to repeat (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+interface AppGateway {
+  settings: ProxyConfig;
+  roundRobin: RoundRobin;
+  budget: RetryBudget;
+  candidates: GatewayCandidate[];
+}
+
+export interface Gateway {
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    app: AppState,
+    target: ForwardTarget,
+    secure: boolean,
+    trusted: boolean,
+  ): void;
+  /** In flight per server name, for status and metrics. */
+  inFlight(server: string): number;
+  /** After a reload: servers gone from the site file lose their connections. */
+  retain(servers: ReadonlySet<string>): void;
+  close(): Promise<void>;
+}
+
+export function createGateway(ctx: GatewayContext): Gateway {
+  const upstreams = new Upstreams();
+  const perApp = new WeakMap<AppState, AppGateway>();
+  const origins = new WeakMap<ServerState, string>();
+  const originOf = (s: ServerState) => {
+    let o = origins.get(s);
+    if (o === undefined) {
+      o = new URL(s.addresses.internal).origin;
+      origins.set(s, o);
+    }
+    return o;
+  };
+  const appGateway = (app: AppState): AppGateway => {
+    let g = perApp.get(app);
+    if (!g) {
+      const settings = proxySettings(app.config.proxy);
+      g = {
+        settings,
+        roundRobin: new RoundRobin(),
+        budget: new RetryBudget(settings.retryBudget, 3, ctx.clock),
+        candidates: app.servers.map(() => ({ inFlight: 0, capacity: 1, available: false })),
+      };
+      perApp.set(app, g);
+    }
+    return g;
+  };
+
+  const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>): number => {
+    for (let i = 0; i < app.servers.length; i++) {
+      const s = app.servers[i]!;
+      const c = g.candidates[i]!;
+      c.available = app.pool.isAvailable(i);
+      c.capacity = s.capacity;
+      c.inFlight = upstreams.get(s.name, originOf(s), g.settings).inFlight;
+    }
+    return g.settings.choice === 'round-robin'
+      ? g.roundRobin.pick(g.candidates, tried)
+      : leastRequest(g.candidates, ctx.random, tried);
+  };
+
+  // The gateway's token changes once a minute: made then, not per request.
+  let tokenCache = { key: '', window: -1, token: '' };
+  const token = (key: string) => {
+    const now = Date.now();
+    const window = Math.floor(now / 60_000);
+    if (tokenCache.key !== key || tokenCache.window !== window)
+      tokenCache = { key, window, token: gatewayToken(key, now) };
+    return tokenCache.token;
+  };
+
+  const forward: Gateway['forward'] = (req, res, app, target, secure, trusted) => {
+    const g = appGateway(app);
+    const s = g.settings;
+    const method = req.method ?? 'GET';
+    const { headers, requestId } = requestHeaders(req.rawHeaders, {
+      client: req.socket.remoteAddress ?? '',
+      trusted,
+      secure,
+      host: target.host,
+      requestId: randomUUID(),
+    });
+    const key = ctx.markKey();
+    if (key !== undefined) headers.push(GATEWAY_HEADER, token(key));
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined ||
+      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const socket = req.socket;
+    // The client gone: the server's work is stopped too.
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    g.budget.request();
+    const tried = new Set<number>();
+
+    const attempt = () => {
+      const i = pick(app, g, tried);
+      if (i < 0) {
+        if (tried.size === 0) return answer(503, '-', 'no server of this application can take a request now');
+        return; // the last failure was answered already
+      }
+      tried.add(i);
+      const server = app.servers[i]!;
+      const up = upstreams.get(server.name, originOf(server), s);
+      up.inFlight++;
+      let started = false;
+      up.pool
+        .stream(
+          {
+            path: target.pathAndQuery,
+            method: method as 'GET',
+            headers,
+            // A body of its own for each try: undici destroys the body of a request that fails,
+            // and a request refused at connect (its body unread) may still go to another server.
+            body: hasBody ? Readable.from(bodyOf(req), { objectMode: false }) : null,
+            headersTimeout: s.responseTimeout,
+            bodyTimeout: s.idleTimeout,
+            signal: abort.signal,
+            responseHeaders: 'raw',
+          },
+          ({ statusCode, headers: raw }) => {
+            started = true;
+            res.writeHead(statusCode, responseHeaders(raw as unknown as Buffer[]));
+            ctx.count(app.name, server.name, statusCode);
+            return res;
+          },
+        )
+        .then(
+          () => {
+            up.inFlight--;
+          },
+          (err: Error & { code?: string }) => {
+            up.inFlight--;
+            if (abort.signal.aborted) return; // the client went: nobody to answer
+            const kind = failureOf(err);
+            ctx.failed(server.name, kind);
+            if (started) {
+              // Part of the answer is out: end it visibly (a cut connection), never hang.
+              ctx.log.warn(
+                { app: app.name, server: server.name, requestId, err: err.message },
+                `${server.name} failed in the middle of its answer to ${method} ${target.pathAndQuery.slice(0, 200)}: ${err.message}`,
+              );
+              res.destroy();
+              return;
+            }
+            // Safe to try another server: the request never reached this one (its body
+            // unread), or it is idempotent, bodiless, and nothing came back.
+            const repeatable = IDEMPOTENT.has(method) && !hasBody;
+            if (
+              tried.size <= s.retries &&
+              ((neverReached(kind) && !req.readableDidRead) || repeatable) &&
+              tried.size < app.servers.length &&
+              g.budget.tryRetry()
+            ) {
+              ctx.retried(app.name);
+              return attempt();
+            }
+            const [status, why] = describe(kind, server.name, s);
+            ctx.log.warn(
+              { app: app.name, server: server.name, requestId, status, err: err.message },
+              `${method} ${target.pathAndQuery.slice(0, 200)}: ${why}`,
+            );
+            answer(status, server.name, why);
+          },
+        );
+    };
+
+    const answer = (status: number, server: string, why: string) => {
+      ctx.count(app.name, server, status);
+      if (res.headersSent || res.destroyed) return;
+      const body = Buffer.from(
+        `${status === 503 ? 'service unavailable' : status === 504 ? 'gateway timeout' : 'bad gateway'}: ${why}\n`,
+      );
+      res.writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': String(body.length),
+        'cache-control': 'no-store',
+        'x-request-id': requestId,
+        ...(status === 503 ? { 'retry-after': '1' } : {}),
+      });
+      res.end(body);
+      // A body the client is still sending is not read on: close after the answer.
+      if (hasBody && !req.readableEnded) res.once('finish', () => socket.destroy());
+    };
+
+    attempt();
+  };
+
+  return {
+    forward,
+    inFlight: (server) => upstreams.peek(server)?.inFlight ?? 0,
+    retain: (servers) => upstreams.retain(servers),
+    close: () => upstreams.close(),
+  };
+}
+
+/**
+ * The client's request body as undici takes it. An async generator not yet started leaves
+ * the request stream untouched when undici gives up on it before reading.
+ */
+async function* bodyOf(req: IncomingMessage): AsyncGenerator<Buffer> {
+  for await (const chunk of req) yield chunk as Buffer;
+}
+
+function describe(kind: FailureKind, server: string, s: ProxyConfig): [number, string] {
+  switch (kind) {
+    case 'connect':
+      return [502, `could not connect to ${server}`];
+    case 'connect-timeout':
+      return [504, `${server} did not accept a connection within ${s.connectTimeout} ms`];
+    case 'response-timeout':
+      return [504, `${server} sent no answer within ${s.responseTimeout} ms`];
+    case 'body-timeout':
+      return [504, `${server} stopped sending for ${s.idleTimeout} ms`];
+    case 'closed':
+      return [502, `${server} closed the connection without an answer`];
+    case 'invalid':
+      return [502, `${server} sent an answer that is not valid HTTP`];
+    default:
+      return [502, `${server} failed to answer`];
+  }
+}

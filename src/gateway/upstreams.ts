@@ -1,0 +1,66 @@
+import { Pool } from 'undici';
+import type { ProxyConfig } from '../config/gateway-schema.js';
+
+/**
+ * The gateway's connections to each server (document 004 claims 2 and 13: several channels
+ * per server): one undici Pool per server and settings, HTTP/1.1 keep-alive, no pipelining, a
+ * request taking a free connection. The requests in flight at each server are counted here,
+ * across every application that shares it, for the choice.
+ *
+ * @example
+ * const ups = new Upstreams();
+ * const u = ups.get('web-a', 'http://127.0.0.1:9001', settings);
+ * u.inFlight++;
+ */
+
+export interface Upstream {
+  name: string;
+  origin: string;
+  pool: Pool;
+  /** Requests of this gateway at the server now. */
+  inFlight: number;
+}
+
+export class Upstreams {
+  private readonly byName = new Map<string, Upstream & { key: string }>();
+
+  /** The server's upstream, made (or made again, after its address or settings changed) now. */
+  get(name: string, origin: string, s: ProxyConfig): Upstream {
+    const key = `${origin}|${s.connections}|${s.connectTimeout}`;
+    const known = this.byName.get(name);
+    if (known && known.key === key) return known;
+    if (known) void known.pool.close().catch(() => {});
+    const pool = new Pool(origin, {
+      connections: s.connections,
+      pipelining: 1,
+      connect: { timeout: s.connectTimeout },
+      // Servers close idle connections too; undici retires a connection a second before the
+      // server's own Keep-Alive timeout when it states one.
+      keepAliveTimeout: 4000,
+      keepAliveTimeoutThreshold: 1000,
+    });
+    const u = { name, origin, pool, inFlight: known?.inFlight ?? 0, key };
+    this.byName.set(name, u);
+    return u;
+  }
+
+  /** The server's upstream if one was made. */
+  peek(name: string): Upstream | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Servers no longer in the site file: their connections close once their requests end. */
+  retain(names: ReadonlySet<string>): void {
+    for (const [name, u] of this.byName)
+      if (!names.has(name)) {
+        this.byName.delete(name);
+        void u.pool.close().catch(() => {});
+      }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.byName.values()];
+    this.byName.clear();
+    await Promise.all(all.map((u) => u.pool.destroy().catch(() => {})));
+  }
+}

@@ -1,0 +1,397 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  eventually,
+  httpRequest,
+  metricValue,
+  type RunningInterceptor,
+  rawRequest,
+  startInterceptorCli,
+  tempDir,
+} from '../helpers.js';
+
+/**
+ * The gateway (issue 30) over real sockets: a real interceptor process with applications in
+ * proxy mode, in front of plain Node servers that say what they received.
+ */
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface Backend {
+  server: Server;
+  port: number;
+  /** Requests received, by this backend. */
+  seen: number;
+  handler: Handler;
+}
+
+async function backend(handler: Handler): Promise<Backend> {
+  const b: Backend = { server: createServer(), port: 0, seen: 0, handler };
+  b.server.on('request', (req, res) => {
+    b.seen++;
+    b.handler(req, res);
+  });
+  b.server.listen(0, '127.0.0.1');
+  await once(b.server, 'listening');
+  b.port = (b.server.address() as AddressInfo).port;
+  return b;
+}
+
+/** Echoes what it received: method, url, headers, body length. */
+const echo: Handler = (req, res) => {
+  let bytes = 0;
+  req.on('data', (c: Buffer) => {
+    bytes += c.length;
+  });
+  req.on('end', () => {
+    const body = JSON.stringify({
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      raw: req.rawHeaders,
+      bytes,
+    });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'must not pass',
+      'keep-alive': 'timeout=5',
+      'x-served-by': 'echo',
+    });
+    res.end(body);
+  });
+};
+
+describe('the gateway', { timeout: 120_000 }, () => {
+  const b: Record<string, Backend> = {};
+  let ic: RunningInterceptor;
+  let dir: string;
+
+  before(async () => {
+    b.echo = await backend(echo);
+    b.echo2 = await backend(echo);
+    b.fast = await backend((_req, res) => setTimeout(() => res.end('fast'), 2));
+    b.slow = await backend((_req, res) => setTimeout(() => res.end('slow'), 40));
+    b.flaky = await backend(echo);
+    // A port with nothing listening: connections are refused.
+    const gone = await backend(echo);
+    const gonePort = gone.port;
+    gone.server.close();
+    const url = (n: string) => `http://127.0.0.1:${b[n]!.port}`;
+    dir = tempDir({
+      'site.yaml': `
+interceptor:
+  listen: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  healthCheck: { enabled: false }
+servers:
+  - { name: echo, url: ${url('echo')} }
+  - { name: echo2, url: ${url('echo2')} }
+  - { name: fast, url: ${url('fast')} }
+  - { name: slow, url: ${url('slow')} }
+  - { name: flaky, url: ${url('flaky')} }
+  - { name: gone, url: http://127.0.0.1:${gonePort} }
+applications:
+  - { name: api, match: { host: api.example }, servers: [echo], mode: proxy }
+  - { name: pair, match: { host: pair.example }, servers: [fast, slow], mode: proxy }
+  - name: retry
+    match: { host: retry.example }
+    servers: [gone, echo2]
+    mode: proxy
+    proxy: { choice: round-robin, retries: 1 }
+  - name: timeout
+    match: { host: timeout.example }
+    servers: [flaky]
+    mode: proxy
+    proxy: { responseTimeout: 300ms, retries: 0 }
+  - { name: down, match: { host: down.example }, servers: [gone], mode: proxy, proxy: { retries: 0 } }
+  - { name: site, match: { host: redirect.example }, servers: [echo] }
+`,
+    });
+    ic = await startInterceptorCli(join(dir, 'site.yaml'));
+  });
+  after(async () => {
+    if (process.env.SHOW_IC) console.log(ic?.output());
+    await ic?.stop();
+    for (const x of Object.values(b)) x.server.close();
+  });
+
+  const get = (host: string, path = '/', headers: Record<string, string> = {}) =>
+    httpRequest(`${ic.url}${path}`, { headers: { host, ...headers } });
+
+  test('a request is carried to the server and its answer back, with forwarding fields and hop-by-hop fields dropped', async () => {
+    const r = await get('api.example', '/orders?id=7', {
+      connection: 'x-secret-hop',
+      'x-secret-hop': 'drop me',
+      'keep-alive': 'timeout=1',
+      'x-forwarded-for': '6.6.6.6',
+      forwarded: 'for=6.6.6.6',
+      'x-request-id': 'req-42',
+      'x-app': 'kept',
+    });
+    assert.equal(r.status, 200);
+    const seen = JSON.parse(r.body) as { url: string; headers: Record<string, string> };
+    assert.equal(seen.url, '/orders?id=7');
+    assert.equal(seen.headers.host, 'api.example', 'Host as the client sent it');
+    assert.equal(seen.headers['x-app'], 'kept');
+    assert.equal(seen.headers['x-secret-hop'], undefined, 'a field Connection names stays on its hop');
+    assert.equal(seen.headers['keep-alive'], undefined);
+    // The client is no configured proxy: what it says about forwarding is replaced.
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers.forwarded, 'for=127.0.0.1;proto=http;host=api.example');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers['x-forwarded-host'], 'api.example');
+    assert.equal(seen.headers.via, '1.1 switchyard');
+    assert.equal(seen.headers['x-request-id'], 'req-42', 'a request id is passed on');
+    // And back: the server's hop-by-hop fields stop here.
+    assert.equal(r.headers['x-hop'], undefined);
+    assert.equal(r.headers['keep-alive'] === 'timeout=1', false);
+    assert.equal(r.headers['x-served-by'], 'echo');
+    assert.equal(r.headers.via, '1.1 switchyard');
+    // A request without an id gets one.
+    const again = JSON.parse((await get('api.example')).body) as { headers: Record<string, string> };
+    assert.match(again.headers['x-request-id']!, /^[0-9a-f-]{36}$/);
+    // A redirect application beside it still redirects.
+    assert.equal((await get('redirect.example', '/x')).status, 302);
+  });
+
+  test('bodies stream both ways: 200 MB up and 200 MB down with the gateway holding far less than one of them', async () => {
+    const MB = 1024 * 1024;
+    const total = 200 * MB;
+    b.echo!.handler = (req, res) => {
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+        const chunk = Buffer.alloc(MB, 7);
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      echo(req, res);
+    };
+    try {
+      const rssBefore = resetPeak(ic.child.pid!);
+      // Up: 100 MB in 1 MB writes, paced by the socket.
+      const up = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            port: ic.port,
+            host: '127.0.0.1',
+            method: 'PUT',
+            path: '/upload',
+            headers: { host: 'api.example', 'content-length': String(total) },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => {
+              body += c.toString();
+            });
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+        const chunk = Buffer.alloc(MB, 1);
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      assert.equal(up.status, 200);
+      assert.equal(
+        (JSON.parse(up.body) as { bytes: number }).bytes,
+        total,
+        'every byte of the upload arrived',
+      );
+      // Down: read at the socket's pace.
+      const down = await new Promise<number>((resolve, reject) => {
+        request(
+          { port: ic.port, host: '127.0.0.1', path: '/download', headers: { host: 'api.example' } },
+          (res) => {
+            let n = 0;
+            res.on('data', (c: Buffer) => {
+              n += c.length;
+            });
+            res.on('end', () => resolve(n));
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(down, total, 'every byte of the download arrived');
+      const grew = peak(ic.child.pid!) - rssBefore;
+      // Buffering either body whole would take 200 MB. Streaming keeps to socket buffers; what
+      // grows is the chunks' garbage until V8 collects it (about 50 MB whether 30 or 300 MB
+      // pass), the same whatever the size.
+      assert.ok(grew < 100 * MB, `the gateway's peak memory grew by ${(grew / MB).toFixed(1)} MB`);
+    } finally {
+      b.echo!.handler = echo;
+    }
+  });
+
+  test('request smuggling is refused before anything reaches a server', async () => {
+    const before = b.echo!.seen;
+    const attempts = [
+      // Content-Length with Transfer-Encoding (RFC 9112 §6.1).
+      'POST / HTTP/1.1\r\nHost: api.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      // Two Content-Lengths that disagree.
+      'POST / HTTP/1.1\r\nHost: api.example\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+      // Obsolete line folding.
+      'GET / HTTP/1.1\r\nHost: api.example\r\nX-Folded: a\r\n b\r\n\r\n',
+      // A byte no header may hold.
+      'GET / HTTP/1.1\r\nHost: api.example\r\nX-Bad: a\u0001b\r\n\r\n',
+      // A second Host.
+      'GET / HTTP/1.1\r\nHost: api.example\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+      // A Transfer-Encoding that is not chunked last.
+      'POST / HTTP/1.1\r\nHost: api.example\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+    ];
+    for (const a of attempts) {
+      const r = await rawRequest(ic.port, a);
+      assert.match(
+        r.raw,
+        /^HTTP\/1\.1 400 /,
+        `${JSON.stringify(a)} got ${JSON.stringify((r.raw ?? '').slice(0, 40))}`,
+      );
+    }
+    assert.equal(b.echo!.seen, before, 'no server saw any of them');
+  });
+
+  test('a slow server gets fewer requests: least request sends most to the fast one', async () => {
+    const fast0 = b.fast!.seen;
+    const slow0 = b.slow!.seen;
+    const N = 300;
+    let next = 0;
+    const worker = async () => {
+      while (next < N) {
+        next++;
+        const r = await get('pair.example');
+        assert.equal(r.status, 200);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    const fast = b.fast!.seen - fast0;
+    const slow = b.slow!.seen - slow0;
+    assert.equal(fast + slow, N);
+    // 2 ms against 40 ms: by in-flight counts the slow one holds its requests twenty times as
+    // long, so it is drawn and found busy; round robin would give each half.
+    assert.ok(fast > 3 * slow, `fast ${fast}, slow ${slow}`);
+  });
+
+  test('a request that never reached a server is tried on another; the budget and idempotency decide the rest', async () => {
+    const before = b.echo2!.seen;
+    // Round robin over [gone, echo2]: every other request goes to gone first, is refused at
+    // connect, and goes on to echo2, a POST with its body too (the body was never read).
+    for (let i = 0; i < 4; i++) {
+      const r = await httpRequest(`${ic.url}/r${i}`, {
+        method: 'POST',
+        headers: { host: 'retry.example' },
+        body: 'payload',
+      });
+      assert.equal(r.status, 200, r.body);
+      assert.equal((JSON.parse(r.body) as { bytes: number }).bytes, 7);
+    }
+    assert.equal(b.echo2!.seen - before, 4);
+    const metrics = await ic.metrics();
+    assert.ok(metricValue(metrics, 'switchyard_interceptor_retries_total', { application: 'retry' }) >= 2);
+    assert.ok(
+      metricValue(metrics, 'switchyard_interceptor_upstream_failures_total', {
+        server: 'gone',
+        kind: 'connect',
+      }) >= 2,
+    );
+  });
+
+  test('502 and 504 say which server and why', async () => {
+    const down = await get('down.example');
+    assert.equal(down.status, 502);
+    assert.match(down.body, /^bad gateway: could not connect to gone\n$/);
+    b.flaky!.handler = () => {}; // never answers
+    try {
+      const slow = await get('timeout.example');
+      assert.equal(slow.status, 504);
+      assert.match(slow.body, /^gateway timeout: flaky sent no answer within 300 ms\n$/);
+    } finally {
+      b.flaky!.handler = echo;
+    }
+    // A server that dies in the middle of its answer: the client's answer ends visibly.
+    b.flaky!.handler = (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    try {
+      const cut = await new Promise<string>((resolve) => {
+        request(
+          { port: ic.port, host: '127.0.0.1', path: '/', headers: { host: 'timeout.example' } },
+          (res) => {
+            res.on('data', () => {});
+            res.on('end', () => resolve('ended normally'));
+            res.on('error', (e) => resolve(`error: ${e.message}`));
+            res.on('aborted', () => resolve('aborted'));
+          },
+        )
+          .on('error', (e) => resolve(`error: ${e.message}`))
+          .end();
+      });
+      assert.notEqual(cut, 'ended normally');
+    } finally {
+      b.flaky!.handler = echo;
+    }
+  });
+
+  test('a proxy application that is disabled answers with its sorry page; proxy settings on a redirect application are refused', async () => {
+    const r = await ic.admin('POST', '/applications/api/disable');
+    assert.equal(r.status, 200);
+    try {
+      const sorry = await get('api.example');
+      assert.equal(sorry.status, 503);
+      assert.equal(sorry.headers['x-switchyard-reason'], 'application disabled');
+    } finally {
+      await ic.admin('POST', '/applications/api/enable');
+    }
+    await eventually(async () => (await get('api.example')).status === 200, 'api to answer again');
+    // A reload with proxy settings on a redirect application is refused, with the key.
+    const file = join(dir, 'site.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('servers: [echo] }\n', 'servers: [echo], proxy: { retries: 2 } }\n'));
+    try {
+      const reload = await ic.admin<{ error: { message: string } }>('POST', '/reload');
+      assert.equal(reload.status, 422);
+      assert.match(reload.json.error.message, /applications\[5\]\.proxy: only for mode: proxy/);
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+});
+
+/** The process's resident memory now, bytes; its peak is reset, so peak() reads from here on. */
+function resetPeak(pid: number): number {
+  // Writing 5 to clear_refs resets the peak (VmHWM) to the present (Linux 4.0+).
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  return procKb(pid, 'VmRSS') * 1024;
+}
+
+/** The process's peak resident memory since resetPeak, bytes. */
+function peak(pid: number): number {
+  return procKb(pid, 'VmHWM') * 1024;
+}
+
+function procKb(pid: number, field: string): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+}
