@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type ProxyConfig, proxySettings } from '../config/gateway-schema.js';
 import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
@@ -9,6 +10,7 @@ import type { AppState, ServerState } from '../interceptor/site-state.js';
 import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
+import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
 import { Upstreams } from './upstreams.js';
 
@@ -53,6 +55,16 @@ interface AppGateway {
 }
 
 export interface Gateway {
+  /** Carries a protocol upgrade (WebSocket) through to a server, bytes both ways after it. */
+  tunnel(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    app: AppState,
+    target: ForwardTarget,
+    secure: boolean,
+    trusted: boolean,
+  ): void;
   forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -237,7 +249,65 @@ export function createGateway(ctx: GatewayContext): Gateway {
     attempt();
   };
 
+  const tunnel: Gateway['tunnel'] = (req, socket, head, app, target, secure, trusted) => {
+    const g = appGateway(app);
+    const s = g.settings;
+    if (upgradeValue(req) === undefined)
+      return answerOnSocket(socket, 400, 'bad request: an Upgrade header this gateway cannot pass on');
+    const i = pick(app, g, new Set());
+    if (i < 0) {
+      ctx.count(app.name, '-', 503);
+      return answerOnSocket(
+        socket,
+        503,
+        'service unavailable: no server of this application can take a request now',
+        { 'retry-after': '1' },
+      );
+    }
+    const server = app.servers[i]!;
+    const up = upstreams.get(server.name, originOf(server), s);
+    up.inFlight++;
+    const key = ctx.markKey();
+    const requestId = randomUUID();
+    openTunnel(
+      req,
+      socket,
+      head,
+      {
+        origin: new URL(originOf(server)),
+        pathAndQuery: target.pathAndQuery,
+        client: socket.remoteAddress ?? '',
+        trusted,
+        secure,
+        host: target.host,
+        requestId,
+        extra: key !== undefined ? [GATEWAY_HEADER, token(key)] : [],
+        connectTimeout: s.connectTimeout,
+        idleTimeout: s.idleTimeout,
+      },
+      {
+        onFail: (err) => {
+          up.inFlight--;
+          const kind = failureOf(err);
+          ctx.failed(server.name, kind);
+          const [status, why] = describe(kind, server.name, s);
+          ctx.count(app.name, server.name, status);
+          ctx.log.warn(
+            { app: app.name, server: server.name, requestId, err: err.message },
+            `upgrade to ${server.name}: ${why}`,
+          );
+          answerOnSocket(socket, status, `${status === 504 ? 'gateway timeout' : 'bad gateway'}: ${why}`);
+        },
+        onStatus: (status) => ctx.count(app.name, server.name, status),
+        onClose: () => {
+          up.inFlight--;
+        },
+      },
+    );
+  };
+
   return {
+    tunnel,
     forward,
     inFlight: (server) => upstreams.peek(server)?.inFlight ?? 0,
     retain: (servers) => upstreams.retain(servers),

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Counter } from 'prom-client';
@@ -155,6 +155,53 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       return;
     }
     holdOrCut(app, req, res);
+  };
+}
+
+/**
+ * Requests that ask to switch protocols (WebSocket). For an application in proxy mode the
+ * gateway carries the upgrade through (D54); any other is answered as the same request
+ * without the upgrade would be (a redirect, a refusal, a sorry page), on a connection then
+ * closed.
+ */
+export function createUpgradeHandler(
+  ctx: HandlerContext,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, socket: Socket, head: Buffer) => void {
+  return (req, socket, head) => {
+    const state = ctx.state();
+    const ic = state.site.interceptor;
+    const url = req.url ?? '/';
+    const host = rawHeader(req.rawHeaders, 'host');
+    const target = url.length <= ic.maxUrlLength && host !== DUPLICATE ? parseTarget(url, host) : undefined;
+    const app = target ? state.matcher.match(target.host, target.path) : undefined;
+    if (
+      !app ||
+      !target ||
+      app.config.mode !== 'proxy' ||
+      !app.enabled ||
+      app.inFlight >= app.config.maxConcurrent
+    ) {
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket);
+      res.once('finish', () => socket.end());
+      handle(req, res);
+      return;
+    }
+    // The tunnel holds a slot of the application's concurrency for as long as it lasts.
+    app.inFlight++;
+    socket.once('close', () => app.inFlight--);
+    const trusted = ctx.trustedProxies();
+    ctx.gateway.tunnel(
+      req,
+      socket,
+      head,
+      app,
+      target,
+      isSecure(req, trusted),
+      fromTrustedProxy(req, trusted),
+    );
   };
 }
 

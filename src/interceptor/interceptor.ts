@@ -16,7 +16,7 @@ import { boundAddress, listenOn } from '../listen.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { componentId } from '../protocol/handshake.js';
 import { createAdminServer } from './admin.js';
-import { createHandler, pendingAnswers } from './handler.js';
+import { createHandler, createUpgradeHandler, pendingAnswers } from './handler.js';
 import { HealthChecker } from './health-checker.js';
 import { ManagerLink } from './manager-link.js';
 import { createInterceptorMetrics } from './metrics.js';
@@ -140,7 +140,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     retried: (app) => metrics.retries.labels(app).inc(),
     markKey: () => state.markSecret,
   });
-  const handler = createHandler({
+  const handlerContext = {
     state: () => state,
     clock,
     random,
@@ -148,7 +148,9 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     log,
     trustedProxies: () => trusted,
     gateway,
-  });
+  };
+  const handler = createHandler(handlerContext);
+  const upgrade = createUpgradeHandler(handlerContext, handler);
   const ic = loaded.site.interceptor;
   const serverOptions = {
     maxHeaderSize: ic.maxHeaderBytes,
@@ -166,6 +168,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     const server = spec.tls
       ? createHttpsServer({ ...serverOptions, cert: spec.tls.cert, key: spec.tls.key }, handler)
       : createHttpServer(serverOptions, handler);
+    server.on('upgrade', upgrade);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       metrics.refusals.labels(tooLarge ? 'header-too-large' : 'client-error').inc();

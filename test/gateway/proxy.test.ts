@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
 import {
   eventually,
   httpRequest,
@@ -78,6 +79,19 @@ describe('the gateway', { timeout: 120_000 }, () => {
     b.fast = await backend((_req, res) => setTimeout(() => res.end('fast'), 2));
     b.slow = await backend((_req, res) => setTimeout(() => res.end('slow'), 40));
     b.flaky = await backend(echo);
+    // A WebSocket echo server: says which headers its upgrade request had, then echoes.
+    b.ws = await backend(echo);
+    const wss = new WebSocketServer({ server: b.ws.server });
+    wss.on('connection', (ws, req) => {
+      ws.send(
+        JSON.stringify({
+          xff: req.headers['x-forwarded-for'],
+          via: req.headers.via,
+          gateway: req.headers['x-switchyard-gateway'] !== undefined,
+        }),
+      );
+      ws.on('message', (m) => ws.send(`echo ${m.toString()}`));
+    });
     // A port with nothing listening: connections are refused.
     const gone = await backend(echo);
     const gonePort = gone.port;
@@ -95,6 +109,7 @@ servers:
   - { name: fast, url: ${url('fast')} }
   - { name: slow, url: ${url('slow')} }
   - { name: flaky, url: ${url('flaky')} }
+  - { name: wsb, url: ${url('ws')} }
   - { name: gone, url: http://127.0.0.1:${gonePort} }
 applications:
   - { name: api, match: { host: api.example }, servers: [echo], mode: proxy }
@@ -111,6 +126,8 @@ applications:
     proxy: { responseTimeout: 300ms, retries: 0 }
   - { name: down, match: { host: down.example }, servers: [gone], mode: proxy, proxy: { retries: 0 } }
   - { name: site, match: { host: redirect.example }, servers: [echo] }
+  - { name: sockets, match: { pathPrefix: /ws }, servers: [wsb], mode: proxy }
+  - { name: pages, match: { pathPrefix: /pages }, servers: [wsb] }
 `,
     });
     ic = await startInterceptorCli(join(dir, 'site.yaml'));
@@ -352,6 +369,38 @@ applications:
     } finally {
       b.flaky!.handler = echo;
     }
+  });
+
+  test('a WebSocket is carried through both ways; one to a redirect application is answered as a request', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${ic.port}/ws/chat`);
+    const got: string[] = [];
+    ws.on('message', (m) => got.push(m.toString()));
+    await once(ws, 'open');
+    await eventually(() => got.length >= 1, 'the hello');
+    const hello = JSON.parse(got[0]!) as { xff: string; via: string; gateway: boolean };
+    assert.equal(hello.xff, '127.0.0.1');
+    assert.equal(hello.via, '1.1 switchyard');
+    ws.send('ping 1');
+    ws.send(Buffer.alloc(200_000, 65).toString());
+    await eventually(() => got.length >= 3, 'both echoes');
+    assert.equal(got[1], 'echo ping 1');
+    assert.equal(got[2]!.length, 'echo '.length + 200_000);
+    ws.close();
+    await once(ws, 'close');
+    const m = await ic.metrics();
+    assert.ok(
+      metricValue(m, 'switchyard_interceptor_requests_total', {
+        application: 'sockets',
+        server: 'wsb',
+        status: '101',
+      }) >= 1,
+    );
+    // To a redirect application the upgrade is answered as the request would be: a redirect.
+    const r = await rawRequest(
+      ic.port,
+      'GET /pages/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    assert.equal(r.status, 302);
   });
 
   test('a proxy application that is disabled answers with its sorry page; proxy settings on a redirect application are refused', async () => {
