@@ -12,6 +12,8 @@ export interface ListenSpec {
   host: string;
   port: number;
   tls?: { cert: Buffer; key: Buffer };
+  /** HTTP/2: by ALPN beside HTTP/1.1 over TLS, or cleartext (h2c) alone. */
+  http2?: boolean;
 }
 
 /** A server with its addresses resolved: base URLs have no trailing slash. */
@@ -72,10 +74,12 @@ export function parseSite(text: string, file: string, dir: string): LoadedSite {
     const key = Array.isArray(site.interceptor.listen) ? `interceptor.listen[${i}]` : 'interceptor.listen';
     const addr = typeof entry === 'string' ? entry : entry.address;
     const hp = parseHostPort(addr)!;
-    if (typeof entry === 'string' || !entry.tls) return hp;
+    if (typeof entry === 'string') return hp;
+    const http2 = entry.http2 ? { http2: true } : {};
+    if (!entry.tls) return { ...hp, ...http2 };
     const cert = read(entry.tls.cert, `${key}.tls.cert`);
     const keyPem = read(entry.tls.key, `${key}.tls.key`);
-    return { ...hp, tls: cert && keyPem ? { cert, key: keyPem } : undefined };
+    return { ...hp, ...http2, tls: cert && keyPem ? { cert, key: keyPem } : undefined };
   });
 
   const sorryPages = new Map<string, Buffer>();

@@ -114,8 +114,15 @@ const tls = z
 const listenEntry = z.union([
   hostPort,
   z
-    .strictObject({ address: hostPort, tls: tls.optional() })
-    .meta({ description: 'An address, optionally with TLS.' }),
+    .strictObject({
+      address: hostPort,
+      tls: tls.optional(),
+      http2: z.boolean().default(false).meta({
+        description:
+          'Serve HTTP/2 here: with tls, offered by ALPN beside HTTP/1.1; without, cleartext HTTP/2 only (h2c with prior knowledge, for clients and proxies configured for it).',
+      }),
+    })
+    .meta({ description: 'An address, optionally with TLS and HTTP/2.' }),
 ]);
 
 const healthCheck = z

@@ -82,10 +82,18 @@ export function requestHeaders(
   let fwd: string | undefined;
   let via: string | undefined;
   let requestId: string | undefined;
+  let authority: string | undefined;
+  let sawHost = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    // HTTP/2's pseudo-fields are the request line's: the server gets HTTP/1.1 and a Host.
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
     const lower = name.toLowerCase();
+    if (lower === 'host') sawHost = true;
     if (HOP_BY_HOP.has(lower) || named?.has(lower) || OURS.has(lower)) continue;
     if (FORWARDING.has(lower)) {
       if (!f.trusted) continue;
@@ -104,6 +112,7 @@ export function requestHeaders(
     }
     out.push(name, value);
   }
+  if (!sawHost && authority !== undefined) out.unshift('host', authority);
   const client = f.client.startsWith('::ffff:') ? f.client.slice(7) : f.client;
   const proto = f.secure ? 'https' : 'http';
   out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);

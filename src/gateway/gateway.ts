@@ -143,9 +143,12 @@ export function createGateway(ctx: GatewayContext): Gateway {
     });
     const key = ctx.markKey();
     if (key !== undefined) headers.push(GATEWAY_HEADER, token(key));
+    // HTTP/2 has no Transfer-Encoding: a stream that did not end with its headers has a body.
     const hasBody =
-      req.headers['transfer-encoding'] !== undefined ||
-      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+      req.httpVersionMajor === 2
+        ? !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders
+        : req.headers['transfer-encoding'] !== undefined ||
+          (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const socket = req.socket;
     // The client gone: the server's work is stopped too.
     const abort = new AbortController();

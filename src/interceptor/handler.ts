@@ -73,7 +73,11 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
    * answer) keeps a slot of the application's concurrency limit until it is done.
    */
   const holdOrCut = (app: AppState, req: IncomingMessage, res: ServerResponse) => {
-    if (!res.writableFinished && hold(app, req, res) > ctx.state().site.interceptor.maxPipelined) {
+    if (res.writableFinished) return;
+    const waiting = hold(app, req, res);
+    // HTTP/2 streams share one connection by design, each with its own flow control: their
+    // number is the client's to choose (up to maxConcurrentStreams), not pipelining.
+    if (req.httpVersionMajor !== 2 && waiting > ctx.state().site.interceptor.maxPipelined) {
       // A client that queues answers it does not read holds slots of every application it
       // reaches: past maxPipelined it is cut, and its slots come back at once (issue 29).
       refusal.get('pipelined')!.inc();
@@ -93,7 +97,9 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     // Read from rawHeaders: a second Host header (a request smuggling trick) must be refused,
     // and req.headers keeps only the first.
     const raw = req.rawHeaders;
-    const host = rawHeader(raw, 'host');
+    // HTTP/2 names the host in :authority (RFC 9113 §8.3.1), HTTP/1.1 in Host.
+    const host =
+      rawHeader(raw, 'host') ?? (req.httpVersionMajor === 2 ? rawHeader(raw, ':authority') : undefined);
     if (host === DUPLICATE) return refuse(res, 'bad-request', 400, '-');
     const target = parseTarget(url, host);
     if (!target) return refuse(res, 'bad-request', 400, '-');

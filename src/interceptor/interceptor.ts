@@ -1,11 +1,23 @@
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createServer as createHttp2Server,
+  createSecureServer as createSecureHttp2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { type AddressInfo, BlockList, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { ensureToken } from '../config/admin-token.js';
-import { type LoadedSite, loadSite } from '../config/load.js';
+import { type ListenSpec, type LoadedSite, loadSite } from '../config/load.js';
 import { managerLinkUrl } from '../config/monitoring-schema.js';
 import { componentKey } from '../config/secret-file.js';
 import { managerCa } from '../config/tls-files.js';
@@ -165,9 +177,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   const listeners: Array<Server | HttpsServer> = [];
   const sockets = new Set<Socket>();
   for (const spec of loaded.listen) {
-    const server = spec.tls
-      ? createHttpsServer({ ...serverOptions, cert: spec.tls.cert, key: spec.tls.key }, handler)
-      : createHttpServer(serverOptions, handler);
+    const server = makeServer(spec, serverOptions, ic.maxHeaderBytes, handler);
     server.on('upgrade', upgrade);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
@@ -185,13 +195,16 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     });
     // A connection that takes none of what it is sent for sendTimeout (a client that stopped
     // reading its answers) is closed, so its held slots come back (issue 29).
-    server.setTimeout(ic.sendTimeout, (s: Socket) => {
-      // Quiet while a proxied answer is awaited from its server: the gateway's own time-outs
-      // govern that wait (a slow server is not a client that stopped reading).
-      if (s.writableLength === 0 && pendingAnswers(s) > 0) return;
-      if (s.writableLength > 0) metrics.refusals.labels('send-timeout').inc();
-      s.destroy();
-    });
+    // (HTTP/2 multiplexes streams on one connection with flow control of its own: a session
+    // is never cut for this.)
+    if (!spec.http2)
+      server.setTimeout(ic.sendTimeout, (s: Socket) => {
+        // Quiet while a proxied answer is awaited from its server: the gateway's own time-outs
+        // govern that wait (a slow server is not a client that stopped reading).
+        if (s.writableLength === 0 && pendingAnswers(s) > 0) return;
+        if (s.writableLength > 0) metrics.refusals.labels('send-timeout').inc();
+        s.destroy();
+      });
     server.on('connection', (s: Socket) => {
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
@@ -376,6 +389,30 @@ function blockList(entries: readonly string[]): BlockList | undefined {
 }
 
 /** How often Node sweeps for timed-out requests: a quarter of the shorter time-out, 50 ms..30 s. */
+/**
+ * One listener's server: HTTP/1.1, over TLS or not, or with HTTP/2 (issue 30): over TLS by
+ * ALPN beside HTTP/1.1 (one handler serves both, through Node's compatibility API), or
+ * cleartext HTTP/2 alone (h2c with prior knowledge).
+ */
+function makeServer(
+  spec: ListenSpec,
+  options: ServerOptions,
+  maxHeaderBytes: number,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Server | HttpsServer {
+  const h2 = { settings: { maxHeaderListSize: maxHeaderBytes, maxConcurrentStreams: 128 } };
+  const any = handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+  if (spec.http2 && spec.tls)
+    return createSecureHttp2Server(
+      { ...options, ...h2, allowHTTP1: true, cert: spec.tls.cert, key: spec.tls.key },
+      any,
+    ) as unknown as HttpsServer;
+  if (spec.http2) return createHttp2Server(h2, any) as unknown as Server;
+  return spec.tls
+    ? createHttpsServer({ ...options, cert: spec.tls.cert, key: spec.tls.key }, handler)
+    : createHttpServer(options, handler);
+}
+
 function checkingInterval(headersTimeout: number, requestTimeout: number): number {
   const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0), 120_000);
   return Math.min(30_000, Math.max(50, Math.floor(shortest / 4)));
