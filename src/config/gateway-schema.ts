@@ -15,6 +15,9 @@ export const PROXY_DEFAULTS = {
   idleTimeout: '60s',
   retries: 1,
   retryBudget: 0.2,
+  serverLimit: 'slots',
+  queueLength: 1000,
+  queueTimeout: '5s',
 } as const;
 
 /** Ways a gateway picks a server; every one needs completions, so proxy mode only. */
@@ -51,6 +54,19 @@ export const proxySchema = z
       description:
         'Retries allowed as a share of the recent requests (at least 3 a second), so retries never pile on an outage.',
     }),
+    serverLimit: z
+      .union([z.literal('slots'), z.literal('none'), z.number().int().min(1).max(100_000)])
+      .default(PROXY_DEFAULTS.serverLimit)
+      .meta({
+        description:
+          "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (none until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; a number: that many; none: no limit.",
+      }),
+    queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
+      description: 'Requests that may wait in the admission queue; past it, 503 at once.',
+    }),
+    queueTimeout: duration(
+      'How long a request may wait in the admission queue before it gets 503 with Retry-After.',
+    ).prefault(PROXY_DEFAULTS.queueTimeout),
   })
   .meta({ description: 'How a proxied application (mode: proxy) reaches its servers.' });
 

@@ -9,10 +9,11 @@ import { RetryBudget } from '../core/retry-budget.js';
 import type { AppState, ServerState } from '../interceptor/site-state.js';
 import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
+import { AdmissionQueue, type Waiter } from './admission.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
-import { Upstreams } from './upstreams.js';
+import { type Upstream, Upstreams } from './upstreams.js';
 
 /**
  * The gateway (issue 30, document 004): an application in `mode: proxy` has every request
@@ -48,10 +49,30 @@ export interface ForwardTarget {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 interface AppGateway {
+  /** The application as the site file now has it (replaced on reload; the queue stays). */
+  app: AppState;
   settings: ProxyConfig;
   roundRobin: RoundRobin;
   budget: RetryBudget;
   candidates: GatewayCandidate[];
+  queue: AdmissionQueue;
+}
+
+/** pick(): no server of the application can take a request (503 at once). */
+const NONE = -1;
+/** pick(): every server that could take it is at its limit (wait in the queue). */
+const FULL = -2;
+
+export interface QueueView {
+  application: string;
+  /** Requests waiting now, and how long the oldest has waited, ms. */
+  length: number;
+  oldestWaitMs: number;
+  /** Since start: sent from the queue, their total wait (ms), timed out, refused as full. */
+  sent: number;
+  waitedMs: number;
+  timedOut: number;
+  refused: number;
 }
 
 export interface Gateway {
@@ -75,6 +96,8 @@ export interface Gateway {
   ): void;
   /** In flight per server name, for status and metrics. */
   inFlight(server: string): number;
+  /** Each proxy application's admission queue, for status and metrics. */
+  queues(): QueueView[];
   /** After a reload: servers gone from the site file lose their connections. */
   retain(servers: ReadonlySet<string>): void;
   close(): Promise<void>;
@@ -82,7 +105,6 @@ export interface Gateway {
 
 export function createGateway(ctx: GatewayContext): Gateway {
   const upstreams = new Upstreams();
-  const perApp = new WeakMap<AppState, AppGateway>();
   const origins = new WeakMap<ServerState, string>();
   const originOf = (s: ServerState) => {
     let o = origins.get(s);
@@ -92,32 +114,75 @@ export function createGateway(ctx: GatewayContext): Gateway {
     }
     return o;
   };
+  // By name, so a reload (new AppState objects) keeps each application's queue.
+  const perApp = new Map<string, AppGateway>();
   const appGateway = (app: AppState): AppGateway => {
-    let g = perApp.get(app);
-    if (!g) {
+    let g = perApp.get(app.name);
+    if (!g || g.app.config !== app.config) {
       const settings = proxySettings(app.config.proxy);
       g = {
+        app,
         settings,
-        roundRobin: new RoundRobin(),
-        budget: new RetryBudget(settings.retryBudget, 3, ctx.clock),
+        roundRobin: g?.roundRobin ?? new RoundRobin(),
+        budget: g?.budget ?? new RetryBudget(settings.retryBudget, 3, ctx.clock),
         candidates: app.servers.map(() => ({ inFlight: 0, capacity: 1, available: false })),
+        queue: g?.queue ?? new AdmissionQueue(settings.queueLength),
       };
-      perApp.set(app, g);
-    }
+      perApp.set(app.name, g);
+    } else g.app = app;
     return g;
   };
 
-  const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>): number => {
+  /** Requests in flight a server may have: its interface's slots, a number, or no limit. */
+  const limitOf = (s: ServerState, settings: ProxyConfig): number => {
+    const l = settings.serverLimit;
+    if (typeof l === 'number') return l;
+    if (l === 'none') return Number.POSITIVE_INFINITY;
+    const slots = s.managed?.figures?.slots;
+    return slots !== undefined && slots > 0 ? slots : Number.POSITIVE_INFINITY;
+  };
+
+  const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>, limits = true): number => {
+    let atLimit = false;
     for (let i = 0; i < app.servers.length; i++) {
       const s = app.servers[i]!;
       const c = g.candidates[i]!;
-      c.available = app.pool.isAvailable(i);
+      const up = upstreams.get(s.name, originOf(s), g.settings);
+      up.server = s;
+      c.inFlight = up.inFlight;
       c.capacity = s.capacity;
-      c.inFlight = upstreams.get(s.name, originOf(s), g.settings).inFlight;
+      c.available = app.pool.isAvailable(i) && !tried.has(i);
+      if (limits && c.available && c.inFlight >= limitOf(s, g.settings)) {
+        c.available = false;
+        atLimit = true;
+      }
     }
-    return g.settings.choice === 'round-robin'
-      ? g.roundRobin.pick(g.candidates, tried)
-      : leastRequest(g.candidates, ctx.random, tried);
+    const i =
+      g.settings.choice === 'round-robin'
+        ? g.roundRobin.pick(g.candidates, tried)
+        : leastRequest(g.candidates, ctx.random, tried);
+    return i >= 0 ? i : atLimit ? FULL : NONE;
+  };
+
+  /**
+   * A server has a free place: the oldest request waiting for any application it serves goes
+   * to it, and the next, while places last.
+   */
+  const released = (up: Upstream) => {
+    const server = up.server;
+    if (!server) return;
+    for (;;) {
+      let best: { g: AppGateway; index: number; at: number } | undefined;
+      for (const m of server.memberships) {
+        const g = perApp.get(m.app.name);
+        const w = g?.queue.oldest();
+        if (!g || !w || (best && best.at <= w.at)) continue;
+        if (!g.app.pool.isAvailable(m.index) || up.inFlight >= limitOf(server, g.settings)) continue;
+        best = { g, index: m.index, at: w.at };
+      }
+      if (!best) return;
+      best.g.queue.take(ctx.clock())!.go(server.name);
+    }
   };
 
   // The gateway's token changes once a minute: made then, not per request.
@@ -159,11 +224,13 @@ export function createGateway(ctx: GatewayContext): Gateway {
     g.budget.request();
     const tried = new Set<number>();
 
-    const attempt = () => {
-      const i = pick(app, g, tried);
+    /** Sends the request to a server: the one named (from the queue), else the pick's. */
+    const attempt = (named?: string, last?: [number, string, string]) => {
+      const i = named !== undefined ? (app.serverIndex.get(named) ?? NONE) : pick(app, g, tried);
+      if (i === FULL && tried.size === 0) return wait();
       if (i < 0) {
-        if (tried.size === 0) return answer(503, '-', 'no server of this application can take a request now');
-        return; // the last failure was answered already
+        if (last) return answer(...last);
+        return answer(503, '-', 'no server of this application can take a request now');
       }
       tried.add(i);
       const server = app.servers[i]!;
@@ -194,9 +261,11 @@ export function createGateway(ctx: GatewayContext): Gateway {
         .then(
           () => {
             up.inFlight--;
+            released(up);
           },
           (err: Error & { code?: string }) => {
             up.inFlight--;
+            released(up);
             if (abort.signal.aborted) return; // the client went: nobody to answer
             const kind = failureOf(err);
             ctx.failed(server.name, kind);
@@ -219,7 +288,8 @@ export function createGateway(ctx: GatewayContext): Gateway {
               g.budget.tryRetry()
             ) {
               ctx.retried(app.name);
-              return attempt();
+              const [status, why] = describe(kind, server.name, s);
+              return attempt(undefined, [status, server.name, why]);
             }
             const [status, why] = describe(kind, server.name, s);
             ctx.log.warn(
@@ -229,6 +299,30 @@ export function createGateway(ctx: GatewayContext): Gateway {
             answer(status, server.name, why);
           },
         );
+    };
+
+    /** Every server that could take it is at its limit: wait for the first free place. */
+    const wait = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const onGone = () => {
+        clearTimeout(timer);
+        g.queue.drop(w, false);
+      };
+      const w: Waiter = {
+        at: ctx.clock(),
+        done: false,
+        go: (name) => {
+          clearTimeout(timer);
+          res.off('close', onGone);
+          attempt(name);
+        },
+      };
+      if (!g.queue.push(w)) return answer(503, '-', `${s.queueLength} requests are waiting already`);
+      timer = setTimeout(() => {
+        g.queue.drop(w, true);
+        answer(503, '-', `every server was at its limit for ${s.queueTimeout} ms`);
+      }, s.queueTimeout);
+      res.once('close', onGone);
     };
 
     const answer = (status: number, server: string, why: string) => {
@@ -257,7 +351,8 @@ export function createGateway(ctx: GatewayContext): Gateway {
     const s = g.settings;
     if (upgradeValue(req) === undefined)
       return answerOnSocket(socket, 400, 'bad request: an Upgrade header this gateway cannot pass on');
-    const i = pick(app, g, new Set());
+    // A tunnel is long-lived and mostly idle: it is not held to the servers' limits.
+    const i = pick(app, g, new Set(), false);
     if (i < 0) {
       ctx.count(app.name, '-', 503);
       return answerOnSocket(
@@ -291,6 +386,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       {
         onFail: (err) => {
           up.inFlight--;
+          released(up);
           const kind = failureOf(err);
           ctx.failed(server.name, kind);
           const [status, why] = describe(kind, server.name, s);
@@ -304,6 +400,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
         onStatus: (status) => ctx.count(app.name, server.name, status),
         onClose: () => {
           up.inFlight--;
+          released(up);
         },
       },
     );
@@ -313,6 +410,18 @@ export function createGateway(ctx: GatewayContext): Gateway {
     tunnel,
     forward,
     inFlight: (server) => upstreams.peek(server)?.inFlight ?? 0,
+    queues: () => {
+      const now = ctx.clock();
+      return [...perApp.values()].map(({ app, queue: q }) => ({
+        application: app.name,
+        length: q.length,
+        oldestWaitMs: q.oldestWaitMs(now),
+        sent: q.sent,
+        waitedMs: q.waitedMs,
+        timedOut: q.timedOut,
+        refused: q.refused,
+      }));
+    },
     retain: (servers) => upstreams.retain(servers),
     close: () => upstreams.close(),
   };

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { ProxyConfig } from '../config/gateway-schema.js';
+import type { ServerState } from '../interceptor/site-state.js';
 
 /**
  * The gateway's connections to each server (document 004 claims 2 and 13: several channels
@@ -19,6 +20,8 @@ export interface Upstream {
   pool: Pool;
   /** Requests of this gateway at the server now. */
   inFlight: number;
+  /** The server as the site file last had it (its memberships, for the admission queue). */
+  server?: ServerState;
 }
 
 export class Upstreams {
@@ -39,7 +42,14 @@ export class Upstreams {
       keepAliveTimeout: 4000,
       keepAliveTimeoutThreshold: 1000,
     });
-    const u = { name, origin, pool, inFlight: known?.inFlight ?? 0, key };
+    const u = {
+      name,
+      origin,
+      pool,
+      inFlight: known?.inFlight ?? 0,
+      key,
+      ...(known?.server ? { server: known.server } : {}),
+    };
     this.byName.set(name, u);
     return u;
   }

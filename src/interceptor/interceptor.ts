@@ -78,7 +78,10 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   let token = initialToken;
   let state = new SiteState(loaded.site, loaded.addresses, loaded.sorryPages, overrides, undefined, clock());
   let trusted = blockList(loaded.site.interceptor.trustedProxies);
-  const metrics = createInterceptorMetrics({ servers: () => state.servers.values(), now: clock });
+  const metrics = createInterceptorMetrics(
+    { servers: () => state.servers.values(), now: clock },
+    () => gateway,
+  );
 
   const refreshGauges = () => {
     metrics.serverUp.reset();

@@ -13,7 +13,20 @@ export interface FiguresSource {
  * the caller (see handler.ts): a label lookup per request would cost more than the pick.
  * The manager's figures are read when scraped, never per request or per push.
  */
-export function createInterceptorMetrics(figures?: FiguresSource) {
+/** The gateway's admission queues, read at each scrape. */
+export interface QueuesSource {
+  queues(): Array<{
+    application: string;
+    length: number;
+    oldestWaitMs: number;
+    sent: number;
+    waitedMs: number;
+    timedOut: number;
+    refused: number;
+  }>;
+}
+
+export function createInterceptorMetrics(figures?: FiguresSource, gateway?: () => QueuesSource | undefined) {
   const registry = new Registry();
   // The two per-request counters are tallied as plain numbers and folded in when read.
   const requestTally = new Tally<'application' | 'server' | 'status'>();
@@ -125,6 +138,51 @@ export function createInterceptorMetrics(figures?: FiguresSource) {
     labelNames: ['application'] as const,
     registers: [registry],
   });
+  const queueGauge = (
+    name: string,
+    help: string,
+    value: (q: ReturnType<QueuesSource['queues']>[number]) => number,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['application'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const q of gateway?.()?.queues() ?? []) this.labels(q.application).set(value(q));
+      },
+    });
+  queueGauge(
+    'switchyard_interceptor_queue_length',
+    "Requests waiting in a proxy application's admission queue.",
+    (q) => q.length,
+  );
+  queueGauge(
+    'switchyard_interceptor_queue_oldest_wait_seconds',
+    'How long the oldest waiting request has waited.',
+    (q) => q.oldestWaitMs / 1000,
+  );
+  queueGauge(
+    'switchyard_interceptor_queue_sent',
+    'Requests sent on from the admission queue, since start.',
+    (q) => q.sent,
+  );
+  queueGauge(
+    'switchyard_interceptor_queue_wait_seconds_sum',
+    'Time the requests sent on from the queue waited in all, since start.',
+    (q) => q.waitedMs / 1000,
+  );
+  queueGauge(
+    'switchyard_interceptor_queue_timeouts',
+    'Requests that waited past queueTimeout (503), since start.',
+    (q) => q.timedOut,
+  );
+  queueGauge(
+    'switchyard_interceptor_queue_refused',
+    'Requests refused because the queue was full (503), since start.',
+    (q) => q.refused,
+  );
   return {
     registry,
     upstreamFailures,

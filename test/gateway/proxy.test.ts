@@ -68,6 +68,10 @@ const echo: Handler = (req, res) => {
   });
 };
 
+let limitedNow = 0;
+let limitedPeak = 0;
+let limitedHold = 60;
+
 describe('the gateway', { timeout: 120_000 }, () => {
   const b: Record<string, Backend> = {};
   let ic: RunningInterceptor;
@@ -79,6 +83,15 @@ describe('the gateway', { timeout: 120_000 }, () => {
     b.fast = await backend((_req, res) => setTimeout(() => res.end('fast'), 2));
     b.slow = await backend((_req, res) => setTimeout(() => res.end('slow'), 40));
     b.flaky = await backend(echo);
+    // Holds each request 60 ms and says how many it held at most at once.
+    b.limited = await backend((_req, res) => {
+      limitedNow++;
+      limitedPeak = Math.max(limitedPeak, limitedNow);
+      setTimeout(() => {
+        limitedNow--;
+        res.end('done');
+      }, limitedHold);
+    });
     // A WebSocket echo server: says which headers its upgrade request had, then echoes.
     b.ws = await backend(echo);
     const wss = new WebSocketServer({ server: b.ws.server });
@@ -110,6 +123,7 @@ servers:
   - { name: slow, url: ${url('slow')} }
   - { name: flaky, url: ${url('flaky')} }
   - { name: wsb, url: ${url('ws')} }
+  - { name: limited, url: ${url('limited')} }
   - { name: gone, url: http://127.0.0.1:${gonePort} }
 applications:
   - { name: api, match: { host: api.example }, servers: [echo], mode: proxy }
@@ -127,6 +141,11 @@ applications:
   - { name: down, match: { host: down.example }, servers: [gone], mode: proxy, proxy: { retries: 0 } }
   - { name: site, match: { host: redirect.example }, servers: [echo] }
   - { name: sockets, match: { pathPrefix: /ws }, servers: [wsb], mode: proxy }
+  - name: queued
+    match: { host: queued.example }
+    servers: [limited]
+    mode: proxy
+    proxy: { serverLimit: 2, queueTimeout: 400ms }
   - { name: pages, match: { pathPrefix: /pages }, servers: [wsb] }
 `,
     });
@@ -401,6 +420,39 @@ applications:
       'GET /pages/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     );
     assert.equal(r.status, 302);
+  });
+
+  test('the admission queue holds a server at its limit, sends each waiter the moment a place frees, and answers 503 past its time-out', async () => {
+    limitedPeak = 0;
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => get('queued.example', `/q${i}`)));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(10).fill(200),
+    );
+    assert.equal(limitedPeak, 2, 'never more than the limit at the server');
+    let m = await ic.metrics();
+    assert.equal(metricValue(m, 'switchyard_interceptor_queue_sent', { application: 'queued' }), 8);
+    // Each waited for places that free every 60 ms: two at a time, so 60 ms and more.
+    assert.ok(
+      metricValue(m, 'switchyard_interceptor_queue_wait_seconds_sum', { application: 'queued' }) > 8 * 0.05,
+    );
+    // Past queueTimeout (400 ms) a waiter gets 503 with Retry-After; the server never sees it.
+    limitedHold = 1000;
+    try {
+      const seen = b.limited!.seen;
+      const slow = await Promise.all(Array.from({ length: 4 }, (_, i) => get('queued.example', `/slow${i}`)));
+      const statuses = slow.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [200, 200, 503, 503]);
+      const refused = slow.find((a) => a.status === 503)!;
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.match(refused.body, /every server was at its limit for 400 ms/);
+      assert.equal(b.limited!.seen - seen, 2);
+      m = await ic.metrics();
+      assert.equal(metricValue(m, 'switchyard_interceptor_queue_timeouts', { application: 'queued' }), 2);
+      assert.equal(metricValue(m, 'switchyard_interceptor_queue_length', { application: 'queued' }), 0);
+    } finally {
+      limitedHold = 60;
+    }
   });
 
   test('a proxy application that is disabled answers with its sorry page; proxy settings on a redirect application are refused', async () => {
