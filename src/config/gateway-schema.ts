@@ -16,19 +16,23 @@ export const PROXY_DEFAULTS = {
   retries: 1,
   retryBudget: 0.2,
   serverLimit: 'slots',
+  consecutiveFailures: 5,
+  ejectFor: '30s',
+  maxEjected: 0.5,
+  slowStart: '30s',
   queueLength: 1000,
   queueTimeout: '5s',
 } as const;
 
 /** Ways a gateway picks a server; every one needs completions, so proxy mode only. */
-export const PROXY_CHOICES = ['least-request', 'round-robin'] as const;
+export const PROXY_CHOICES = ['least-request', 'peak-ewma', 'interval', 'round-robin'] as const;
 export type ProxyChoice = (typeof PROXY_CHOICES)[number];
 
 export const proxySchema = z
   .strictObject({
     choice: z.enum(PROXY_CHOICES).default(PROXY_DEFAULTS.choice).meta({
       description:
-        'How a server is picked: least-request (two random servers, the one with fewer requests in flight for its capacity), round-robin (in turn, by capacity).',
+        "How a server is picked: least-request (two random servers, the one with fewer requests in flight for its capacity), peak-ewma (two random servers, the one whose in-flight requests times its recent latency, peak-weighted, is lower), interval (document 002's interval choice on the load metric LM, as redirect applications choose), round-robin (in turn, by capacity).",
     }),
     connections: z
       .number()
@@ -54,6 +58,19 @@ export const proxySchema = z
       description:
         'Retries allowed as a share of the recent requests (at least 3 a second), so retries never pile on an outage.',
     }),
+    consecutiveFailures: z.number().int().min(0).max(1000).default(PROXY_DEFAULTS.consecutiveFailures).meta({
+      description:
+        'Failures in a row (no connection, no answer, a 5xx) that eject a server for a while (outlier detection); 0 never ejects.',
+    }),
+    ejectFor: duration(
+      'How long an ejected server is left out, times the times it was ejected before (at most ten); then one request probes it.',
+    ).prefault(PROXY_DEFAULTS.ejectFor),
+    maxEjected: z.number().min(0).max(1).default(PROXY_DEFAULTS.maxEjected).meta({
+      description: "The share of an application's servers that may be ejected at once.",
+    }),
+    slowStart: duration(
+      'A server that joins or comes back starts at a tenth of its capacity and reaches all of it over this time; 0 turns slow start off.',
+    ).prefault(PROXY_DEFAULTS.slowStart),
     serverLimit: z
       .union([z.literal('slots'), z.literal('none'), z.number().int().min(1).max(100_000)])
       .default(PROXY_DEFAULTS.serverLimit)

@@ -17,7 +17,14 @@ export interface GatewayCandidate {
   capacity: number;
   /** Enabled, healthy and not at a level that takes no new users. */
   available: boolean;
+  /**
+   * What a new request would cost there, lower is better; default (inFlight + 1) ÷ capacity.
+   * The gateway sets it: ramped by slow start, or times the latency for peak-EWMA.
+   */
+  cost?: number;
 }
+
+const costOf = (c: GatewayCandidate) => c.cost ?? (c.inFlight + 1) / c.capacity;
 
 /** Servers that may take this request: available and not tried already. */
 function eligible(c: readonly GatewayCandidate[], tried: ReadonlySet<number> | undefined): number[] {
@@ -27,9 +34,10 @@ function eligible(c: readonly GatewayCandidate[], tried: ReadonlySet<number> | u
 }
 
 /**
- * Least request with two random choices: draw two distinct eligible servers, take the one
- * with fewer requests in flight for its capacity (the first drawn on a tie). Two choices
- * rather than the global least avoid herding several gateways onto one server. -1 when none.
+ * Two random choices: draw two distinct eligible servers, take the one that costs less (the
+ * first drawn on a tie): with the default cost, fewer requests in flight for its capacity
+ * (least request); with latency folded in, peak-EWMA. Two choices rather than the global
+ * least avoid herding several gateways onto one server. -1 when none.
  */
 export function leastRequest(
   c: readonly GatewayCandidate[],
@@ -44,7 +52,7 @@ export function leastRequest(
   if (b >= a) b++;
   const x = c[ok[a]!]!;
   const y = c[ok[b]!]!;
-  return (y.inFlight + 1) / y.capacity < (x.inFlight + 1) / x.capacity ? ok[b]! : ok[a]!;
+  return costOf(y) < costOf(x) ? ok[b]! : ok[a]!;
 }
 
 /**

@@ -3,13 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type ProxyConfig, proxySettings } from '../config/gateway-schema.js';
-import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
 import type { Clock, Random } from '../core/random.js';
-import { RetryBudget } from '../core/retry-budget.js';
 import type { AppState, ServerState } from '../interceptor/site-state.js';
 import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
-import { AdmissionQueue, type Waiter } from './admission.js';
+import type { Waiter } from './admission.js';
+import { type AppGateway, appGatewayFor, FULL, limitOf, NONE, noteOutcome, pickServer } from './choose.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
@@ -36,6 +35,8 @@ export interface GatewayContext {
   /** Counts a failure to reach or hear from a server, and a retry made. */
   failed(server: string, kind: FailureKind): void;
   retried(app: string): void;
+  /** Counts a server ejected as an outlier. */
+  ejected(server: string): void;
   /** The site's mark key, when there is one: requests carry the gateway's token (D54). */
   markKey(): string | undefined;
 }
@@ -47,21 +48,6 @@ export interface ForwardTarget {
 
 /** Methods a server must treat as safe to repeat (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-interface AppGateway {
-  /** The application as the site file now has it (replaced on reload; the queue stays). */
-  app: AppState;
-  settings: ProxyConfig;
-  roundRobin: RoundRobin;
-  budget: RetryBudget;
-  candidates: GatewayCandidate[];
-  queue: AdmissionQueue;
-}
-
-/** pick(): no server of the application can take a request (503 at once). */
-const NONE = -1;
-/** pick(): every server that could take it is at its limit (wait in the queue). */
-const FULL = -2;
 
 export interface QueueView {
   application: string;
@@ -119,49 +105,22 @@ export function createGateway(ctx: GatewayContext): Gateway {
   const appGateway = (app: AppState): AppGateway => {
     let g = perApp.get(app.name);
     if (!g || g.app.config !== app.config) {
-      const settings = proxySettings(app.config.proxy);
-      g = {
-        app,
-        settings,
-        roundRobin: g?.roundRobin ?? new RoundRobin(),
-        budget: g?.budget ?? new RetryBudget(settings.retryBudget, 3, ctx.clock),
-        candidates: app.servers.map(() => ({ inFlight: 0, capacity: 1, available: false })),
-        queue: g?.queue ?? new AdmissionQueue(settings.queueLength),
-      };
+      g = appGatewayFor(app, g, proxySettings(app.config.proxy), ctx.clock);
       perApp.set(app.name, g);
     } else g.app = app;
     return g;
   };
-
-  /** Requests in flight a server may have: its interface's slots, a number, or no limit. */
-  const limitOf = (s: ServerState, settings: ProxyConfig): number => {
-    const l = settings.serverLimit;
-    if (typeof l === 'number') return l;
-    if (l === 'none') return Number.POSITIVE_INFINITY;
-    const slots = s.managed?.figures?.slots;
-    return slots !== undefined && slots > 0 ? slots : Number.POSITIVE_INFINITY;
-  };
-
-  const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>, limits = true): number => {
-    let atLimit = false;
-    for (let i = 0; i < app.servers.length; i++) {
-      const s = app.servers[i]!;
-      const c = g.candidates[i]!;
-      const up = upstreams.get(s.name, originOf(s), g.settings);
-      up.server = s;
-      c.inFlight = up.inFlight;
-      c.capacity = s.capacity;
-      c.available = app.pool.isAvailable(i) && !tried.has(i);
-      if (limits && c.available && c.inFlight >= limitOf(s, g.settings)) {
-        c.available = false;
-        atLimit = true;
-      }
-    }
-    const i =
-      g.settings.choice === 'round-robin'
-        ? g.roundRobin.pick(g.candidates, tried)
-        : leastRequest(g.candidates, ctx.random, tried);
-    return i >= 0 ? i : atLimit ? FULL : NONE;
+  const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>, limits = true) =>
+    pickServer(app, g, upstreams, tried, limits, ctx.clock(), ctx.random, originOf);
+  /** One exchange's outcome, for latency and outlier ejection; says so when it ejects. */
+  const outcome = (g: AppGateway, up: Upstream, sentAt: number, ok: boolean) => {
+    const now = ctx.clock();
+    if (!noteOutcome(g, up, now - sentAt, ok, now, upstreams)) return;
+    ctx.ejected(up.name);
+    ctx.log.warn(
+      { server: up.name, until: Math.round(up.watch.ejectedUntil - now) },
+      `${up.name} ejected for ${Math.round((up.watch.ejectedUntil - now) / 1000)} s after ${g.settings.consecutiveFailures} failures in a row; one request will probe it then`,
+    );
   };
 
   /**
@@ -236,6 +195,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       const server = app.servers[i]!;
       const up = upstreams.get(server.name, originOf(server), s);
       up.inFlight++;
+      const sentAt = ctx.clock();
       let started = false;
       up.pool
         .stream(
@@ -253,6 +213,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
           },
           ({ statusCode, headers: raw }) => {
             started = true;
+            outcome(g, up, sentAt, statusCode < 500);
             res.writeHead(statusCode, responseHeaders(raw as unknown as Buffer[]));
             ctx.count(app.name, server.name, statusCode);
             return res;
@@ -269,6 +230,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
             if (abort.signal.aborted) return; // the client went: nobody to answer
             const kind = failureOf(err);
             ctx.failed(server.name, kind);
+            outcome(g, up, sentAt, false);
             if (started) {
               // Part of the answer is out: end it visibly (a cut connection), never hang.
               ctx.log.warn(

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { ProxyConfig } from '../config/gateway-schema.js';
+import { newServerWatch, type ServerWatch } from '../core/server-watch.js';
 import type { ServerState } from '../interceptor/site-state.js';
 
 /**
@@ -22,6 +23,10 @@ export interface Upstream {
   inFlight: number;
   /** The server as the site file last had it (its memberships, for the admission queue). */
   server?: ServerState;
+  /** What the gateway learnt of it: latency, failures, ejection, ramp (core/server-watch.ts). */
+  watch: ServerWatch;
+  /** Whether the application could use it at the last pick (undefined: not yet seen). */
+  wasAvailable?: boolean;
 }
 
 export class Upstreams {
@@ -42,13 +47,15 @@ export class Upstreams {
       keepAliveTimeout: 4000,
       keepAliveTimeoutThreshold: 1000,
     });
-    const u = {
+    const u: Upstream & { key: string } = {
       name,
       origin,
       pool,
       inFlight: known?.inFlight ?? 0,
       key,
+      watch: known?.watch ?? newServerWatch(),
       ...(known?.server ? { server: known.server } : {}),
+      ...(known?.wasAvailable !== undefined ? { wasAvailable: known.wasAvailable } : {}),
     };
     this.byName.set(name, u);
     return u;

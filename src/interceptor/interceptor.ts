@@ -153,6 +153,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     },
     failed: (server, kind) => metrics.upstreamFailures.labels(server, kind).inc(),
     retried: (app) => metrics.retries.labels(app).inc(),
+    ejected: (server) => metrics.ejections.labels(server).inc(),
     markKey: () => state.markSecret,
   });
   const handlerContext = {

@@ -132,6 +132,12 @@ export function createInterceptorMetrics(figures?: FiguresSource, gateway?: () =
     labelNames: ['server', 'kind'] as const,
     registers: [registry],
   });
+  const ejections = new Counter({
+    name: 'switchyard_interceptor_ejections_total',
+    help: 'Servers ejected by a proxy application as outliers (failures in a row), by server.',
+    labelNames: ['server'] as const,
+    registers: [registry],
+  });
   const retries = new Counter({
     name: 'switchyard_interceptor_retries_total',
     help: 'Proxied requests tried again on another server, by application.',
@@ -186,6 +192,7 @@ export function createInterceptorMetrics(figures?: FiguresSource, gateway?: () =
   return {
     registry,
     upstreamFailures,
+    ejections,
     retries,
     requests,
     requestTally,

@@ -1,0 +1,170 @@
+import type { ProxyConfig } from '../config/gateway-schema.js';
+import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
+import type { Random } from '../core/random.js';
+import { RetryBudget } from '../core/retry-budget.js';
+import {
+  costOf,
+  isEjected,
+  maybeEject,
+  observe,
+  rampOf,
+  takeProbe,
+  WATCH_DEFAULTS,
+  type WatchParams,
+} from '../core/server-watch.js';
+import type { AppState, ServerState } from '../interceptor/site-state.js';
+import { AdmissionQueue } from './admission.js';
+import type { Upstream, Upstreams } from './upstreams.js';
+
+/**
+ * How the gateway picks a server for one request of an application (issue 30, claims 7-9
+ * and 16-17): among those the application may use now (enabled, healthy, not at a level
+ * that takes no new users: the interceptor's availability), not ejected as an outlier, under
+ * their limit of requests in flight, by the application's policy, with a server that joined or
+ * came back weighing less while it ramps up. An ejected server whose time is up takes the
+ * next request as its probe.
+ *
+ * @example
+ * const i = pickServer(app, g, upstreams, new Set(), true, now, Math.random, originOf);
+ * if (i === FULL) wait(); else if (i === NONE) answer503();
+ */
+
+/** No server of the application can take a request (503 at once). */
+export const NONE = -1;
+/** Every server that could take it is at its limit (wait in the admission queue). */
+export const FULL = -2;
+
+/** An application's gateway state, kept by name across reloads. */
+export interface AppGateway {
+  /** The application as the site file now has it. */
+  app: AppState;
+  settings: ProxyConfig;
+  watch: WatchParams;
+  roundRobin: RoundRobin;
+  budget: RetryBudget;
+  candidates: GatewayCandidate[];
+  queue: AdmissionQueue;
+}
+
+export function appGatewayFor(
+  app: AppState,
+  previous: AppGateway | undefined,
+  settings: ProxyConfig,
+  clock: () => number,
+): AppGateway {
+  return {
+    app,
+    settings,
+    watch: {
+      ...WATCH_DEFAULTS,
+      consecutiveFailures:
+        settings.consecutiveFailures > 0 ? settings.consecutiveFailures : Number.POSITIVE_INFINITY,
+      ejectFor: settings.ejectFor,
+      slowStart: settings.slowStart,
+    },
+    roundRobin: previous?.roundRobin ?? new RoundRobin(),
+    budget: previous?.budget ?? new RetryBudget(settings.retryBudget, 3, clock),
+    candidates: app.servers.map(() => ({ inFlight: 0, capacity: 1, available: false })),
+    queue: previous?.queue ?? new AdmissionQueue(settings.queueLength),
+  };
+}
+
+/** Requests in flight a server may have: its interface's slots, a number, or no limit. */
+export function limitOf(s: ServerState, settings: ProxyConfig): number {
+  const l = settings.serverLimit;
+  if (typeof l === 'number') return l;
+  if (l === 'none') return Number.POSITIVE_INFINITY;
+  const slots = s.managed?.figures?.slots;
+  return slots !== undefined && slots > 0 ? slots : Number.POSITIVE_INFINITY;
+}
+
+export function pickServer(
+  app: AppState,
+  g: AppGateway,
+  upstreams: Upstreams,
+  tried: ReadonlySet<number>,
+  limits: boolean,
+  now: number,
+  random: Random,
+  originOf: (s: ServerState) => string,
+): number {
+  let atLimit = false;
+  let latencySum = 0;
+  let measured = 0;
+  const ups: Upstream[] = [];
+  for (let i = 0; i < app.servers.length; i++) {
+    const s = app.servers[i]!;
+    const up = upstreams.get(s.name, originOf(s), g.settings);
+    up.server = s;
+    ups.push(up);
+    const usable = app.pool.isAvailable(i);
+    // Back in rotation (health, an operator, the manager's level): ramp up from a tenth.
+    if (usable && up.wasAvailable === false) up.watch.rampFrom = now;
+    up.wasAvailable = usable;
+    const c = g.candidates[i]!;
+    c.inFlight = up.inFlight;
+    c.capacity = s.capacity * rampOf(up.watch, now, g.watch);
+    c.available = usable && !tried.has(i);
+    if (c.available && isEjected(up.watch, now)) {
+      // Its time out is up and no probe is out: this request is the probe.
+      if (takeProbe(up.watch, now)) return i;
+      c.available = false;
+    }
+    if (limits && c.available && c.inFlight >= limitOf(s, g.settings)) {
+      c.available = false;
+      atLimit = true;
+    }
+    if (up.watch.latency > 0) {
+      latencySum += up.watch.latency;
+      measured++;
+    }
+    c.cost = undefined;
+  }
+  let i: number;
+  switch (g.settings.choice) {
+    case 'round-robin':
+      i = g.roundRobin.pick(g.candidates, tried);
+      break;
+    case 'interval': {
+      // Document 002's choice on LM (the redirect pool's, referrals counted), when the server it
+      // draws can take the request; otherwise the least-request choice among those that can.
+      const drawn = app.pool.pick(now, random, {});
+      i = drawn >= 0 && g.candidates[drawn]!.available ? drawn : leastRequest(g.candidates, random, tried);
+      break;
+    }
+    case 'peak-ewma': {
+      const typical = measured > 0 ? latencySum / measured : 0;
+      for (let k = 0; k < g.candidates.length; k++) {
+        const c = g.candidates[k]!;
+        c.cost = costOf(ups[k]!.watch, c.inFlight, app.servers[k]!.capacity, now, g.watch, typical);
+      }
+      i = leastRequest(g.candidates, random, tried);
+      break;
+    }
+    default:
+      i = leastRequest(g.candidates, random, tried);
+  }
+  return i >= 0 ? i : atLimit ? FULL : NONE;
+}
+
+/**
+ * What the gateway saw of one exchange with a server: its time to the response's headers, and
+ * whether it failed (no connection, no answer, a 5xx). True when it ejected the server now.
+ */
+export function noteOutcome(
+  g: AppGateway,
+  up: Upstream,
+  ms: number,
+  ok: boolean,
+  now: number,
+  upstreams: Upstreams,
+): boolean {
+  observe(up.watch, ms, ok, now, g.watch);
+  if (ok) return false;
+  let ejectedNow = 0;
+  for (const s of g.app.servers) {
+    const w = upstreams.peek(s.name)?.watch;
+    if (w && isEjected(w, now)) ejectedNow++;
+  }
+  return maybeEject(up.watch, now, g.watch, ejectedNow, g.app.servers.length, g.settings.maxEjected);
+}
