@@ -5,6 +5,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
 import { createLogger } from '../src/log/logger.js';
 
 // better-sqlite3 12 on Node 24 aborts the process when one of its objects (a database or a
@@ -12,6 +13,20 @@ import { createLogger } from '../src/log/logger.js';
 // (nodejs/node#65446). Collected here, after each file's tests, Node finalises them safely.
 // scripts/run-tests.mjs runs the tests with --expose-gc; without it this does nothing.
 after(() => (globalThis as { gc?: () => void }).gc?.());
+
+/**
+ * Databases the tests opened, kept referenced until the process ends: the same abort happens
+ * when the collector finalises a closed database in the middle of a test (seen on CI, Node 24,
+ * in a test that reads the store every few ms while it waits).
+ */
+const keptDatabases: Database.Database[] = [];
+
+/** Opens a better-sqlite3 database for a test; see keptDatabases. */
+export function openDatabase(file: string, options?: Database.Options): Database.Database {
+  const db = new Database(file, options);
+  keptDatabases.push(db);
+  return db;
+}
 
 /** The built CLI; `npm test` builds before it runs the tests. */
 export const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');

@@ -3,13 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import { startAgent } from '../../src/agent/agent.js';
 import { ensureToken } from '../../src/config/admin-token.js';
 import { createInterface } from '../../src/interface/index.js';
 import { startManager } from '../../src/manager/manager.js';
 import { ALL_FIELDS, FIELD_BITS } from '../../src/protocol/local-record.js';
-import { eventually, httpRequest, quiet, tempDir } from '../helpers.js';
+import { eventually, httpRequest, openDatabase, quiet, tempDir } from '../helpers.js';
 
 const SECRET = 'record-fields-test-secret-0123456789';
 
@@ -70,7 +69,7 @@ test("the agent sets the site file's record fields in each interface, and record
   });
   assert.equal(answer.status, 200);
 
-  const db = new Database(join(dir, 'data', 'switchyard.db'), { readonly: true });
+  const db = openDatabase(join(dir, 'data', 'switchyard.db'), { readonly: true });
   t.after(() => db.close());
   const row = await eventually(
     () =>

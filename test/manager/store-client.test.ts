@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { StoreClient } from '../../src/manager/store/store-client.js';
-import { eventually, tempDir } from '../helpers.js';
+import { eventually, openDatabase, tempDir } from '../helpers.js';
 import { batch, hostFacts as facts } from './store-fixtures.js';
 
 const T = { timeout: 20_000 };
@@ -155,7 +154,7 @@ test('a file whose directory cannot be made is refused with a clear message', T,
 
 /** Holds the database's write lock from another connection (as another process would) for `ms`. */
 function holdLock(file: string, ms: number): Promise<void> {
-  const other = new Database(file);
+  const other = openDatabase(file);
   other.exec('BEGIN EXCLUSIVE');
   return new Promise((r) =>
     setTimeout(() => {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { componentMac } from '../../src/protocol/handshake.js';
-import { eventually, httpRequest, metricValue, TEST_TOKEN } from '../helpers.js';
+import { eventually, httpRequest, metricValue, openDatabase, TEST_TOKEN } from '../helpers.js';
 import { KEYS, type RunningSite, serverStatus, share, startSite, status, untilServer } from './site.js';
 
 /**
@@ -263,7 +262,7 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
       assert.equal(ic.status, 302);
     }
     site.manager = await site.startManager();
-    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true });
+    const db = openDatabase(join(site.dataDir, 'switchyard.db'), { readonly: true });
     try {
       const counts = await eventually(
         () => {
@@ -289,7 +288,7 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
 
   /** Counts of the records whose path starts with `prefix`: all, and distinct paths. */
   const stored = (prefix: string) => {
-    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true });
+    const db = openDatabase(join(site.dataDir, 'switchyard.db'), { readonly: true });
     try {
       return db
         .prepare('SELECT count(*) AS n, count(DISTINCT path) AS d FROM records WHERE path LIKE ?')
@@ -330,7 +329,7 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
   });
 
   test('a store locked by another process past the busy time-out: batches wait, /healthz says so, then all are stored once', async () => {
-    const db = new Database(join(site.dataDir, 'switchyard.db'));
+    const db = openDatabase(join(site.dataDir, 'switchyard.db'));
     db.pragma('busy_timeout = 5000');
     db.exec('BEGIN EXCLUSIVE');
     const N = 20;

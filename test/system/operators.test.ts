@@ -3,13 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { LinkClient } from '../../src/link/link-client.js';
 import { operatorProof } from '../../src/protocol/operator-proof.js';
 import {
   eventually,
   httpRequest,
   metricValue,
+  openDatabase,
   quiet,
   type RunningInterceptor,
   runCli,
@@ -56,7 +57,7 @@ describe('operators and restarts', { timeout: 180_000 }, () => {
     runCli(['ctl', '--config', site.files[i]!, ...args], { SWITCHYARD_TOKEN: TEST_TOKEN });
   /** One read-only look at the manager's store (only while the manager runs). */
   const readStore = <T>(fn: (db: Database.Database) => T): T => {
-    const db = new Database(join(site.dataDir, 'switchyard.db'), { readonly: true, fileMustExist: true });
+    const db = openDatabase(join(site.dataDir, 'switchyard.db'), { readonly: true, fileMustExist: true });
     try {
       return fn(db);
     } finally {
