@@ -162,7 +162,7 @@ async function runCell(s, scenarioFile, c, out) {
       ...['--scenario', scenarioFile, '--agent-socket', socket, '--ports', serverPorts.join(',')],
     ]);
     const doorUrls = doorPorts.map((p) => `http://127.0.0.1:${p}`);
-    const isSy = c.name === 'switchyard' || c.name === 'switchyard-static';
+    const isSy = c.name === 'switchyard' || c.name === 'switchyard-static' || c.name === 'gateway';
     const base = {
       urls,
       manager: managerAddr,
@@ -174,7 +174,7 @@ async function runCell(s, scenarioFile, c, out) {
       labSiteText(s, {
         ...base,
         mode: 'dynamic',
-        redirects: c.name === 'switchyard',
+        redirects: c.name === 'switchyard' || c.name === 'gateway',
         redirectTarget: doorUrls[0],
       }),
     );
@@ -196,7 +196,7 @@ async function runCell(s, scenarioFile, c, out) {
     for (let i = 0; i < s.doors; i++) {
       if (isSy) {
         const file = join(dir, `door-${i}.yaml`);
-        const mode = c.name === 'switchyard' ? 'dynamic' : 'static';
+        const mode = c.name === 'switchyard-static' ? 'static' : 'dynamic';
         writeFileSync(
           file,
           labSiteText(s, {
@@ -205,6 +205,7 @@ async function runCell(s, scenarioFile, c, out) {
             listen: `127.0.0.1:${doorPorts[i]}`,
             admin: `127.0.0.1:${adminPorts[i]}`,
             redirectTarget: doorUrls[0],
+            proxy: c.name === 'gateway',
           }),
         );
         doors.push(start(`interceptor ${i}`, process.execPath, [MAIN, 'interceptor', '--config', file]));
@@ -285,9 +286,10 @@ for (const file of files) {
     scenarioFile = join(cellsDir, 'scenario.json');
     writeFileSync(scenarioFile, JSON.stringify(s));
   }
-  const contenders = wanted ?? contendersFor(s.name, a.quick);
-  // Switchyard's default, lc and lc-w run `runs` times; the other contenders and variants once.
-  const repeats = (c) => (['switchyard', 'lc', 'lc-w'].includes(label(c)) ? runs : 1);
+  const contenders = wanted ?? contendersFor(s.name, a.quick, { doors: s.doors });
+  // Switchyard's default, the gateway, lc, lc-w and lc-q run `runs` times; the other contenders
+  // and variants once (issue 30's goals are medians over three runs of those).
+  const repeats = (c) => (['switchyard', 'gateway', 'lc', 'lc-w', 'lc-q'].includes(label(c)) ? runs : 1);
   for (let r = 1; r <= runs; r++) {
     for (const c of contenders) {
       if (r > repeats(c)) continue;

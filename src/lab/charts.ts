@@ -37,8 +37,9 @@ const COLOUR: Record<string, string> = {
   'rr-w': '#8c564b',
   redir: '#e377c2',
   'nginx-lc': '#7f7f7f',
+  gateway: '#ff7f0e',
 };
-const SPARE = ['#ff7f0e', '#bcbd22', '#17becf', '#aec7e8', '#98df8a', '#c5b0d5', '#000000'];
+const SPARE = ['#bcbd22', '#17becf', '#aec7e8', '#98df8a', '#c5b0d5', '#000000'];
 /** Latency in ms on a log axis, the y of both latency pictures. */
 const LATENCY_AXIS = { field: 'ms', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } };
 /** Colour by contender, in the order the table lists them. */

@@ -7,7 +7,10 @@
  * - `lc-q`: lc-w with a per-server maxconn equal to its slots, the rest in HAProxy's queue;
  * - `rr-w`: HAProxy weighted roundrobin;
  * - `redir`: HAProxy in redirect mode (`redir` on its server lines, weighted roundrobin);
- * - `nginx-lc`: NGINX least_conn with weights.
+ * - `nginx-lc`: NGINX least_conn with weights;
+ * - `gateway`: Switchyard's gateway mode (issue 30): the interceptor proxying, with the
+ *   manager's figures, its shipped default choice and admission queue (the lab only: the
+ *   simulator has no model of it).
  */
 
 export const CONTENDERS = [
@@ -19,6 +22,7 @@ export const CONTENDERS = [
   'rr-w',
   'redir',
   'nginx-lc',
+  'gateway',
 ] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
 
@@ -38,16 +42,28 @@ export function label(c: ContenderSpec): string {
   return c.reportInterval !== undefined ? `${c.name}@${c.reportInterval}ms` : c.name;
 }
 
-/** The contenders a scenario is run with (`quick`: only Switchyard's default and lc). */
-export function contendersFor(scenario: string, quick = false): ContenderSpec[] {
-  if (quick) return [{ name: 'switchyard' }, { name: 'lc' }];
+/**
+ * The contenders a scenario is run with (`quick`: only Switchyard's default, lc and the
+ * gateway). The gateway runs in every scenario of the lab, and lc-q, the best-configured
+ * proxy it is held against, in every one-door scenario (issue 30); `simulator` leaves the
+ * gateway out.
+ */
+export function contendersFor(
+  scenario: string,
+  quick = false,
+  o: { doors?: number; simulator?: boolean } = {},
+): ContenderSpec[] {
+  const gateway: ContenderSpec[] = o.simulator ? [] : [{ name: 'gateway' }];
+  if (quick) return [{ name: 'switchyard' }, { name: 'lc' }, ...gateway];
   const base: ContenderSpec[] = [
     { name: 'switchyard' },
     { name: 'switchyard-static' },
     { name: 'lc' },
     { name: 'lc-w' },
+    ...gateway,
   ];
-  if (!ALL_CONTENDERS_IN.has(scenario)) return base;
+  if (!ALL_CONTENDERS_IN.has(scenario))
+    return o.doors === 1 && !o.simulator ? [...base, { name: 'lc-q' }] : base;
   return [
     ...base,
     { name: 'lc-q' },

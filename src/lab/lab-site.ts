@@ -39,6 +39,8 @@ export interface LabSiteOptions {
   redirects?: boolean;
   /** Where overloaded servers send users (default: the interceptor). */
   redirectTarget?: string;
+  /** The application in proxy mode (the gateway contender), with its shipped defaults. */
+  proxy?: boolean;
 }
 
 /** Static capacities 1..10 in proportion to the strengths, the strongest at most 10. */
@@ -80,7 +82,14 @@ export function labSiteText(s: Scenario, o: LabSiteOptions): string {
       url: o.urls[i],
       ...(dynamic ? {} : { capacity: caps[i] }),
     })),
-    applications: [{ name: 'lab', match: { pathPrefix: '/' }, servers: s.servers.map((x) => x.name) }],
+    applications: [
+      {
+        name: 'lab',
+        match: { pathPrefix: '/' },
+        servers: s.servers.map((x) => x.name),
+        ...(o.proxy ? { mode: 'proxy' } : {}),
+      },
+    ],
   };
   return stringify(site);
 }

@@ -71,7 +71,9 @@ function run(o: Options): void {
     const loaded = roundTrip === undefined ? read : { ...read, addedDelay: roundTrip };
     const steady = loaded.speed.length === 0 && !Array.isArray(loaded.load);
     const s: Scenario = steady ? { ...loaded, duration: loaded.duration * scale } : loaded;
-    const contenders = o.contenders ? parseList(o.contenders) : contendersFor(s.name);
+    const contenders = o.contenders
+      ? parseList(o.contenders)
+      : contendersFor(s.name, false, { simulator: true });
     const started = performance.now();
     const rows = contenders.map((c) => {
       const runs: Records[] = [];

@@ -244,6 +244,8 @@ function makeDoors(s: Scenario, c: ContenderSpec, names: string[], random: Rando
         return new ProxyDoor({ rule: 'roundrobin', weights: strengths, redirect: true }, random);
       case 'nginx-lc':
         return new ProxyDoor({ rule: 'least_conn', weights: strengths }, random);
+      case 'gateway':
+        throw new Error('the gateway runs in the lab only: the simulator has no model of it');
     }
   };
   return Array.from({ length: s.doors }, make);
