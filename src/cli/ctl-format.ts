@@ -25,19 +25,33 @@ export function formatStatus(s: StatusView): string {
       a.name,
       a.enabled ? 'yes' : 'no',
       `${a.inFlight}/${a.maxConcurrent}`,
-      a.choice,
-      a.servers
-        .map((x) =>
-          a.choice === 'queue'
-            ? `${x.name} ${pct(x.recent)} lately${x.delayMs === undefined ? '' : `, ${x.delayMs} ms expected`}`
-            : `${x.name} ${pct(x.share)}`,
-        )
-        .join('; '),
+      a.mode === 'proxy' ? `proxy: ${a.gateway?.choice ?? '-'}` : a.choice,
+      a.mode === 'proxy'
+        ? (a.gateway?.servers ?? []).map((x) => `${x.name} ${x.inFlight} in flight`).join('; ')
+        : a.servers
+            .map((x) =>
+              a.choice === 'queue'
+                ? `${x.name} ${pct(x.recent)} lately${x.delayMs === undefined ? '' : `, ${x.delayMs} ms expected`}`
+                : `${x.name} ${pct(x.share)}`,
+            )
+            .join('; '),
       a.overrides.join(',') || '-',
     ]),
   );
   const why = s.applications
-    .map((a) => `${a.name}: ${a.choice} choice: ${a.choiceWhy}; client round trip ${a.roundTripMs} ms`)
+    .map((a) => {
+      const g = a.gateway;
+      if (a.mode !== 'proxy' || !g)
+        return `${a.name}: ${a.choice} choice: ${a.choiceWhy}; client round trip ${a.roundTripMs} ms`;
+      const q = g.queue;
+      const servers = g.servers
+        .map(
+          (x) =>
+            `${x.name} ${x.inFlight} in flight, ${x.latencyMs} ms${x.ejected ? ', ejected' : ''}${x.ramp < 1 ? `, ramping (${Math.round(x.ramp * 100)}%)` : ''}`,
+        )
+        .join('; ');
+      return `${a.name}: proxied, ${g.choice} choice; queue ${q.length} waiting (oldest ${q.oldestWaitMs} ms, mean wait ${q.meanWaitMs} ms, ${q.timedOut} timed out, ${q.refused} refused); ${servers}`;
+    })
     .join('\n');
   const servers = table(
     [

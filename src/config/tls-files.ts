@@ -2,7 +2,6 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { generate } from 'selfsigned';
 import { SwitchyardError } from '../errors.js';
 import { type ManagerConfig, managerSpeaksTls } from './monitoring-schema.js';
 import { generatedSecretPath } from './secret-file.js';
@@ -108,6 +107,9 @@ export async function ensureManagerTls(
       source: files.cert,
     };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Loaded only to make certificates: it pulls in an ASN.1 stack every component would
+  // otherwise parse at each start.
+  const { generate } = await import('selfsigned');
   const now = new Date();
   let ca: { cert: string; key: string };
   if (existsSync(files.ca) && existsSync(files.caKey))

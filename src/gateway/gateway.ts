@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type ProxyConfig, proxySettings } from '../config/gateway-schema.js';
 import type { Clock, Random } from '../core/random.js';
+import { isEjected, rampOf } from '../core/server-watch.js';
 import type { AppState, ServerState } from '../interceptor/site-state.js';
 import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
@@ -61,7 +62,16 @@ export interface QueueView {
   refused: number;
 }
 
+/** What `ctl status` shows of a proxy application's gateway. */
+export interface GatewayAppView {
+  choice: string;
+  queue: { length: number; oldestWaitMs: number; meanWaitMs: number; timedOut: number; refused: number };
+  servers: Array<{ name: string; inFlight: number; latencyMs: number; ejected: boolean; ramp: number }>;
+}
+
 export interface Gateway {
+  /** The gateway's view of an application, for status; undefined before its first request. */
+  appView(name: string): GatewayAppView | undefined;
   /** Carries a protocol upgrade (WebSocket) through to a server, bytes both ways after it. */
   tunnel(
     req: IncomingMessage,
@@ -368,7 +378,35 @@ export function createGateway(ctx: GatewayContext): Gateway {
     );
   };
 
+  const appView: Gateway['appView'] = (name) => {
+    const g = perApp.get(name);
+    if (!g) return undefined;
+    const now = ctx.clock();
+    const q = g.queue;
+    return {
+      choice: g.settings.choice,
+      queue: {
+        length: q.length,
+        oldestWaitMs: Math.round(q.oldestWaitMs(now)),
+        meanWaitMs: q.sent > 0 ? Math.round((q.waitedMs / q.sent) * 10) / 10 : 0,
+        timedOut: q.timedOut,
+        refused: q.refused,
+      },
+      servers: g.app.servers.map((srv) => {
+        const up = upstreams.peek(srv.name);
+        return {
+          name: srv.name,
+          inFlight: up?.inFlight ?? 0,
+          latencyMs: Math.round((up?.watch.latency ?? 0) * 10) / 10,
+          ejected: up ? isEjected(up.watch, now) : false,
+          ramp: up ? Math.round(rampOf(up.watch, now, g.watch) * 100) / 100 : 1,
+        };
+      }),
+    };
+  };
+
   return {
+    appView,
     tunnel,
     forward,
     inFlight: (server) => upstreams.peek(server)?.inFlight ?? 0,

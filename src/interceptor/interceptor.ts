@@ -304,7 +304,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   const now = () => clock();
   const admin = createAdminServer(
     {
-      status: () => statusView(state, overrides, now()),
+      status: () => statusView(state, overrides, now(), gateway),
       explain: (url, host, secure) => explainView(state, url, host, secure, now()),
       setAppEnabled: (name, enabled) => {
         findApp(name).enabled = enabled;

@@ -1,5 +1,6 @@
 import { mayMove } from '../core/page-rules.js';
 import type { Decider, WeightBreakdown } from '../core/server-pool.js';
+import type { Gateway, GatewayAppView } from '../gateway/gateway.js';
 import { parseTarget } from './decide.js';
 import type { Overrides } from './overrides.js';
 import type { AppState, ServerState, SiteState } from './site-state.js';
@@ -59,6 +60,10 @@ export interface AppView {
   roundTripMs: number;
   servers: MemberView[];
   overrides: string[];
+  /** redirect (document 002) or proxy (the gateway, document 004). */
+  mode: 'redirect' | 'proxy';
+  /** A proxy application's gateway: its choice, admission queue and servers as it sees them. */
+  gateway?: GatewayAppView;
 }
 
 export interface StatusView {
@@ -66,7 +71,12 @@ export interface StatusView {
   servers: ServerView[];
 }
 
-export function statusView(state: SiteState, overrides: Overrides, now: number): StatusView {
+export function statusView(
+  state: SiteState,
+  overrides: Overrides,
+  now: number,
+  gateway?: Pick<Gateway, 'appView'>,
+): StatusView {
   const servers = [...state.servers.values()].map((s) => serverView(s, overrides, now));
   const applications = state.apps.map((a) => ({
     name: a.name,
@@ -77,8 +87,19 @@ export function statusView(state: SiteState, overrides: Overrides, now: number):
     roundTripMs: a.pool.clientRoundTrip,
     servers: a.servers.map((s, i) => memberView(s.name, a.pool.breakdown(i, now))),
     overrides: Object.keys(overrides.apps.get(a.name) ?? {}),
+    mode: a.config.mode,
+    ...(a.config.mode === 'proxy' ? { gateway: gateway?.appView(a.name) ?? idleGateway(a) } : {}),
   }));
   return { applications, servers };
+}
+
+/** A proxy application that has had no request yet. */
+function idleGateway(a: AppState): GatewayAppView {
+  return {
+    choice: a.config.proxy?.choice ?? 'least-request',
+    queue: { length: 0, oldestWaitMs: 0, meanWaitMs: 0, timedOut: 0, refused: 0 },
+    servers: a.servers.map((s) => ({ name: s.name, inFlight: 0, latencyMs: 0, ejected: false, ramp: 1 })),
+  };
 }
 
 function memberView(name: string, b: WeightBreakdown): MemberView {

@@ -6,13 +6,16 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import type { StatusView } from '../../src/interceptor/views.js';
 import {
   eventually,
   httpRequest,
   metricValue,
   type RunningInterceptor,
   rawRequest,
+  runCli,
   startInterceptorCli,
+  TEST_TOKEN,
   tempDir,
 } from '../helpers.js';
 
@@ -345,8 +348,10 @@ applications:
       const slow = b.slow!.seen - slow0;
       assert.equal(fast + slow, N);
       // 2 ms against 40 ms with 8 clients: by in-flight counts or latency the slow one is found
-      // busy; by a limit it is at its limit while the fast one is not. Blind, each would get half.
-      assert.ok(fast > 3 * slow, `fast ${fast}, slow ${slow}`);
+      // busy; by a limit it is at its limit while the fast one is not. Blind, each would get
+      // half. (Alone here the fast one gets 4 to 8 times as many; on a busy machine the fast
+      // server is slower too, so the bound is twice.)
+      assert.ok(fast > 2 * slow, `fast ${fast}, slow ${slow}`);
     });
 
   test('a server that fails is ejected, probed back when its time is up, and back in rotation once well', async () => {
@@ -500,6 +505,22 @@ applications:
       m = await ic.metrics();
       assert.equal(metricValue(m, 'switchyard_interceptor_queue_timeouts', { application: 'queued' }), 2);
       assert.equal(metricValue(m, 'switchyard_interceptor_queue_length', { application: 'queued' }), 0);
+      // ctl status shows the gateway's view: its choice, the queue, each server's in-flight.
+      const st = await ic.admin<StatusView>('GET', '/status');
+      const q = st.json.applications.find((a) => a.name === 'queued')!;
+      assert.equal(q.mode, 'proxy');
+      assert.equal(q.gateway?.queue.timedOut, 2);
+      assert.ok((q.gateway?.queue.meanWaitMs ?? 0) > 0);
+      assert.deepEqual(
+        q.gateway?.servers.map((x) => x.name),
+        ['limited'],
+      );
+      const text = await runCli(['ctl', '--admin', ic.adminUrl, 'status'], { SWITCHYARD_TOKEN: TEST_TOKEN });
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(
+        text.stdout,
+        /queued: proxied, least-request choice; queue \d+ waiting \(oldest \d+ ms, mean wait [\d.]+ ms, 2 timed out, 0 refused\); limited \d+ in flight/,
+      );
     } finally {
       limitedHold = 60;
     }
