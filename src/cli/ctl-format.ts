@@ -176,6 +176,12 @@ export function formatManager(m: ManagerStatusView): string {
   return [
     `manager up ${Math.round(m.manager.uptimeMs / 1000)} s, store ${m.manager.store}`,
     `interceptors connected: ${m.interceptors.join(', ') || 'none'}`,
+    ...(m.gateways ?? []).flatMap((g) =>
+      g.applications.map(
+        (a) =>
+          `gateway ${g.interceptor}, ${a.name}: ${a.queueLength} waiting (oldest ${a.oldestWaitMs} ms, mean wait ${a.meanWaitMs} ms, ${a.timedOut} timed out, ${a.refused} refused; said ${Math.round(g.ageMs / 100) / 10} s ago)`,
+      ),
+    ),
     '',
     servers,
     '',

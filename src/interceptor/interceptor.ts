@@ -112,6 +112,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   state.markSecret = m ? componentKey('mark', opts.configFile, m.keys) : undefined;
   let managerLink: ManagerLink | undefined;
   let managedTick: NodeJS.Timeout | undefined;
+  let gatewayTick: NodeJS.Timeout | undefined;
   const linkToManager = (m: NonNullable<typeof loaded.site.manager>, key: string, id: string) => {
     managerLink = new ManagerLink({
       manager: m,
@@ -137,6 +138,22 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     // quiet: both need a clock tick, not only a message.
     managedTick = setInterval(() => state.refreshManaged(clock()), refreshInterval(m.reportInterval));
     managedTick.unref();
+    // The gateway's admission queues, once a second, when it has proxied anything.
+    gatewayTick = setInterval(() => {
+      const queues = gateway.queues();
+      if (queues.length === 0) return;
+      managerLink?.gatewayFigures(
+        queues.map((q) => ({
+          name: q.application,
+          queueLength: q.length,
+          oldestWaitMs: Math.round(q.oldestWaitMs),
+          meanWaitMs: q.sent > 0 ? Math.round((q.waitedMs / q.sent) * 10) / 10 : 0,
+          timedOut: q.timedOut,
+          refused: q.refused,
+        })),
+      );
+    }, 1000);
+    gatewayTick.unref();
     managerLink.start();
   };
 
@@ -284,6 +301,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
     closing ??= (async () => {
       checker.stop();
       clearInterval(managedTick);
+      clearInterval(gatewayTick);
       await managerLink?.close();
       const all = [...listeners, admin];
       for (const s of all) s.close();

@@ -106,6 +106,11 @@ export class ManagerLink {
     }
   }
 
+  /** The gateway's admission queues, for the manager's view; dropped while it is away. */
+  gatewayFigures(applications: MessageOf<'gateway'>['applications']): void {
+    this.link.send({ v: PROTOCOL_VERSION, type: 'gateway', applications });
+  }
+
   private onMessage(m: Message): void {
     if (m.type === 'load') this.o.onLoad(m);
     else if (m.type === 'overrides') {

@@ -283,6 +283,9 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       );
     });
 
+  /** Each interceptor's admission queues as it last sent them; dropped when its link goes. */
+  const gateways = new Map<string, { at: number; applications: MessageOf<'gateway'>['applications'] }>();
+
   const statusView = (): ManagerStatusView => {
     const now = clock();
     const { servers } = board.loads(now);
@@ -290,6 +293,11 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       manager: { uptimeMs: Math.round(now - started), store: dbFile, storeHealth: store.health() },
       agents: site.agents.map((a) => ({ name: a.name, connected: agents.has(a.name), servers: a.servers })),
       interceptors: [...interceptors].map((l) => l.id),
+      gateways: [...gateways].map(([interceptor, g]) => ({
+        interceptor,
+        ageMs: Math.round(now - g.at),
+        applications: g.applications,
+      })),
       servers,
       overrides: {
         applications: withOrigins(overrides.applications),
@@ -644,6 +652,11 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
               );
             return;
           }
+          case 'gateway':
+            if (link.role !== 'interceptor')
+              return refuse(link, 'gateway figures come from interceptors only');
+            gateways.set(link.id, { at: clock(), applications: msg.applications });
+            return;
           case 'override':
             if (link.role !== 'interceptor')
               return refuse(link, 'overrides come from operators, through interceptors');
@@ -654,7 +667,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       },
       close(link, why) {
         metrics.links.labels(link.role).dec();
-        if (link.role === 'interceptor') interceptors.delete(link);
+        if (link.role === 'interceptor') {
+          interceptors.delete(link);
+          gateways.delete(link.id);
+        }
         if (link.role === 'agent' && agents.get(link.id) === link) {
           agents.delete(link.id);
           if (stopping) return; // the manager is the one going away
@@ -854,6 +870,8 @@ export interface ManagerStatusView {
   manager: { uptimeMs: number; store: string; storeHealth: StoreHealth };
   agents: Array<{ name: string; connected: boolean; servers: string[] }>;
   interceptors: string[];
+  /** Each interceptor's admission queues (its proxy applications), as it last said. */
+  gateways: Array<{ interceptor: string; ageMs: number; applications: MessageOf<'gateway'>['applications'] }>;
   servers: ServerLoad[];
   overrides: {
     applications: Record<

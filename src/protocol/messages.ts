@@ -262,6 +262,30 @@ export const overrideChangeSchema = z.strictObject({
   proof: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url HMAC-SHA256'),
 });
 
+/**
+ * A gateway's admission queues (issue 30), sent by an interceptor with proxy applications
+ * every second: the manager shows them beside the servers' own figures (`ctl manager`).
+ */
+export const gatewayFiguresSchema = z.strictObject({
+  v,
+  type: z.literal('gateway'),
+  applications: z
+    .array(
+      z.strictObject({
+        name,
+        /** Requests waiting now, and how long the oldest has. */
+        queueLength: count,
+        oldestWaitMs: ms,
+        /** Mean wait of the requests sent on from the queue since start. */
+        meanWaitMs: ms,
+        /** Since start: waited past the time-out, refused as the queue was full. */
+        timedOut: count,
+        refused: count,
+      }),
+    )
+    .max(10_000),
+});
+
 export const messageSchema = z.discriminatedUnion('type', [
   challengeSchema,
   authSchema,
@@ -276,6 +300,7 @@ export const messageSchema = z.discriminatedUnion('type', [
   loadSchema,
   overridesSchema,
   overrideChangeSchema,
+  gatewayFiguresSchema,
 ]);
 
 export type Message = z.infer<typeof messageSchema>;

@@ -122,6 +122,7 @@ test('status prints tables, and the same facts as JSON with --json', async () =>
       { name: 'b', share: 0.75, recent: 0 },
     ],
     overrides: [],
+    mode: 'redirect',
   });
   const sa = server(s1, 'a');
   assert.deepEqual(

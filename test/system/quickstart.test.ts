@@ -110,6 +110,16 @@ describe('the quick start demo', { timeout: 90_000 }, () => {
         assert.notEqual(r.headers['x-served-by'], 'web-a');
         assert.equal(r.headers.via, '1.1 switchyard');
       }
+      // The gateway's admission queue reaches the manager, as figures of its own.
+      const gw = await eventually(
+        async () =>
+          (await ctl<ManagerStatusView>('manager')).gateways.find((g) =>
+            g.applications.some((a) => a.name === 'api'),
+          ),
+        "the gateway's queue figures at the manager",
+        5000,
+      );
+      assert.equal(gw.applications.find((a) => a.name === 'api')?.timedOut, 0);
       // ... and web-a's interface never moves a request a gateway carried (it has chosen),
       // which only the site's mark key can vouch for.
       const key = readFileSync(join(dir, '.switchyard', 'mark-key'), 'utf8').trim();
