@@ -205,10 +205,18 @@ async function runCell(s, scenarioFile, c, out) {
             listen: `127.0.0.1:${doorPorts[i]}`,
             admin: `127.0.0.1:${adminPorts[i]}`,
             redirectTarget: doorUrls[0],
-            proxy: c.name === 'gateway',
+            // LAB_GATEWAY='{"serverLimit":"none"}': the gateway with other settings, to compare.
+            proxy:
+              c.name === 'gateway' && (process.env.LAB_GATEWAY ? JSON.parse(process.env.LAB_GATEWAY) : true),
           }),
         );
-        doors.push(start(`interceptor ${i}`, process.execPath, [MAIN, 'interceptor', '--config', file]));
+        // LAB_PROFILE=DIR: each door writes a CPU profile there (where its time goes).
+        const profile = process.env.LAB_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LAB_PROFILE}`]
+          : [];
+        doors.push(
+          start(`interceptor ${i}`, process.execPath, [...profile, MAIN, 'interceptor', '--config', file]),
+        );
       } else {
         const srv = s.servers.map((x, k) => ({
           url: urls[k],

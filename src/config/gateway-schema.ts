@@ -15,7 +15,7 @@ export const PROXY_DEFAULTS = {
   idleTimeout: '60s',
   retries: 1,
   retryBudget: 0.2,
-  serverLimit: 'slots',
+  serverLimit: 'none',
   consecutiveFailures: 5,
   ejectFor: '30s',
   maxEjected: 0.5,
@@ -76,7 +76,7 @@ export const proxySchema = z
       .default(PROXY_DEFAULTS.serverLimit)
       .meta({
         description:
-          "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (none until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; a number: that many; none: no limit.",
+          "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (no limit until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; a number: that many; none (the default until the lab shows a limit helps): no limit.",
       }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
       description: 'Requests that may wait in the admission queue; past it, 503 at once.',

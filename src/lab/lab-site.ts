@@ -39,8 +39,8 @@ export interface LabSiteOptions {
   redirects?: boolean;
   /** Where overloaded servers send users (default: the interceptor). */
   redirectTarget?: string;
-  /** The application in proxy mode (the gateway contender), with its shipped defaults. */
-  proxy?: boolean;
+  /** The application in proxy mode (the gateway contender): its shipped defaults, or these settings. */
+  proxy?: boolean | Record<string, unknown>;
 }
 
 /** Static capacities 1..10 in proportion to the strengths, the strongest at most 10. */
@@ -88,6 +88,7 @@ export function labSiteText(s: Scenario, o: LabSiteOptions): string {
         match: { pathPrefix: '/' },
         servers: s.servers.map((x) => x.name),
         ...(o.proxy ? { mode: 'proxy' } : {}),
+        ...(typeof o.proxy === 'object' ? { proxy: o.proxy } : {}),
       },
     ],
   };
