@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
 import type { Waiter } from './admission.js';
 import { type AppGateway, appGatewayFor, FULL, limitOf, NONE, noteOutcome, pickServer } from './choose.js';
+import { ClientGone } from './client-gone.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
@@ -185,11 +186,10 @@ export function createGateway(ctx: GatewayContext): Gateway {
           (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const socket = req.socket;
     // The client gone: the server's work is stopped too.
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.once('close', onClose);
+    const gone = new ClientGone();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     g.budget.request();
     const tried = new Set<number>();
 
@@ -218,7 +218,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
             body: hasBody ? Readable.from(bodyOf(req), { objectMode: false }) : null,
             headersTimeout: s.responseTimeout,
             bodyTimeout: s.idleTimeout,
-            signal: abort.signal,
+            signal: gone as unknown as AbortSignal,
             responseHeaders: 'raw',
           },
           ({ statusCode, headers: raw }) => {
@@ -237,7 +237,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
           (err: Error & { code?: string }) => {
             up.inFlight--;
             released(up);
-            if (abort.signal.aborted) return; // the client went: nobody to answer
+            if (gone.aborted) return; // the client went: nobody to answer
             const kind = failureOf(err);
             ctx.failed(server.name, kind);
             outcome(g, up, sentAt, false);

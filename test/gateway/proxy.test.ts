@@ -151,6 +151,7 @@ applications:
     servers: [gone, echo2]
     mode: proxy
     proxy: { choice: round-robin, retries: 1 }
+  - { name: pair-gone, match: { host: pair-gone.example }, servers: [flaky], mode: proxy, proxy: { retries: 0 } }
   - name: timeout
     match: { host: timeout.example }
     servers: [flaky]
@@ -440,6 +441,35 @@ applications:
           .end();
       });
       assert.notEqual(cut, 'ended normally');
+    } finally {
+      b.flaky!.handler = echo;
+    }
+  });
+
+  test('a client that goes away stops its request at the server too', async () => {
+    let closedAtServer = false;
+    b.flaky!.handler = (req) => {
+      req.socket.once('close', () => {
+        closedAtServer = true;
+      });
+    }; // never answers
+    const seen = b.flaky!.seen;
+    try {
+      const req = request({
+        port: ic.port,
+        host: '127.0.0.1',
+        path: '/gone',
+        headers: { host: 'pair-gone.example' },
+      });
+      req.on('error', () => {});
+      req.end();
+      await eventually(() => b.flaky!.seen > seen, 'the request to reach the server');
+      req.destroy();
+      await eventually(
+        () => closedAtServer,
+        "the server's connection to be closed when the client went",
+        3000,
+      );
     } finally {
       b.flaky!.handler = echo;
     }
