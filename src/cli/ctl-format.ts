@@ -88,7 +88,12 @@ export function formatStatus(s: StatusView): string {
       ];
     }),
   );
-  return `${apps}\n${why}\n\n${servers}`;
+  // Which change stands for each override, and where it was made (D46).
+  const standing = (s.overrides ?? []).map(
+    (o) =>
+      `${o.target} ${o.name}: ${o.field} ${o.value}${o.by ? ` (${o.by}${o.at ? `, ${o.at.slice(0, 10)} ${o.at.slice(11, 19)} UTC` : ''})` : ''}`,
+  );
+  return `${apps}\n${why}\n\n${servers}\n\noverrides: ${standing.length === 0 ? 'none' : `\n  ${standing.join('\n  ')}`}`;
 }
 
 export function formatExplain(e: ExplainView): string {

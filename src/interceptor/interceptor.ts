@@ -32,7 +32,7 @@ import { createHandler, createUpgradeHandler, pendingAnswers } from './handler.j
 import { HealthChecker } from './health-checker.js';
 import { ManagerLink } from './manager-link.js';
 import { createInterceptorMetrics } from './metrics.js';
-import { emptyOverrides, overrideApp, overrideServer } from './overrides.js';
+import { clearOverrides, emptyOverrides, overrideApp, overrideServer } from './overrides.js';
 import { refreshInterval, SiteState } from './site-state.js';
 import { explainView, statusView } from './views.js';
 
@@ -123,14 +123,28 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       log,
       onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors),
       onOverrides: (msg) => {
-        overrides.apps.clear();
-        overrides.servers.clear();
+        clearOverrides(overrides);
         for (const [name, o] of Object.entries(msg.applications))
           overrides.apps.set(name, {
             ...(o.enabled !== undefined ? { enabled: o.enabled } : {}),
             ...(o.sorryPage !== undefined ? { sorryPage: Buffer.from(o.sorryPage, 'utf8') } : {}),
           });
         for (const [name, o] of Object.entries(msg.servers)) overrides.servers.set(name, { ...o });
+        // Ages, not times: this host's clock need not agree with the manager's.
+        const wall = Date.now();
+        const note = (
+          kind: string,
+          all: Record<string, Record<string, { age: number; by: string } | undefined>>,
+        ) => {
+          for (const [name, fields] of Object.entries(all)) {
+            const known = Object.entries(fields).flatMap(([f, o]) =>
+              o ? [[f, { at: wall - o.age, by: o.by }]] : [],
+            );
+            overrides.origins.set(`${kind} ${name}`, Object.fromEntries(known));
+          }
+        };
+        note('application', msg.origins?.applications ?? {});
+        note('server', msg.origins?.servers ?? {});
         rebuild();
       },
     });
@@ -320,13 +334,15 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
   };
 
   const now = () => clock();
+  // A change made here: the manager, when linked, sends the set back with its own record.
+  const madeHere = () => ({ at: Date.now(), by: 'operator at this interceptor' });
   const admin = createAdminServer(
     {
       status: () => statusView(state, overrides, now(), gateway),
       explain: (url, host, secure) => explainView(state, url, host, secure, now()),
       setAppEnabled: (name, enabled) => {
         findApp(name).enabled = enabled;
-        overrideApp(overrides, name, { enabled });
+        overrideApp(overrides, name, { enabled }, madeHere());
         managerLink?.change({ target: 'application', name, enabled });
         log.info(
           { application: name, enabled },
@@ -336,7 +352,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       setServerEnabled: (name, enabled) => {
         const s = findServer(name);
         s.enabled = enabled;
-        overrideServer(overrides, name, { enabled });
+        overrideServer(overrides, name, { enabled }, madeHere());
         managerLink?.change({ target: 'server', name, enabled });
         state.updateAvailability(s, now());
         refreshGauges();
@@ -344,20 +360,19 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       },
       setCapacity: (name, capacity) => {
         state.setCapacity(findServer(name), capacity, now());
-        overrideServer(overrides, name, { capacity });
+        overrideServer(overrides, name, { capacity }, madeHere());
         managerLink?.change({ target: 'server', name, capacity });
         log.info({ server: name, capacity }, `operator set capacity of ${name} to ${capacity}`);
       },
       setSorryPage: (name, html) => {
         findApp(name).sorryPage = html;
-        overrideApp(overrides, name, { sorryPage: html });
+        overrideApp(overrides, name, { sorryPage: html }, madeHere());
         managerLink?.change({ target: 'application', name, sorryPage: html.toString('utf8') });
         log.info({ application: name, bytes: html.length }, `operator set the sorry page of ${name}`);
       },
       reload,
       reset: () => {
-        overrides.apps.clear();
-        overrides.servers.clear();
+        clearOverrides(overrides);
         managerLink?.change({ target: 'all', reset: true });
         rebuild();
         log.info('operator dropped all overrides');

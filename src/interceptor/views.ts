@@ -69,6 +69,20 @@ export interface AppView {
 export interface StatusView {
   applications: AppView[];
   servers: ServerView[];
+  /** Every override in force: the value, who set it and when (the newest change stands, D46). */
+  overrides: OverrideView[];
+}
+
+export interface OverrideView {
+  target: 'application' | 'server';
+  name: string;
+  field: string;
+  /** The value in words: "false", "3", "a page of 1,204 bytes". */
+  value: string;
+  /** Where it was made ("ctl at 10.0.0.5", "interceptor host:8080"), when known. */
+  by?: string;
+  /** When, ISO 8601 (this host's clock). */
+  at?: string;
 }
 
 export function statusView(
@@ -90,7 +104,28 @@ export function statusView(
     mode: a.config.mode,
     ...(a.config.mode === 'proxy' ? { gateway: gateway?.appView(a.name) ?? idleGateway(a) } : {}),
   }));
-  return { applications, servers };
+  return { applications, servers, overrides: overrideViews(overrides) };
+}
+
+function overrideViews(o: Overrides): OverrideView[] {
+  const views: OverrideView[] = [];
+  const add = (target: OverrideView['target'], name: string, values: Record<string, unknown>) => {
+    const origins = o.origins.get(`${target} ${name}`) ?? {};
+    for (const [field, v] of Object.entries(values)) {
+      if (v === undefined) continue;
+      const from = origins[field];
+      views.push({
+        target,
+        name,
+        field,
+        value: Buffer.isBuffer(v) ? `a page of ${v.length} bytes` : String(v),
+        ...(from ? { by: from.by, at: new Date(from.at).toISOString() } : {}),
+      });
+    }
+  };
+  for (const [name, v] of o.apps) add('application', name, v);
+  for (const [name, v] of o.servers) add('server', name, v);
+  return views;
 }
 
 /** A proxy application that has had no request yet. */

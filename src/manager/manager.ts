@@ -334,13 +334,20 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
       `message from ${link.role} ${link.id} refused: ${reason}`,
     );
   };
-  /** The overrides as interceptors take them: values only. */
-  const overridesMessage = (): Message => ({
-    v: PROTOCOL_VERSION,
-    type: 'overrides',
-    applications: valuesOnly(overrides.applications),
-    servers: valuesOnly(overrides.servers),
-  });
+  /** The overrides as interceptors take them: values, and where and how long ago each was set. */
+  const overridesMessage = (): Message => {
+    const now = Date.now();
+    return {
+      v: PROTOCOL_VERSION,
+      type: 'overrides',
+      applications: valuesOnly(overrides.applications),
+      servers: valuesOnly(overrides.servers),
+      origins: {
+        applications: originAges(overrides.applications, now),
+        servers: originAges(overrides.servers, now),
+      },
+    };
+  };
   const pushOverrides = () => {
     const msg = overridesMessage();
     for (const l of interceptors) l.send(msg);
@@ -832,7 +839,25 @@ function valuesOnly<T>(map: Record<string, T & { _v?: unknown }>): Record<string
   );
 }
 
-/** Values with, beside them, where each came from (`ctl status`). */
+/** Each override's fields: who set it and how long ago (ms), as interceptors take it. */
+function originAges(
+  map: Record<string, { _v?: unknown }>,
+  now: number,
+): Record<string, Record<string, { age: number; by: string }>> {
+  return Object.fromEntries(
+    Object.entries(map).map(([k, v]) => [
+      k,
+      Object.fromEntries(
+        Object.entries(versioned(v as StoredValue).versions).map(([field, o]) => [
+          field,
+          { age: Math.max(0, now - o.at), by: o.by.slice(0, 200) },
+        ]),
+      ),
+    ]),
+  );
+}
+
+/** Values with, beside them, where each came from (`ctl manager`). */
 function withOrigins<T>(
   map: Record<string, T & { _v?: unknown }>,
 ): Record<string, T & { origins?: Record<string, OverrideOrigin> }> {

@@ -226,6 +226,8 @@ export const loadSchema = z.strictObject({
   doors: z.number().int().min(1).max(100_000).optional(),
 });
 
+const overrideOrigin = z.strictObject({ age: ms, by: text(200) });
+
 /** Operator overrides, kept by the manager and pushed whole to every interceptor. */
 export const overridesSchema = z.strictObject({
   v,
@@ -238,6 +240,16 @@ export const overridesSchema = z.strictObject({
     name,
     z.strictObject({ enabled: z.boolean().optional(), capacity: z.number().min(1).max(10).optional() }),
   ),
+  /**
+   * Where each field's value came from and how long ago it was set (ms: an age, so the
+   * interceptor's clock need not agree with the manager's), for `ctl status` (D46).
+   */
+  origins: z
+    .strictObject({
+      applications: z.record(name, z.partialRecord(z.enum(['enabled', 'sorryPage']), overrideOrigin)),
+      servers: z.record(name, z.partialRecord(z.enum(['enabled', 'capacity']), overrideOrigin)),
+    })
+    .optional(),
 });
 
 /** An operator change made at an interceptor's admin endpoint, passed on to the manager. */

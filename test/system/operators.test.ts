@@ -420,6 +420,23 @@ describe('operators and restarts', { timeout: 180_000 }, () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^SERVER +L +AVERAGE +LEVEL/m);
     assert.match(table.stdout, /server web-a: disabled \(interceptor [^,]+, \d\d:\d\d:\d\d UTC\)/);
+    // Every interceptor's status says which change stands and where it was made (issue 28).
+    for (const i of [0, 1]) {
+      const st = await ctl(i, 'status');
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(
+        st.stdout,
+        /^overrides: \n {2}server web-a: enabled false \(interceptor [^,]+, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/m,
+      );
+      const json = JSON.parse((await ctl(i, '--json', 'status')).stdout) as {
+        overrides: Array<{ target: string; name: string; field: string; value: string; by?: string }>;
+      };
+      assert.deepEqual(
+        json.overrides.map((o) => [o.target, o.name, o.field, o.value]),
+        [['server', 'web-a', 'enabled', 'false']],
+      );
+      assert.match(json.overrides[0]?.by ?? '', /^interceptor /);
+    }
 
     const unknown = await ctl(0, 'disable', 'server', 'web-x');
     assert.equal(unknown.code, 1);
