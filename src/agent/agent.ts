@@ -103,7 +103,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     );
   let opened: ReturnType<typeof Spool.open>;
   try {
-    opened = Spool.open(spoolDir);
+    opened = Spool.open(spoolDir, { maxBytes: cfg.spoolBytes });
   } catch (e) {
     throw new SwitchyardError(
       'SY_ERR_CONFIG',
@@ -111,7 +111,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     );
   }
   const { spool, restored } = opened;
-  const outbox = new Outbox<RequestRecord, SwitchyardEvent, Sample>(cfg.maxBuffered, restored.acked);
+  // Bounded by items and by bytes: the spool file holds what the outbox does (D44).
+  const outbox = new Outbox<RequestRecord, SwitchyardEvent, Sample>(
+    { items: cfg.maxBuffered, bytes: spool.holdBytes },
+    restored.acked,
+  );
   for (const b of restored.batches) outbox.restore(b);
   outbox.numberFrom(restored.lastSeq);
   /** The last records line spooled from each interface process (D44). */
@@ -152,15 +156,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     samples = [];
     for (const b of delivery.add(body)) spool.batch(b, b.records.length);
     if (spool.due) compact();
-    if (!backlogSaid && outbox.size > cfg.maxBuffered / 2) {
+    if (!backlogSaid && (outbox.size > cfg.maxBuffered / 2 || outbox.bytes > spool.holdBytes / 2)) {
       backlogSaid = true;
       event(
         opts.name,
         'agent.backlog',
         'warn',
-        `${outbox.size} records, events and samples wait for the manager's acknowledgement (${link.connected ? 'it stores them slower than this host sends' : 'it is away'}); at ${cfg.maxBuffered} (agents[].maxBuffered) the oldest are dropped`,
+        `${outbox.size} records, events and samples (${outbox.bytes} bytes) wait for the manager's acknowledgement (${link.connected ? 'it stores them slower than this host sends' : 'it is away'}); at ${cfg.maxBuffered} (agents[].maxBuffered) or ${spool.holdBytes} bytes (half of agents[].spoolBytes) the oldest are dropped`,
       );
-    } else if (backlogSaid && outbox.size < cfg.maxBuffered / 4) backlogSaid = false;
+    } else if (backlogSaid && outbox.size < cfg.maxBuffered / 4 && outbox.bytes < spool.holdBytes / 4)
+      backlogSaid = false;
     if (outbox.dropped > reportedDrops) {
       const n = outbox.dropped - reportedDrops;
       reportedDrops = outbox.dropped;
@@ -168,7 +173,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         opts.name,
         'agent.buffer-overflow',
         'warn',
-        `${n} records and events dropped: the manager was away too long`,
+        `${n} records and events dropped, the oldest: the manager was away too long (the agent holds ${cfg.maxBuffered} items, agents[].maxBuffered, and ${spool.holdBytes} bytes, half of agents[].spoolBytes)`,
       );
     }
   };
@@ -297,12 +302,13 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         );
       if (watch.gone.delete(s.server))
         event(s.server, 'interface.back', 'info', `interface of ${s.server} is back`);
+      // Rules before the redirect: a stateful page is never moved in the moment between them.
       void s.command({ op: 'set-mask', mask: masks.get(s.server) ?? fields }).catch(() => {});
+      const pageRules = rules.get(s.server);
+      if (pageRules) void s.command({ op: 'set-rules', ...pageRules }).catch(() => {});
       const r = redirects.get(s.server);
       const left = r ? Math.floor(r.until - clock()) : 0;
       if (r && left > 0) void s.command({ op: 'redirect', target: r.target, lease: left }).catch(() => {});
-      const pageRules = rules.get(s.server);
-      if (pageRules) void s.command({ op: 'set-rules', ...pageRules }).catch(() => {});
     },
     onGone: (server, leaving, session) => {
       const all = sessions.get(server);
@@ -479,8 +485,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     last = next;
   };
   const perfTimer = setInterval(sampleHost, cfg.perfInterval);
+  let syncFailuresSaid = 0;
   const slow = setInterval(
     () => {
+      // A spool that cannot sync acknowledges nothing to the interfaces: said, in words.
+      if (spool.syncFailures > syncFailuresSaid) {
+        if (syncFailuresSaid === 0)
+          event(
+            opts.name,
+            'agent.spool-failing',
+            'error',
+            `the spool in ${spoolDir} cannot be synced to disk (${spool.lastSyncError}): the interfaces keep their records until it can`,
+          );
+        syncFailuresSaid = spool.syncFailures;
+      }
       for (const s of watch.drainSamples()) samples.push(s);
       const due = batcher.due(clock());
       if (due || events.length > 0 || samples.length >= 100) ship(due ?? []);

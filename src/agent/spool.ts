@@ -40,9 +40,15 @@ import {
  * process's instance and number, so a line sent again after a crash is spooled once.
  *
  * When the file passes its compaction mark, it is rewritten with only what is still held
- * (to a new file, synced, renamed over). A torn last line (the process died mid-write) is
- * cut off when the spool is opened; every value read back is validated like a message, and
- * one that fails is dropped and counted, never sent to the manager to be refused there.
+ * (to a new file, synced, renamed over). The mark is twice what was held at the last
+ * compaction (at least `compactAt`), and never above `maxBytes`, the spool's bound
+ * (agents[].spoolBytes): the agent holds at most half of it (`holdBytes`, its outbox's bound in
+ * bytes; past it the oldest batches are dropped, counted and told to the manager as a gap), so
+ * the file stays within the bound, plus at most the lines appended since the last batch.
+ *
+ * A torn last line (the process died mid-write) is cut off when the spool is opened; every
+ * value read back is validated like a message, and one that fails is dropped and counted,
+ * never sent to the manager to be refused there.
  *
  * @example
  * const { spool, restored } = Spool.open('/var/lib/switchyard/agent-host-1');
@@ -76,41 +82,76 @@ export interface SpoolState {
 }
 
 const FILE = 'spool.jsonl';
+/** The spool's bound by default, bytes (agents[].spoolBytes). */
+export const SPOOL_BYTES = 64 * 1024 * 1024;
 /** Interface instances remembered at most (the newest); older ones have long gone. */
 const MAX_INSTANCES = 1024;
 
 export class Spool {
   private fd: number;
   private bytes: number;
+  /** Bytes of the file known to be on disk (a sync covered them). */
+  private durable: number;
+  /** Counts rewrites: a sync of the file before one says nothing of the file after it. */
+  private generation = 0;
   private dirty = false;
   private syncing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private compactAt: number;
   private readonly waiters: Array<() => void> = [];
 
+  /** fdatasync calls that failed, and the last one's error (nobody waiting was told). */
+  syncFailures = 0;
+  lastSyncError: string | undefined;
+
   private constructor(
     private readonly dir: string,
     private readonly syncEvery: number,
     private readonly minCompact: number,
+    private readonly maxBytes: number,
+    private readonly datasync: typeof fdatasync,
   ) {
     this.fd = openSync(join(dir, FILE), 'a');
     this.bytes = statSync(join(dir, FILE)).size;
-    this.compactAt = Math.max(minCompact, 2 * this.bytes);
+    this.durable = this.bytes;
+    this.compactAt = this.mark(this.bytes);
   }
 
-  /** Opens (or makes) the spool in `dir` and reads back what it held. */
+  /**
+   * Opens (or makes) the spool in `dir` and reads back what it held. `syncEvery`: ms from an
+   * append to its sync at most (default 50); `compactAt`: the smallest file compacted (default
+   * 1 MiB); `maxBytes`: the spool's bound (default 64 MiB); `datasync`: fs.fdatasync unless a
+   * test gives a disk that fails.
+   */
   static open(
     dir: string,
-    o: { syncEvery?: number; compactAt?: number } = {},
+    o: { syncEvery?: number; compactAt?: number; maxBytes?: number; datasync?: typeof fdatasync } = {},
   ): { spool: Spool; restored: Restored } {
     mkdirSync(dir, { recursive: true });
     const restored = read(join(dir, FILE));
-    return { spool: new Spool(dir, o.syncEvery ?? 50, o.compactAt ?? 1024 * 1024), restored };
+    const spool = new Spool(
+      dir,
+      o.syncEvery ?? 50,
+      o.compactAt ?? 1024 * 1024,
+      o.maxBytes ?? SPOOL_BYTES,
+      o.datasync ?? fdatasync,
+    );
+    return { spool, restored };
   }
 
   /** Bytes in the file now. */
   get size(): number {
     return this.bytes;
+  }
+
+  /** Bytes of the file known to be on disk: everything up to here was covered by a sync. */
+  get synced(): number {
+    return this.durable;
+  }
+
+  /** What the agent may hold for the manager, encoded bytes: half the bound (the rest is for appends). */
+  get holdBytes(): number {
+    return Math.floor(this.maxBytes / 2);
   }
 
   /** Records of one interface line (`instance` and `line` say which; both absent for none). */
@@ -153,7 +194,9 @@ export class Spool {
     closeSync(this.fd);
     this.fd = openSync(join(this.dir, FILE), 'a');
     this.bytes = bytes;
-    this.compactAt = Math.max(this.minCompact, 2 * bytes);
+    this.durable = bytes;
+    this.generation++;
+    this.compactAt = this.mark(bytes);
     this.dirty = false;
     for (const w of this.waiters.splice(0)) w();
   }
@@ -175,6 +218,11 @@ export class Spool {
     if (this.dirty) fsyncSync(this.fd);
     closeSync(this.fd);
     for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The size at which a file holding `held` bytes is compacted next. */
+  private mark(held: number): number {
+    return Math.min(this.maxBytes, Math.max(this.minCompact, 2 * held));
   }
 
   private append(v: unknown): void {
@@ -199,13 +247,26 @@ export class Spool {
     }
     this.dirty = false;
     const told = this.waiters.splice(0);
+    const upTo = this.bytes;
+    const generation = this.generation;
     this.syncing = new Promise((resolve) => {
-      fdatasync(this.fd, () => {
+      this.datasync(this.fd, (err) => {
         this.syncing = undefined;
-        for (const w of told) w();
+        if (err) {
+          // Not on disk: nobody is told it is (interfaces keep their records and send them
+          // again); the sync is tried again, and the agent says so once.
+          this.syncFailures++;
+          this.lastSyncError = err.message;
+          this.waiters.unshift(...told);
+          this.dirty = true;
+        } else {
+          if (generation === this.generation) this.durable = Math.max(this.durable, upTo);
+          for (const w of told) w();
+        }
         resolve();
+        // After a failure, not at once: a disk that refuses is asked again on the schedule.
         if (this.dirty || this.waiters.length > 0)
-          this.schedule(this.waiters.length > 0 ? 0 : this.syncEvery);
+          this.schedule(this.waiters.length > 0 && !err ? 0 : this.syncEvery);
       });
     });
   }

@@ -26,6 +26,7 @@ export const MONITORING_DEFAULTS = {
   batchBytes: 8192,
   batchAge: '30s',
   maxBuffered: 100_000,
+  spoolBytes: 64 * 1024 * 1024,
   testPageInterval: '5s',
   testPageTimeout: '2s',
 } as const;
@@ -242,8 +243,17 @@ export const agentSchema = z
       }),
     maxBuffered: z.number().int().min(100).default(MONITORING_DEFAULTS.maxBuffered).meta({
       description:
-        'Records, events and samples kept until the manager has stored them (while it is away or slow, too); past it the oldest are dropped, counted and reported as a gap. The spool holds as many (about 30 MiB at the default).',
+        'Records, events and samples kept until the manager has stored them (while it is away or slow, too); past it, or past half of `spoolBytes`, the oldest are dropped, counted and reported as a gap (the `agent.buffer-overflow` event, and a `records.lost` event at the manager).',
     }),
+    spoolBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(MONITORING_DEFAULTS.spoolBytes)
+      .meta({
+        description:
+          "Bytes the agent's spool file takes at most (D44; default 64 MiB). What the agent holds for the manager is kept to half of it, as encoded (past that the oldest batches are dropped, as past `maxBuffered`); the file is compacted before it passes the bound, so it stays within it, plus the lines appended since the last batch.",
+      }),
     metrics: z
       .string()
       .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7071')

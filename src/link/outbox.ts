@@ -7,9 +7,10 @@ import { BATCH_LIMITS } from '../protocol/messages.js';
  * again after the restart; the manager stores a number it has seen once only, and only
  * after the one before it (D43).
  *
- * The outbox is bounded by items (records + events + samples). When the manager is away
- * long enough to fill it, the oldest batches go first, and what was dropped is counted and
- * said: the first batch kept carries `prev` (the last number acknowledged) and `lost` (the
+ * The outbox is bounded by items (records + events + samples) and, when given, by bytes
+ * (each batch as encoded: the agent's spool keeps what is held on disk within its bound).
+ * When the manager is away long enough to fill it, the oldest batches go first, and what was
+ * dropped is counted and said: the first batch kept carries `prev` (the last number acknowledged) and `lost` (the
  * items dropped since), so the manager records the gap instead of waiting for batches that
  * will never come. A body bigger than a batch may be (BATCH_LIMITS) is split, never refused.
  *
@@ -44,9 +45,17 @@ const itemsOf = (b: BatchBody<unknown, unknown, unknown>) =>
   b.records.length + b.events.length + b.samples.length;
 const jsonBytes = (x: unknown) => Buffer.byteLength(JSON.stringify(x));
 
+/** What an outbox holds at most: items, or items and encoded bytes. */
+export type OutboxBound = number | { items: number; bytes?: number };
+
 export class Outbox<R = unknown, E = unknown, S = unknown> {
   private readonly pending: Batch<R, E, S>[] = [];
   private items = 0;
+  /** Encoded bytes of what is pending, and of each batch (set when it is queued). */
+  private held = 0;
+  private readonly sizes = new WeakMap<Batch<R, E, S>, number>();
+  private readonly maxItems: number;
+  private readonly maxBytes: number;
   private nextSeq: number;
   /** The highest number the manager acknowledged (or, after a rebase, said it stored). */
   private settled: number;
@@ -56,13 +65,16 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
   dropped = 0;
 
   constructor(
-    private readonly maxItems: number,
+    bound: OutboxBound,
     /** The last sequence number used before (e.g. restored from disk); numbering goes on from it. */
     lastSeq = 0,
     private readonly limits: OutboxLimits = BATCH_LIMITS,
     /** Encoded size of a body or an item, bytes (to split bodies that would make a batch too big). */
     private readonly sizeOf: (x: unknown) => number = jsonBytes,
   ) {
+    this.maxItems = typeof bound === 'number' ? bound : bound.items;
+    this.maxBytes =
+      typeof bound === 'number' ? Number.POSITIVE_INFINITY : (bound.bytes ?? Number.POSITIVE_INFINITY);
     this.nextSeq = lastSeq + 1;
     this.settled = lastSeq;
   }
@@ -70,6 +82,11 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
   /** Items waiting. */
   get size(): number {
     return this.items;
+  }
+
+  /** Encoded bytes waiting. */
+  get bytes(): number {
+    return this.held;
   }
 
   get batches(): number {
@@ -93,10 +110,9 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
   add(body: BatchBody<R, E, S>): Batch<R, E, S>[] {
     if (itemsOf(body) === 0) return [];
     const out: Batch<R, E, S>[] = [];
-    for (const part of this.split(body)) {
+    for (const [part, bytes] of this.split(body)) {
       const batch: Batch<R, E, S> = { seq: this.nextSeq++, ...part };
-      this.pending.push(batch);
-      this.items += itemsOf(part);
+      this.keep(batch, bytes);
       out.push(batch);
     }
     this.trim();
@@ -106,13 +122,8 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
   /** Puts back a batch restored from disk, numbered as it was (the agent's spool). */
   restore(batch: Batch<R, E, S>): void {
     if (batch.seq < this.nextSeq) return;
-    this.pending.push({
-      seq: batch.seq,
-      records: batch.records,
-      events: batch.events,
-      samples: batch.samples,
-    });
-    this.items += itemsOf(batch);
+    const body = { records: batch.records, events: batch.events, samples: batch.samples };
+    this.keep({ seq: batch.seq, ...body }, this.sizeOf(body));
     this.nextSeq = batch.seq + 1;
     this.trim();
   }
@@ -142,10 +153,7 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
       this.settled = seq;
       this.lostSinceSettled = 0;
     }
-    while (this.pending.length > 0 && this.pending[0]!.seq <= seq) {
-      const b = this.pending.shift()!;
-      this.items -= itemsOf(b);
-    }
+    while (this.pending.length > 0 && this.pending[0]!.seq <= seq) this.forget();
   }
 
   /**
@@ -164,22 +172,37 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
     return this.pending;
   }
 
-  /** Drops the oldest batches while over the bound; one batch is kept whole even if bigger. */
+  private keep(batch: Batch<R, E, S>, bytes: number): void {
+    this.pending.push(batch);
+    this.items += itemsOf(batch);
+    this.held += bytes;
+    this.sizes.set(batch, bytes);
+  }
+
+  /** Takes the oldest batch out; gives its items. */
+  private forget(): number {
+    const b = this.pending.shift()!;
+    const k = itemsOf(b);
+    this.items -= k;
+    this.held -= this.sizes.get(b) ?? 0;
+    return k;
+  }
+
+  /** Drops the oldest batches while over a bound; one batch is kept whole even if bigger. */
   private trim(): void {
-    while (this.items > this.maxItems && this.pending.length > 1) {
-      const old = this.pending.shift()!;
-      const k = itemsOf(old);
-      this.items -= k;
+    while ((this.items > this.maxItems || this.held > this.maxBytes) && this.pending.length > 1) {
+      const k = this.forget();
       this.dropped += k;
       this.lostSinceSettled += k;
     }
   }
 
-  /** Cuts a body into parts within the limits, keeping the order of each kind. */
-  private *split(body: BatchBody<R, E, S>): Generator<BatchBody<R, E, S>> {
+  /** Cuts a body into parts within the limits, keeping the order of each kind; each with its encoded bytes. */
+  private *split(body: BatchBody<R, E, S>): Generator<[BatchBody<R, E, S>, number]> {
     // Nearly always one batch: measured whole once, item by item only when it is too big.
-    if (itemsOf(body) <= this.limits.items && this.sizeOf(body) <= this.limits.bytes - 256) {
-      yield body;
+    const whole = itemsOf(body) <= this.limits.items ? this.sizeOf(body) : Number.POSITIVE_INFINITY;
+    if (whole <= this.limits.bytes - 256) {
+      yield [body, whole];
       return;
     }
     let part: BatchBody<R, E, S> = { records: [], events: [], samples: [] };
@@ -189,7 +212,7 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
       for (const item of body[kind] as unknown[]) {
         const b = this.sizeOf(item) + 1;
         if (n > 0 && (n + 1 > this.limits.items || bytes + b > this.limits.bytes - 256)) {
-          yield part;
+          yield [part, bytes + 40];
           part = { records: [], events: [], samples: [] };
           n = 0;
           bytes = 0;
@@ -199,6 +222,6 @@ export class Outbox<R = unknown, E = unknown, S = unknown> {
         bytes += b;
       }
     }
-    if (n > 0) yield part;
+    if (n > 0) yield [part, bytes + 40];
   }
 }

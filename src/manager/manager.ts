@@ -111,13 +111,17 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const dataDir = resolve(opts.dataDir ?? resolve(dirname(resolve(opts.configFile)), m.dataDir));
   const dbFile = join(dataDir, 'switchyard.db');
   const metrics = createManagerMetrics();
-  let storeWas = 'ok';
+  /** Store thread restarts counted on /metrics so far. */
+  let restartsCounted = 0;
+  const countRestarts = (h: StoreHealth) => {
+    if (h.restarts > restartsCounted) metrics.storeRestarts.inc(h.restarts - restartsCounted);
+    restartsCounted = h.restarts;
+  };
   /** Set once close() begins. */
   let stopping = false;
   const store = await StoreClient.open(dbFile, {
     onHealth: (h) => {
-      if (h.state === 'ok' && storeWas === 'down') metrics.storeRestarts.inc();
-      storeWas = h.state;
+      countRestarts(h);
       metrics.storeUp.set(h.state === 'ok' ? 1 : h.state === 'failing' ? 0 : -1);
       if (h.state === 'ok') log.info({ store: dbFile }, `the store at ${dbFile} takes writes again`);
       else
@@ -156,7 +160,10 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
-      metrics.storeQueued.set(store.health().queued);
+      const h = store.health();
+      metrics.storeQueued.set(h.queued);
+      // A thread started again counts at once, whether its first write then succeeds or fails.
+      countRestarts(h);
       metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });

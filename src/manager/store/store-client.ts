@@ -10,7 +10,8 @@ import type { StoreOp, StoreReply } from './store-worker.js';
  *
  * It also keeps the store's health for /healthz and /metrics: a write that fails makes it
  * `failing` until one succeeds; a thread that dies (a native crash, an out-of-memory) makes
- * it `down`, its calls are refused, and it is started again after a growing pause.
+ * it `down`, its calls are refused, and it is started again after a growing pause; a real
+ * write then makes it `ok` or `failing` (`restarts` counts the starts).
  *
  * @example
  * const store = await StoreClient.open('./switchyard-data/switchyard.db');
@@ -195,7 +196,11 @@ export class StoreClient {
               this.restarts++;
               this.down = undefined;
               this.watch(w);
-              this.setState('ok', undefined);
+              // Not called ok on trust: a real write, as at start, makes it ok or failing (a
+              // thread started again on a database still locked or read-only is not healthy).
+              // Until that write answers it stays down, its calls taken.
+              this.error = 'the store thread was started again; a write is being tried';
+              this.probeWrite(Date.now()).catch(() => {});
             },
             (err: Error) => {
               this.error = err.message;
