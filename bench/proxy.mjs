@@ -33,6 +33,10 @@
 // After a warm-up of each proxy (thrown away), measured runs go in rounds: each round runs
 // every proxy once in the closed loop, then once at each fixed rate, one proxy later each
 // round, so drift on the machine hits all alike; medians and the spread over rounds are shown.
+// Each measured run comes right after 2 s of the same load (--prewarm), thrown away: a Node
+// proxy idle for a minute or two (while the others ran) has shrunk its heap and needs a few
+// seconds to get back to its steady cost, and its first second shows as a tail of hundreds
+// of ms.
 // Each run says which core was the limit: the proxy's (busy >= 95 %), the load's (wrk and the
 // backends), or neither. A run during which other processes took more than 5 % of the two
 // cores is repeated (--retries) and the least disturbed attempt kept.
@@ -45,8 +49,8 @@
 //
 // Usage: npm run bench:proxy                 (builds first)
 //        node bench/proxy.mjs [--quick] [--rounds N] [--duration S] [--rate-duration S]
-//                             [--rate R] [--warmup S] [--retries N] [--wait-quiet S] [--only a,b]
-//                             [--dist DIR] [--against DIR]
+//                             [--rate R] [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S]
+//                             [--only a,b] [--dist DIR] [--against DIR]
 //                             [--json] [--cpu-prof DIR]
 //          --quick          a smoke run: one round of 1 s runs, every proxy that is installed
 //                           (about 30 s in all)
@@ -54,6 +58,9 @@
 //          --duration S     seconds of each closed-loop run (default 10)
 //          --rate-duration S  seconds of each fixed-rate run (default 10; 0 skips them)
 //          --rate R[,R2]    the fixed offered loads, requests/s (default 2500,5000)
+//          --prewarm S      before each measured run, the same load for S s, thrown away
+//                           (default 2; 0 measures each proxy right after it sat idle while
+//                           the others ran, a minute or two)
 //          --retries N      runs again when other processes took over 5 % of the cores (default 1)
 //          --wait-quiet S   before each run, wait up to S s for a quiet second (default 20)
 //          --only LIST      only these proxies (gateway,undici,http-proxy,haproxy,nginx)
@@ -124,7 +131,7 @@ const PROFILE_WRITE_MS = 15_000;
 function usage() {
   return (
     'usage: node bench/proxy.mjs [--quick] [--rounds N] [--duration S] [--rate-duration S] [--rate R]\n' +
-    '                            [--warmup S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--json] [--cpu-prof DIR]'
+    '                            [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--json] [--cpu-prof DIR]'
   );
 }
 
@@ -134,6 +141,7 @@ function parseArgs(argv) {
     duration: 10,
     rateDuration: 10,
     warmup: 3,
+    prewarm: 2,
     rates: [2500, 5000],
     retries: 1,
     waitQuiet: 20,
@@ -166,6 +174,7 @@ function parseArgs(argv) {
     else if (flag === '--duration') set.duration = int(flag, value(), 1, 300);
     else if (flag === '--rate-duration') set.rateDuration = int(flag, value(), 0, 300);
     else if (flag === '--warmup') set.warmup = int(flag, value(), 0, 60);
+    else if (flag === '--prewarm') set.prewarm = int(flag, value(), 0, 60);
     else if (flag === '--retries') set.retries = int(flag, value(), 0, 5);
     else if (flag === '--wait-quiet') set.waitQuiet = int(flag, value(), 0, 600);
     else if (flag === '--rate')
@@ -193,7 +202,15 @@ function parseArgs(argv) {
     } else throw new BenchError(`unknown argument "${a}"\n${usage()}`);
   }
   if (o.quick)
-    Object.assign(o, { rounds: 1, duration: 1, rateDuration: 1, warmup: 1, retries: 0, waitQuiet: 0 });
+    Object.assign(o, {
+      rounds: 1,
+      duration: 1,
+      rateDuration: 1,
+      warmup: 1,
+      prewarm: 0,
+      retries: 0,
+      waitQuiet: 0,
+    });
   return Object.assign(o, set);
 }
 
@@ -499,6 +516,17 @@ function runWrk({ url, seconds, connections, core, script }) {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
+/** wrk's arguments for one run of `load` against `proxy`. */
+function wrkArgs(proxy, load, scripts) {
+  return {
+    url: proxy.url,
+    seconds: load.seconds,
+    connections: load.kind === 'rate' ? RATE_CONNECTIONS : CONNECTIONS,
+    core: LOAD_CORE,
+    script: load.kind === 'rate' ? scripts[load.rate] : scripts.closed,
+  };
+}
+
 /**
  * One measured run of `proxy` under `load` ({ kind: 'closed' | 'rate', seconds }): wrk's
  * figures; the proxy's CPU per request; how busy each core was; the backends' requests and new
@@ -512,13 +540,7 @@ async function measure(proxy, load, ctx) {
   const ours = (snap) =>
     procs.reduce((t, p) => t + (snap.table.has(p.pid) ? treeTicks(snap.table, p.pid) : 0), snap.self);
   const s0 = snapshot(tck);
-  const r = await runWrk({
-    url: proxy.url,
-    seconds: load.seconds,
-    connections: load.kind === 'rate' ? RATE_CONNECTIONS : CONNECTIONS,
-    core: LOAD_CORE,
-    script: load.kind === 'rate' ? scripts[load.rate] : scripts.closed,
-  });
+  const r = await runWrk(wrkArgs(proxy, load, scripts));
   const s1 = snapshot(tck);
   const elapsed = Number(s1.t - s0.t) / 1e9;
   if (!alive(proxy.child)) throw new BenchError(`${proxy.name} exited during the run`);
@@ -805,7 +827,7 @@ async function main() {
   if (opts.rateDuration > 0)
     for (const rate of opts.rates)
       loads.push({ kind: 'rate', name: `${rate}/s`, rate, seconds: opts.rateDuration });
-  const perRound = loads.reduce((t, l) => t + l.seconds, 0);
+  const perRound = loads.reduce((t, l) => t + l.seconds + opts.prewarm, 0);
   log(
     `proxies: ${proxies.map((p) => label[p.key]).join(', ')}; ${machine()}, node ${versions.node}, wrk ${versions.wrk}\n` +
       `each proxy alone on core ${PROXY_CORE}; wrk and the two backends on core ${LOAD_CORE}\n` +
@@ -813,6 +835,7 @@ async function main() {
       (opts.rateDuration > 0
         ? `; fixed rates: ${opts.rates.join(' and ')} req/s over ${RATE_CONNECTIONS} connections for ${opts.rateDuration} s`
         : '') +
+      (opts.prewarm > 0 ? `; each run after ${opts.prewarm} s of the same load, thrown away` : '') +
       `\n${opts.rounds} round(s) after a ${opts.warmup} s warm-up of each: about ` +
       `${Math.max(1, Math.round((proxies.length * (opts.warmup + opts.rounds * perRound)) / 60))} min or more`,
   );
@@ -834,6 +857,10 @@ async function main() {
         for (let attempt = 0; attempt <= opts.retries; attempt++) {
           const waited = opts.waitQuiet > 0 ? await waitQuiet(ctx, opts.waitQuiet) : 0;
           if (waited > 0) log(`  (waited ${waited} s for other processes to quiet down)`);
+          // The proxy has been idle while the others ran; a Node process takes a few seconds to
+          // get back to its steady cost after that (its heap shrank meanwhile): this load
+          // first, thrown away, so that each run measures the steady state.
+          if (opts.prewarm > 0) await runWrk(wrkArgs(p, { ...load, seconds: opts.prewarm }, scripts));
           const r = await measure(p, load, ctx);
           if (!kept || r.otherLoad < kept.otherLoad) kept = r;
           const noisy = r.otherLoad > OTHER_LOAD_WARN;
