@@ -216,8 +216,6 @@ export function createGateway(ctx: GatewayContext): Gateway {
             // A body of its own for each try: undici destroys the body of a request that fails,
             // and a request refused at connect (its body unread) may still go to another server.
             body: hasBody ? Readable.from(bodyOf(req), { objectMode: false }) : null,
-            headersTimeout: s.responseTimeout,
-            bodyTimeout: s.idleTimeout,
             signal: gone as unknown as AbortSignal,
             responseHeaders: 'raw',
           },

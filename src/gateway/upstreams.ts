@@ -30,29 +30,38 @@ export interface Upstream {
 }
 
 export class Upstreams {
-  private readonly byName = new Map<string, Upstream & { key: string }>();
+  private readonly byName = new Map<string, Upstream & { key: string; settings: ProxyConfig }>();
 
   /** The server's upstream, made (or made again, after its address or settings changed) now. */
   get(name: string, origin: string, s: ProxyConfig): Upstream {
-    const key = `${origin}|${s.connections}|${s.connectTimeout}`;
     const known = this.byName.get(name);
-    if (known && known.key === key) return known;
+    // Per request: the same settings object and origin as last time need no key made.
+    if (known && known.settings === s && known.origin === origin) return known;
+    const key = `${origin}|${s.connections}|${s.connectTimeout}|${s.responseTimeout}|${s.idleTimeout}`;
+    if (known && known.key === key) {
+      known.settings = s;
+      return known;
+    }
     if (known) void known.pool.close().catch(() => {});
     const pool = new Pool(origin, {
       connections: s.connections,
       pipelining: 1,
       connect: { timeout: s.connectTimeout },
+      // Set once here rather than on each request: undici reads them per request either way.
+      headersTimeout: s.responseTimeout,
+      bodyTimeout: s.idleTimeout,
       // Servers close idle connections too; undici retires a connection a second before the
       // server's own Keep-Alive timeout when it states one.
       keepAliveTimeout: 4000,
       keepAliveTimeoutThreshold: 1000,
     });
-    const u: Upstream & { key: string } = {
+    const u: Upstream & { key: string; settings: ProxyConfig } = {
       name,
       origin,
       pool,
       inFlight: known?.inFlight ?? 0,
       key,
+      settings: s,
       watch: known?.watch ?? newServerWatch(),
       ...(known?.server ? { server: known.server } : {}),
       ...(known?.wasAvailable !== undefined ? { wasAvailable: known.wasAvailable } : {}),
