@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
 import type { Waiter } from './admission.js';
 import { type AppGateway, appGatewayFor, FULL, limitOf, NONE, noteOutcome, pickServer } from './choose.js';
-import { ClientGone } from './client-gone.js';
+import { Exchange } from './exchange.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
@@ -185,16 +185,20 @@ export function createGateway(ctx: GatewayContext): Gateway {
         : req.headers['transfer-encoding'] !== undefined ||
           (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const socket = req.socket;
-    // The client gone: the server's work is stopped too.
-    const gone = new ClientGone();
+    // The try under way, told when the client goes so the server's work is stopped too.
+    let current: Exchange | undefined;
+    let clientGone = false;
     res.once('close', () => {
-      if (!res.writableFinished) gone.abort();
+      if (res.writableFinished) return;
+      clientGone = true;
+      current?.clientGone();
     });
     g.budget.request();
     const tried = new Set<number>();
 
     /** Sends the request to a server: the one named (from the queue), else the pick's. */
     const attempt = (named?: string, last?: [number, string, string]) => {
+      if (clientGone) return;
       const i = named !== undefined ? (app.serverIndex.get(named) ?? NONE) : pick(app, g, tried);
       if (i === FULL && tried.size === 0) return wait();
       if (i < 0) {
@@ -206,69 +210,62 @@ export function createGateway(ctx: GatewayContext): Gateway {
       const up = upstreams.get(server.name, originOf(server), s);
       up.inFlight++;
       const sentAt = ctx.clock();
-      let started = false;
-      up.pool
-        .stream(
-          {
-            path: target.pathAndQuery,
-            method: method as 'GET',
-            headers,
-            // A body of its own for each try: undici destroys the body of a request that fails,
-            // and a request refused at connect (its body unread) may still go to another server.
-            body: hasBody ? Readable.from(bodyOf(req), { objectMode: false }) : null,
-            signal: gone as unknown as AbortSignal,
-            responseHeaders: 'raw',
-          },
-          ({ statusCode, headers: raw }) => {
-            started = true;
-            outcome(g, up, sentAt, statusCode < 500);
-            res.writeHead(statusCode, responseHeaders(raw as unknown as Buffer[]));
-            ctx.count(app.name, server.name, statusCode);
-            return res;
-          },
-        )
-        .then(
-          () => {
-            up.inFlight--;
-            released(up);
-          },
-          (err: Error & { code?: string }) => {
-            up.inFlight--;
-            released(up);
-            if (gone.aborted) return; // the client went: nobody to answer
-            const kind = failureOf(err);
-            ctx.failed(server.name, kind);
-            outcome(g, up, sentAt, false);
-            if (started) {
-              // Part of the answer is out: end it visibly (a cut connection), never hang.
-              ctx.log.warn(
-                { app: app.name, server: server.name, requestId, err: err.message },
-                `${server.name} failed in the middle of its answer to ${method} ${target.pathAndQuery.slice(0, 200)}: ${err.message}`,
-              );
-              res.destroy();
-              return;
-            }
-            // Safe to try another server: the request never reached this one (its body
-            // unread), or it is idempotent, bodiless, and nothing came back.
-            const repeatable = IDEMPOTENT.has(method) && !hasBody;
-            if (
-              tried.size <= s.retries &&
-              ((neverReached(kind) && !req.readableDidRead) || repeatable) &&
-              tried.size < app.servers.length &&
-              g.budget.tryRetry()
-            ) {
-              ctx.retried(app.name);
-              const [status, why] = describe(kind, server.name, s);
-              return attempt(undefined, [status, server.name, why]);
-            }
-            const [status, why] = describe(kind, server.name, s);
+      const exchange = new Exchange(res, {
+        started: (statusCode, raw) => {
+          outcome(g, up, sentAt, statusCode < 500);
+          res.writeHead(statusCode, responseHeaders(raw));
+          ctx.count(app.name, server.name, statusCode);
+        },
+        ended: (err, started) => {
+          up.inFlight--;
+          released(up);
+          if (!err) return;
+          if (clientGone) return; // the client went: nobody to answer
+          const kind = failureOf(err);
+          ctx.failed(server.name, kind);
+          outcome(g, up, sentAt, false);
+          if (started) {
+            // Part of the answer is out: end it visibly (a cut connection), never hang.
             ctx.log.warn(
-              { app: app.name, server: server.name, requestId, status, err: err.message },
-              `${method} ${target.pathAndQuery.slice(0, 200)}: ${why}`,
+              { app: app.name, server: server.name, requestId, err: err.message },
+              `${server.name} failed in the middle of its answer to ${method} ${target.pathAndQuery.slice(0, 200)}: ${err.message}`,
             );
-            answer(status, server.name, why);
-          },
-        );
+            res.destroy();
+            return;
+          }
+          // Safe to try another server: the request never reached this one (its body
+          // unread), or it is idempotent, bodiless, and nothing came back.
+          const repeatable = IDEMPOTENT.has(method) && !hasBody;
+          if (
+            tried.size <= s.retries &&
+            ((neverReached(kind) && !req.readableDidRead) || repeatable) &&
+            tried.size < app.servers.length &&
+            g.budget.tryRetry()
+          ) {
+            ctx.retried(app.name);
+            const [status, why] = describe(kind, server.name, s);
+            return attempt(undefined, [status, server.name, why]);
+          }
+          const [status, why] = describe(kind, server.name, s);
+          ctx.log.warn(
+            { app: app.name, server: server.name, requestId, status, err: err.message },
+            `${method} ${target.pathAndQuery.slice(0, 200)}: ${why}`,
+          );
+          answer(status, server.name, why);
+        },
+      });
+      current = exchange;
+      up.pool.dispatch(
+        {
+          path: target.pathAndQuery,
+          method: method as 'GET',
+          headers,
+          // A body of its own for each try: undici destroys the body of a request that fails,
+          // and a request refused at connect (its body unread) may still go to another server.
+          body: hasBody ? Readable.from(bodyOf(req), { objectMode: false }) : null,
+        },
+        exchange,
+      );
     };
 
     /** Every server that could take it is at its limit: wait for the first free place. */
