@@ -475,6 +475,43 @@ applications:
     }
   });
 
+  test('a client that goes away in the middle of the answer stops the server too', async () => {
+    let closedAtServer = false;
+    b.flaky!.handler = (req, res) => {
+      req.socket.once('close', () => {
+        closedAtServer = true;
+      });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('the first part\n'); // and never the rest
+    };
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const req = request({
+          port: ic.port,
+          host: '127.0.0.1',
+          path: '/gone-midway',
+          headers: { host: 'pair-gone.example' },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          res.once('data', (chunk: Buffer) => {
+            resolve(chunk.toString());
+            req.destroy();
+          });
+        });
+        req.end();
+      });
+      assert.equal(got, 'the first part\n');
+      await eventually(
+        () => closedAtServer,
+        "the server's connection to be closed when the client went mid-answer",
+        3000,
+      );
+    } finally {
+      b.flaky!.handler = echo;
+    }
+  });
+
   test('a WebSocket is carried through both ways; one to a redirect application is answered as a request', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${ic.port}/ws/chat`);
     const got: string[] = [];
