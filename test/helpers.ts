@@ -19,13 +19,29 @@ after(() => (globalThis as { gc?: () => void }).gc?.());
  * when the collector finalises a closed database in the middle of a test (seen on CI, Node 24,
  * in a test that reads the store every few ms while it waits).
  */
-const keptDatabases: Database.Database[] = [];
+const keptDatabases: unknown[] = [];
 
-/** Opens a better-sqlite3 database for a test; see keptDatabases. */
+/**
+ * Opens a better-sqlite3 database for a test; see keptDatabases. Every statement it prepares
+ * is kept too: a statement finalised mid-run aborts the process the same way (seen on CI,
+ * Node 24, in a test file that reads the store with a fresh statement each time).
+ */
 export function openDatabase(file: string, options?: Database.Options): Database.Database {
   const db = new Database(file, options);
   keptDatabases.push(db);
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    const statement = prepare(sql);
+    keptDatabases.push(statement);
+    return statement;
+  }) as typeof db.prepare;
   return db;
+}
+
+/** Keeps a test's object that holds better-sqlite3 handles (a store) until the process ends. */
+export function keepAlive<T>(x: T): T {
+  keptDatabases.push(x);
+  return x;
 }
 
 /** The built CLI; `npm test` builds before it runs the tests. */

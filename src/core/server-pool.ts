@@ -10,7 +10,7 @@ import {
   referralFactor,
 } from './referrals.js';
 import { RoundTripEstimate } from './round-trip.js';
-import { newServiceEstimate, type ServiceEstimate, updateService } from './service-estimate.js';
+import { newServiceEstimate, type ServiceEstimate, serviceFor, updateService } from './service-estimate.js';
 import { WeightedPicker } from './weighted-picker.js';
 
 /**
@@ -198,7 +198,7 @@ export class ServerPool {
     const m = this.members[i]!;
     const q = m.queue;
     if (!q || now - q.measuredAt > this.params.obsolescence) return undefined;
-    const service = m.service.value > 0 ? m.service.value : this.typicalService();
+    const service = m.service.value > 0 ? serviceFor(m.service) : this.typicalService();
     return expectedDelay(q, m.sent.count, this.doors, service);
   }
 
@@ -362,7 +362,7 @@ export class ServerPool {
         q,
         m.sent.count,
         this.doors,
-        m.service.value > 0 ? m.service.value : typical,
+        m.service.value > 0 ? serviceFor(m.service) : typical,
       );
       if (delay < bestDelay) {
         bestDelay = delay;

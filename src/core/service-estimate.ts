@@ -39,6 +39,22 @@ export const CHANGE_Z = 2.5;
 export const CLIP_Z = 4;
 /** How fast an idle server's estimate relaxes towards the reference (its half-life), ms. */
 export const RELAX_HALF_LIFE = 250;
+/**
+ * Service times of a stall forgiven before it counts: a server whose busy slots finish nothing
+ * for longer than STALL_GRACE times its estimate is taken to be at least as slow as the stall
+ * is long, less that grace (with exponential service and two busy slots, a healthy server goes
+ * that long without a completion one time in 400).
+ */
+export const STALL_GRACE = 2;
+/**
+ * A trial fails when the first completions after the estimate relaxed take more than this many
+ * times the relaxed estimate: the next relaxation is twice as slow, up to MAX_BACKOFF doublings.
+ * One good trial ends the back-off, so a server that really recovered is not held back.
+ */
+export const TRIAL_FAIL = 4;
+export const MAX_BACKOFF = 1;
+/** How fast a stall is forgotten while the server has nothing to do (its half-life), ms. */
+export const STALL_HALF_LIFE = 1000;
 /** Longest gap between two figures that counts as relaxing time (a link outage does not). */
 const MAX_RELAX_STEP = 1000;
 
@@ -55,6 +71,16 @@ export interface ServiceEstimate {
   cv2: number;
   /** Measuring time of the last figures taken, ms. */
   at: number;
+  /**
+   * ms the server has held requests (busy or waiting) without finishing any (issue 27): a
+   * hung server finishes nothing, so its mean never moves; this does. Forgotten slowly while
+   * it is idle, at once when a request finishes.
+   */
+  stall: number;
+  /** The relaxed estimate a trial is judged against (0: no trial pending). */
+  trial: number;
+  /** Doublings of the relaxation's half-life after failed trials, 0..MAX_BACKOFF. */
+  backoff: number;
 }
 
 export interface IntervalService {
@@ -67,7 +93,19 @@ export interface IntervalService {
 }
 
 export function newServiceEstimate(): ServiceEstimate {
-  return { value: 0, short: 0, weight: 0, shortWeight: 0, cv2: 1, at: Number.NaN };
+  return { value: 0, short: 0, weight: 0, shortWeight: 0, cv2: 1, at: Number.NaN, stall: 0, trial: 0, backoff: 0 };
+}
+
+/**
+ * The service time the queue choice uses: the estimate, or longer while the server's busy
+ * slots have finished nothing for more than STALL_GRACE estimates. A hung server's trial
+ * requests thus push it out of the choice within a second, and each new stall keeps it out
+ * longer (the stall is forgotten with a half-life of STALL_HALF_LIFE only while it is idle):
+ * a back-off between trials that costs a recovered server nothing, since its first
+ * completion clears the stall.
+ */
+export function serviceFor(e: ServiceEstimate): number {
+  return Math.max(e.value, e.stall - STALL_GRACE * e.value);
 }
 
 /**
@@ -77,16 +115,37 @@ export function newServiceEstimate(): ServiceEstimate {
 export function updateService(e: ServiceEstimate, f: IntervalService, now: number, reference: number): void {
   const dt = Number.isFinite(e.at) ? Math.min(MAX_RELAX_STEP, Math.max(0, now - e.at)) : 0;
   e.at = now;
-  if (f.n > 0 && f.mean > 0) take(e, f.mean, f.n);
-  else if (f.free > 0 && e.value > 0 && reference > 0 && dt > 0) {
+  if (f.n > 0) e.stall = 0;
+  else if (f.free < 1) e.stall += dt;
+  else if (e.stall > 0) e.stall *= 2 ** (-dt / STALL_HALF_LIFE);
+  if (f.n > 0 && f.mean > 0) {
+    // The verdict on a relaxed estimate: the server was as slow as before, or it is back.
+    const failed = e.trial > 0 && f.mean > TRIAL_FAIL * e.trial;
+    if (e.trial > 0) {
+      e.backoff = failed ? Math.min(MAX_BACKOFF, e.backoff + 1) : 0;
+      e.trial = 0;
+    }
+    if (failed) {
+      // Evidence, not noise: the relaxed guess was wrong, and the estimate starts again from
+      // what the trial took (the change test would clip it to a few times the guess).
+      e.value = e.short = f.mean;
+      e.weight = Math.min(LONG_MEMORY, f.n);
+      e.shortWeight = Math.min(SHORT_MEMORY, f.n);
+    } else take(e, f.mean, f.n);
+  } else if (f.free > 0 && e.value > 0 && reference > 0 && dt > 0) {
     // Relaxing in proportion to the free slots: a server whose trial requests are stuck
-    // (still slow) stops being tried more, while a free one is tried again soon.
-    const keep = 2 ** ((-dt / RELAX_HALF_LIFE) * Math.min(1, f.free));
+    // (still slow) stops being tried more, while a free one is tried again soon; after a
+    // failed trial, more slowly (the back-off).
+    const keep = 2 ** ((-dt / (RELAX_HALF_LIFE * 2 ** e.backoff)) * Math.min(1, f.free));
+    // A trial is what a server far slower than the others gets once it relaxed; a healthy
+    // server's idle moments are not one (its next request's noise would pass for a verdict).
+    const judged = e.trial > 0 || e.value > 2 * reference;
     e.value = reference * (e.value / reference) ** keep;
     e.short = reference * (e.short / reference) ** keep;
     // A relaxed estimate is a guess: the next completions count for as much as the past.
     e.weight *= keep;
     e.shortWeight *= keep;
+    if (judged) e.trial = e.value;
   }
 }
 

@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '../../src/core/random.js';
 import {
+  MAX_BACKOFF,
   newServiceEstimate,
   RELAX_HALF_LIFE,
   type ServiceEstimate,
+  STALL_GRACE,
+  STALL_HALF_LIFE,
+  serviceFor,
   updateService,
 } from '../../src/core/service-estimate.js';
 import { normal } from '../../src/lab/sim/sim-server.js';
@@ -102,4 +106,78 @@ test('no reference known: nothing to relax towards', () => {
   updateService(e, { mean: 400, n: 10, ...busy }, 0, 0);
   updateService(e, { mean: 0, n: 0, free: 1 }, 10_000, 0);
   assert.equal(e.value, 400);
+});
+
+test('a server whose busy slots finish nothing counts as slower as the stall goes on (issue 27: a hung server)', () => {
+  const e = newServiceEstimate();
+  updateService(e, { mean: 20, n: 10, ...busy }, 0, 20);
+  // Busy, nothing finished: within the grace (two estimates) the choice still reads 20 ms.
+  for (let t = 10; t <= 40; t += 10) updateService(e, { mean: 0, n: 0, free: 0 }, t, 20);
+  assert.equal(serviceFor(e), 20);
+  assert.equal(e.value, 20, 'the mean itself is not moved by a stall');
+  // A second of it: about a second, less the grace.
+  for (let t = 50; t <= 1000; t += 10) updateService(e, { mean: 0, n: 0, free: 0 }, t, 20);
+  assert.ok(Math.abs(serviceFor(e) - (1000 - STALL_GRACE * 20)) < 1e-6, `${serviceFor(e)}`);
+  // One slot of two held (a trial stuck, the other free) still stalls.
+  updateService(e, { mean: 0, n: 0, free: 0.5 }, 1100, 20);
+  assert.ok(serviceFor(e) > 1000);
+  // Its requests left unfinished (timed out), the server idle: forgotten with a half-life.
+  updateService(e, { mean: 0, n: 0, free: 1 }, 1100 + STALL_HALF_LIFE, 20);
+  assert.ok(Math.abs(e.stall - 550) < 1e-6, `${e.stall}`);
+  // A completion clears it at once: a recovered server is not held back.
+  updateService(e, { mean: 22, n: 3, free: 1 }, 2200, 20);
+  assert.equal(e.stall, 0);
+  assert.equal(serviceFor(e), e.value);
+});
+
+test('each stuck trial keeps a hung server out longer: the stall is forgotten only while it is idle', () => {
+  const e = newServiceEstimate();
+  updateService(e, { mean: 20, n: 10, ...busy }, 0, 20);
+  let t = 0;
+  const stuck = (ms: number) => {
+    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 0 }, (t += 10), 20);
+  };
+  const idle = (ms: number) => {
+    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 1 }, (t += 10), 20);
+  };
+  stuck(500);
+  idle(500);
+  const afterOne = e.stall;
+  stuck(500);
+  idle(500);
+  assert.ok(e.stall > afterOne * 1.5, `${afterOne} then ${e.stall}`);
+});
+
+test('a failed trial slows the next relaxation; one good trial ends the back-off (issue 27)', () => {
+  const e = newServiceEstimate();
+  updateService(e, { mean: 2000, n: 4, ...busy }, 0, 20); // its requests timed out
+  let t = 0;
+  const relaxFor = (ms: number) => {
+    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 1 }, (t += 25), 20);
+  };
+  relaxFor(1000);
+  const firstRelax = e.value;
+  assert.ok(firstRelax < 60, `${firstRelax}`);
+  // Tried: it timed out again, far above what it relaxed to.
+  updateService(e, { mean: 2000, n: 2, ...busy }, (t += 25), 20);
+  assert.equal(e.backoff, 1);
+  relaxFor(1000);
+  assert.ok(e.value > firstRelax * 1.5, `relaxed to ${e.value} after a failed trial, ${firstRelax} before`);
+  for (let k = 0; k < 5; k++) {
+    relaxFor(3000);
+    updateService(e, { mean: 2000, n: 2, ...busy }, (t += 25), 20);
+  }
+  assert.equal(e.backoff, MAX_BACKOFF, 'bounded');
+  relaxFor(4000);
+  // It recovered: its trial is as fast as the others, and relaxing is quick again.
+  updateService(e, { mean: 25, n: 2, free: 1 }, (t += 25), 20);
+  assert.equal(e.backoff, 0);
+});
+
+test("a healthy server's idle moments are not trials: a long request after one does not back it off", () => {
+  const e = newServiceEstimate();
+  updateService(e, { mean: 20, n: 30, ...busy }, 0, 20);
+  updateService(e, { mean: 0, n: 0, free: 1 }, 100, 20);
+  updateService(e, { mean: 200, n: 1, free: 0.5 }, 125, 20); // one long-tailed request
+  assert.equal(e.backoff, 0);
 });

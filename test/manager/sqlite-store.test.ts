@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/manager/store/sqlite-store.js';
-import { tempDir } from '../helpers.js';
+import { keepAlive, tempDir } from '../helpers.js';
 import { hostFacts as facts, batch as storeBatch } from './store-fixtures.js';
 
 const batch = (n: number) => storeBatch(n, { userAgent: 'ua', cookies: false });
 
 test('a real SQLite file: batches are stored once, in order, and numbers survive a reopen', () => {
   const file = join(tempDir(), 'data', 'switchyard.db');
-  let s = new SqliteStore(file);
+  let s = keepAlive(new SqliteStore(file));
   assert.deepEqual(s.ingest('agent', 'host-1', 1, batch(3), 1000), { stored: 1, duplicate: false });
   assert.deepEqual(s.ingest('agent', 'host-1', 2, batch(2), 1000), { stored: 2, duplicate: false });
   // A replay after a reconnect: acknowledged, not stored again.
@@ -19,14 +19,14 @@ test('a real SQLite file: batches are stored once, in order, and numbers survive
   assert.equal(s.count('events'), 2);
   assert.equal(s.count('samples'), 2);
   s.close();
-  s = new SqliteStore(file);
+  s = keepAlive(new SqliteStore(file));
   assert.equal(s.storedSeqs().get('agent/host-1'), 2);
   assert.equal(s.count('records'), 5);
   s.close();
 });
 
 test('a batch that fails half way stores nothing, and its number is not taken', () => {
-  const s = new SqliteStore(':memory:');
+  const s = keepAlive(new SqliteStore(':memory:'));
   const bad = batch(2);
   (bad.records[1] as { path: unknown }).path = undefined; // NOT NULL fails on the second row
   assert.throws(() => s.ingest('agent', 'h', 1, bad, 0));
@@ -37,7 +37,7 @@ test('a batch that fails half way stores nothing, and its number is not taken', 
 });
 
 test('host facts are logged only when they change; overrides are kept and reset', () => {
-  const s = new SqliteStore(':memory:');
+  const s = keepAlive(new SqliteStore(':memory:'));
 
   assert.equal(s.hostFacts('h', facts, 1), true);
   assert.equal(s.hostFacts('h', facts, 2), false);
@@ -55,7 +55,7 @@ test('host facts are logged only when they change; overrides are kept and reset'
 });
 
 test('retention deletes old rows only', () => {
-  const s = new SqliteStore(':memory:');
+  const s = keepAlive(new SqliteStore(':memory:'));
   s.ingest('agent', 'h', 1, batch(2), 1000);
   s.ingest('agent', 'h', 2, batch(3), 5000);
   assert.equal(s.prune(2000), 2 + 1 + 1);
@@ -64,7 +64,7 @@ test('retention deletes old rows only', () => {
 });
 
 test('a batch is stored only after the one it follows, so an acknowledgement never passes a failure', () => {
-  const s = new SqliteStore(':memory:');
+  const s = keepAlive(new SqliteStore(':memory:'));
   assert.equal(s.ingest('agent', 'h', 1, batch(1), 0).stored, 1);
   // Batch 2 failed (or is still on its way): 3 must not be stored past it.
   assert.deepEqual(s.ingest('agent', 'h', 3, batch(1), 0), { stored: 1, duplicate: false, outOfOrder: true });
@@ -75,7 +75,7 @@ test('a batch is stored only after the one it follows, so an acknowledgement nev
 });
 
 test('a sender that dropped batches says from where; the gap is stored as an event, not waited for', () => {
-  const s = new SqliteStore(':memory:');
+  const s = keepAlive(new SqliteStore(':memory:'));
   s.ingest('agent', 'h', 1, batch(1), 0);
   assert.deepEqual(s.ingest('agent', 'h', 6, { ...batch(2), prev: 1, lost: 40 }, 5000), {
     stored: 6,

@@ -7,6 +7,7 @@ import { SqliteStore } from '../../src/manager/store/sqlite-store.js';
 import {
   eventually,
   httpRequest,
+  keepAlive,
   metricValue,
   openDatabase,
   type RunningProcess,
@@ -112,7 +113,7 @@ test(
   T,
   async (t) => {
     const { config, db } = site();
-    new SqliteStore(db).close(); // the store as a previous run left it
+    keepAlive(new SqliteStore(db)).close(); // the store as a previous run left it
     // Another program holds the write lock (a backup, an operator's sqlite3 shell): the manager
     // can open and read the store, but its first write waits out the busy time-out and fails.
     const lock = openDatabase(db);
