@@ -93,7 +93,17 @@ export interface IntervalService {
 }
 
 export function newServiceEstimate(): ServiceEstimate {
-  return { value: 0, short: 0, weight: 0, shortWeight: 0, cv2: 1, at: Number.NaN, stall: 0, trial: 0, backoff: 0 };
+  return {
+    value: 0,
+    short: 0,
+    weight: 0,
+    shortWeight: 0,
+    cv2: 1,
+    at: Number.NaN,
+    stall: 0,
+    trial: 0,
+    backoff: 0,
+  };
 }
 
 /**

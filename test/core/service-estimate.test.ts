@@ -135,10 +135,10 @@ test('each stuck trial keeps a hung server out longer: the stall is forgotten on
   updateService(e, { mean: 20, n: 10, ...busy }, 0, 20);
   let t = 0;
   const stuck = (ms: number) => {
-    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 0 }, (t += 10), 20);
+    for (const end = t + ms; t < end; t += 10) updateService(e, { mean: 0, n: 0, free: 0 }, t + 10, 20);
   };
   const idle = (ms: number) => {
-    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 1 }, (t += 10), 20);
+    for (const end = t + ms; t < end; t += 10) updateService(e, { mean: 0, n: 0, free: 1 }, t + 10, 20);
   };
   stuck(500);
   idle(500);
@@ -153,24 +153,27 @@ test('a failed trial slows the next relaxation; one good trial ends the back-off
   updateService(e, { mean: 2000, n: 4, ...busy }, 0, 20); // its requests timed out
   let t = 0;
   const relaxFor = (ms: number) => {
-    for (const end = t + ms; t < end; ) updateService(e, { mean: 0, n: 0, free: 1 }, (t += 25), 20);
+    for (const end = t + ms; t < end; t += 25) updateService(e, { mean: 0, n: 0, free: 1 }, t + 25, 20);
   };
   relaxFor(1000);
   const firstRelax = e.value;
   assert.ok(firstRelax < 60, `${firstRelax}`);
   // Tried: it timed out again, far above what it relaxed to.
-  updateService(e, { mean: 2000, n: 2, ...busy }, (t += 25), 20);
+  t += 25;
+  updateService(e, { mean: 2000, n: 2, ...busy }, t, 20);
   assert.equal(e.backoff, 1);
   relaxFor(1000);
   assert.ok(e.value > firstRelax * 1.5, `relaxed to ${e.value} after a failed trial, ${firstRelax} before`);
   for (let k = 0; k < 5; k++) {
     relaxFor(3000);
-    updateService(e, { mean: 2000, n: 2, ...busy }, (t += 25), 20);
+    t += 25;
+    updateService(e, { mean: 2000, n: 2, ...busy }, t, 20);
   }
   assert.equal(e.backoff, MAX_BACKOFF, 'bounded');
   relaxFor(4000);
   // It recovered: its trial is as fast as the others, and relaxing is quick again.
-  updateService(e, { mean: 25, n: 2, free: 1 }, (t += 25), 20);
+  t += 25;
+  updateService(e, { mean: 25, n: 2, free: 1 }, t, 20);
   assert.equal(e.backoff, 0);
 });
 
