@@ -47,7 +47,7 @@ export function formatStatus(s: StatusView): string {
       const servers = g.servers
         .map(
           (x) =>
-            `${x.name} ${x.inFlight} in flight, ${x.latencyMs} ms${x.ejected ? ', ejected' : ''}${x.ramp < 1 ? `, ramping (${Math.round(x.ramp * 100)}%)` : ''}`,
+            `${x.name} ${x.inFlight}${x.limit !== undefined ? ` of ${x.limit}` : ''} in flight, ${x.latencyMs} ms${x.ejected ? ', ejected' : ''}${x.ramp < 1 ? `, ramping (${Math.round(x.ramp * 100)}%)` : ''}`,
         )
         .join('; ');
       return `${a.name}: proxied, ${g.choice} choice; queue ${q.length} waiting (oldest ${q.oldestWaitMs} ms, mean wait ${q.meanWaitMs} ms, ${q.timedOut} timed out, ${q.refused} refused); ${servers}`;

@@ -72,11 +72,16 @@ export const proxySchema = z
       'A server that joins or comes back starts at a tenth of its capacity and reaches all of it over this time; 0 turns slow start off.',
     ).prefault(PROXY_DEFAULTS.slowStart),
     serverLimit: z
-      .union([z.literal('slots'), z.literal('none'), z.number().int().min(1).max(100_000)])
+      .union([
+        z.literal('slots'),
+        z.literal('adaptive'),
+        z.literal('none'),
+        z.number().int().min(1).max(100_000),
+      ])
       .default(PROXY_DEFAULTS.serverLimit)
       .meta({
         description:
-          "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (no limit until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; a number: that many; none (the default until the lab shows a limit helps): no limit.",
+          "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (no limit until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; adaptive: found per server by a gradient controller (the concurrency past which its latency rises more than a quarter over its latency with almost nothing in flight, measured every 30 s or so; core/adaptive-limit.ts); a number: that many; none (the default until the lab shows a limit helps): no limit.",
       }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
       description: 'Requests that may wait in the admission queue; past it, 503 at once.',

@@ -1,4 +1,5 @@
 import type { ProxyConfig } from '../config/gateway-schema.js';
+import { PROBE_LIMIT } from '../core/adaptive-limit.js';
 import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
 import type { Random } from '../core/random.js';
 import { RetryBudget } from '../core/retry-budget.js';
@@ -69,11 +70,15 @@ export function appGatewayFor(
   };
 }
 
-/** Requests in flight a server may have: its interface's slots, a number, or no limit. */
-export function limitOf(s: ServerState, settings: ProxyConfig): number {
+/**
+ * Requests in flight a server may have: its interface's slots, what the adaptive limit found
+ * (a few, while it measures the server's floor, before its first answers), a number, or no limit.
+ */
+export function limitOf(s: ServerState, settings: ProxyConfig, up: Upstream | undefined): number {
   const l = settings.serverLimit;
   if (typeof l === 'number') return l;
   if (l === 'none') return Number.POSITIVE_INFINITY;
+  if (l === 'adaptive') return up?.adaptive?.limit ?? PROBE_LIMIT;
   const slots = s.managed?.figures?.slots;
   return slots !== undefined && slots > 0 ? slots : Number.POSITIVE_INFINITY;
 }
@@ -110,7 +115,7 @@ export function pickServer(
       if (takeProbe(up.watch, now)) return i;
       c.available = false;
     }
-    if (limits && c.available && c.inFlight >= limitOf(s, g.settings)) {
+    if (limits && c.available && c.inFlight >= limitOf(s, g.settings, up)) {
       c.available = false;
       atLimit = true;
     }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type ProxyConfig, proxySettings } from '../config/gateway-schema.js';
+import { AdaptiveLimit } from '../core/adaptive-limit.js';
 import type { Clock, Random } from '../core/random.js';
 import { isEjected, rampOf } from '../core/server-watch.js';
 import type { AppState, ServerState } from '../interceptor/site-state.js';
@@ -67,7 +68,15 @@ export interface QueueView {
 export interface GatewayAppView {
   choice: string;
   queue: { length: number; oldestWaitMs: number; meanWaitMs: number; timedOut: number; refused: number };
-  servers: Array<{ name: string; inFlight: number; latencyMs: number; ejected: boolean; ramp: number }>;
+  servers: Array<{
+    name: string;
+    inFlight: number;
+    latencyMs: number;
+    ejected: boolean;
+    ramp: number;
+    /** Requests in flight it may have now (absent: no limit). */
+    limit?: number;
+  }>;
 }
 
 export interface Gateway {
@@ -124,8 +133,14 @@ export function createGateway(ctx: GatewayContext): Gateway {
   const pick = (app: AppState, g: AppGateway, tried: ReadonlySet<number>, limits = true) =>
     pickServer(app, g, upstreams, tried, limits, ctx.clock(), ctx.random, originOf);
   /** One exchange's outcome, for latency and outlier ejection; says so when it ejects. */
-  const outcome = (g: AppGateway, up: Upstream, sentAt: number, ok: boolean) => {
+  const outcome = (g: AppGateway, up: Upstream, sentAt: number, sentWith: number, ok: boolean) => {
     const now = ctx.clock();
+    // The adaptive limit learns from every answer's time, failures included (a time-out is
+    // the clearest sign of too much in flight).
+    if (g.settings.serverLimit === 'adaptive') {
+      up.adaptive ??= new AdaptiveLimit(ctx.random);
+      up.adaptive.observe(now - sentAt, sentWith, now);
+    }
     if (!noteOutcome(g, up, now - sentAt, ok, now, upstreams)) return;
     ctx.ejected(up.name);
     ctx.log.warn(
@@ -147,7 +162,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
         const g = perApp.get(m.app.name);
         const w = g?.queue.oldest();
         if (!g || !w || (best && best.at <= w.at)) continue;
-        if (!g.app.pool.isAvailable(m.index) || up.inFlight >= limitOf(server, g.settings)) continue;
+        if (!g.app.pool.isAvailable(m.index) || up.inFlight >= limitOf(server, g.settings, up)) continue;
         best = { g, index: m.index, at: w.at };
       }
       if (!best) return;
@@ -209,10 +224,11 @@ export function createGateway(ctx: GatewayContext): Gateway {
       const server = app.servers[i]!;
       const up = upstreams.get(server.name, originOf(server), s);
       up.inFlight++;
+      const sentWith = up.inFlight;
       const sentAt = ctx.clock();
       const exchange = new Exchange(res, {
         started: (statusCode, raw) => {
-          outcome(g, up, sentAt, statusCode < 500);
+          outcome(g, up, sentAt, sentWith, statusCode < 500);
           res.writeHead(statusCode, responseHeaders(raw));
           ctx.count(app.name, server.name, statusCode);
         },
@@ -223,7 +239,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
           if (clientGone) return; // the client went: nobody to answer
           const kind = failureOf(err);
           ctx.failed(server.name, kind);
-          outcome(g, up, sentAt, false);
+          outcome(g, up, sentAt, sentWith, false);
           if (started) {
             // Part of the answer is out: end it visibly (a cut connection), never hang.
             ctx.log.warn(
@@ -389,7 +405,9 @@ export function createGateway(ctx: GatewayContext): Gateway {
       },
       servers: g.app.servers.map((srv) => {
         const up = upstreams.peek(srv.name);
+        const limit = limitOf(srv, g.settings, up);
         return {
+          ...(Number.isFinite(limit) ? { limit } : {}),
           name: srv.name,
           inFlight: up?.inFlight ?? 0,
           latencyMs: Math.round((up?.watch.latency ?? 0) * 10) / 10,

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { ProxyConfig } from '../config/gateway-schema.js';
+import type { AdaptiveLimit } from '../core/adaptive-limit.js';
 import { newServerWatch, type ServerWatch } from '../core/server-watch.js';
 import type { ServerState } from '../interceptor/site-state.js';
 
@@ -27,6 +28,8 @@ export interface Upstream {
   watch: ServerWatch;
   /** Whether the application could use it at the last pick (undefined: not yet seen). */
   wasAvailable?: boolean;
+  /** Its adaptive limit (`serverLimit: adaptive`), made with its first answer. */
+  adaptive?: AdaptiveLimit;
 }
 
 export class Upstreams {
@@ -65,6 +68,7 @@ export class Upstreams {
       watch: known?.watch ?? newServerWatch(),
       ...(known?.server ? { server: known.server } : {}),
       ...(known?.wasAvailable !== undefined ? { wasAvailable: known.wasAvailable } : {}),
+      ...(known?.adaptive ? { adaptive: known.adaptive } : {}),
     };
     this.byName.set(name, u);
     return u;

@@ -75,6 +75,9 @@ let sick = true;
 let limitedNow = 0;
 let limitedPeak = 0;
 let limitedHold = 60;
+/** The slotted server: requests in it now (served or waiting), and the most since `slottedPeak` was reset. */
+let slottedNow = 0;
+let slottedPeak = 0;
 
 describe('the gateway', { timeout: 120_000 }, () => {
   const b: Record<string, Backend> = {};
@@ -95,6 +98,24 @@ describe('the gateway', { timeout: 120_000 }, () => {
         limitedNow--;
         res.end('done');
       }, limitedHold);
+    });
+    // Four slots of 10 ms each; more wait in its own queue (a server past its knee).
+    const slotWaiting: Array<() => void> = [];
+    let slotBusy = 0;
+    b.slotted = await backend((_req, res) => {
+      slottedNow++;
+      slottedPeak = Math.max(slottedPeak, slottedNow);
+      const serve = () => {
+        slotBusy++;
+        setTimeout(() => {
+          slotBusy--;
+          slottedNow--;
+          res.end('done');
+          slotWaiting.shift()?.();
+        }, 10);
+      };
+      if (slotBusy < 4) serve();
+      else slotWaiting.push(serve);
     });
     // Answers 500 while sick, else 200.
     b.sick = await backend((_req, res) => {
@@ -133,6 +154,7 @@ servers:
   - { name: flaky, url: ${url('flaky')} }
   - { name: wsb, url: ${url('ws')} }
   - { name: limited, url: ${url('limited')} }
+  - { name: slotted, url: ${url('slotted')} }
   - { name: sick, url: ${url('sick')} }
   - { name: gone, url: http://127.0.0.1:${gonePort} }
 applications:
@@ -166,6 +188,7 @@ applications:
     mode: proxy
     proxy: { serverLimit: 2, queueTimeout: 400ms }
   - { name: pages, match: { pathPrefix: /pages }, servers: [wsb] }
+  - { name: adaptive, match: { host: adaptive.example }, servers: [slotted], mode: proxy, proxy: { serverLimit: adaptive, queueTimeout: 5s } }
 `,
     });
     ic = await startInterceptorCli(join(dir, 'site.yaml'));
@@ -586,11 +609,37 @@ applications:
       assert.equal(text.code, 0, text.stderr);
       assert.match(
         text.stdout,
-        /queued: proxied, least-request choice; queue \d+ waiting \(oldest \d+ ms, mean wait [\d.]+ ms, 2 timed out, 0 refused\); limited \d+ in flight/,
+        /queued: proxied, least-request choice; queue \d+ waiting \(oldest \d+ ms, mean wait [\d.]+ ms, 2 timed out, 0 refused\); limited \d+ of 2 in flight/,
       );
     } finally {
       limitedHold = 60;
     }
+  });
+
+  test("an adaptive limit finds the server's knee: 40 clients, a server of 4 slots holding a few more, the rest waiting at the gateway", async () => {
+    const until = Date.now() + 3000;
+    const statuses = new Map<number, number>();
+    let measuring = false;
+    const client = async () => {
+      while (Date.now() < until) {
+        const r = await get('adaptive.example', '/a');
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (!measuring && Date.now() > until - 1500) {
+          // The last 1.5 s: the limit has had time to find the knee.
+          measuring = true;
+          slottedPeak = slottedNow;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 40 }, client));
+    assert.deepEqual([...statuses.keys()], [200], 'every request answered');
+    // Without a limit the server would hold all 40; with it, about its slots and a little room.
+    // (10-11 measured here with another process busy on the other core.)
+    assert.ok(slottedPeak <= 20, `the server held up to ${slottedPeak} at once`);
+    const st = await ic.admin<StatusView>('GET', '/status');
+    const g = st.json.applications.find((a) => a.name === 'adaptive')!.gateway!;
+    const limit = g.servers[0]!.limit ?? 0;
+    assert.ok(limit >= 4 && limit <= 16, `limit ${limit}`);
   });
 
   test('a proxy application that is disabled answers with its sorry page; proxy settings on a redirect application are refused', async () => {
