@@ -6,7 +6,7 @@
 // one table a scenario. `--quick` runs every scenario once for a few seconds with
 // Switchyard's default and lc, in a scratch folder: a check that everything runs.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -287,7 +287,15 @@ for (const file of files) {
   }
   const timed = roundTrip === undefined ? full : { ...full, addedDelay: roundTrip };
   const s = a.quick ? shorten(timed, 4) : timed;
-  const cellsDir = join(resultsDir, roundTrip === undefined ? s.name : `${s.name}-rt${roundTrip}`);
+  // Cells run with other gateway settings (LAB_GATEWAY) are kept apart: a later run of the
+  // defaults must not take them for its own.
+  const variant = process.env.LAB_GATEWAY
+    ? `-gw-${createHash('sha256').update(process.env.LAB_GATEWAY).digest('hex').slice(0, 8)}`
+    : '';
+  const cellsDir = join(
+    resultsDir,
+    `${roundTrip === undefined ? s.name : `${s.name}-rt${roundTrip}`}${variant}`,
+  );
   let scenarioFile = file;
   if (a.quick || roundTrip !== undefined) {
     mkdirSync(cellsDir, { recursive: true });
