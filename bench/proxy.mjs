@@ -94,7 +94,7 @@ import {
   makeTempDir,
   median,
   parseStat,
-  parseWrk,
+  runWrk as runWrkOnce,
   signal,
   startNode,
   stop,
@@ -122,7 +122,6 @@ const GOAL_CPU = 2;
 /** Time limits, ms: every wait below is bounded by one of these. */
 const PROBE_TIMEOUT_MS = 3_000;
 const READY_TIMEOUT_MS = 10_000;
-const WRK_GRACE_MS = 30_000;
 const PROFILE_WRITE_MS = 15_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -465,52 +464,16 @@ ${report}`;
 // wrk
 
 /**
- * wrk pinned to `core` under sh, which prints its own /proc stat line once wrk has ended: the
- * children's times there are wrk's CPU time. sh and wrk form a process group, stopped together.
+ * wrk (bench/wrk-common.mjs) with one thread and this benchmark's Lua script, whose own lines
+ * give the latency percentiles in µs and, at a fixed rate, how many sends were late.
  */
-function runWrk({ url, seconds, connections, core, script }) {
-  const sh = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url];
-  const child = spawn('sh', ['-c', sh, 'sh', String(core), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  child.group = true;
-  track(child);
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => signal(child, 'SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new BenchError(`wrk: cannot start: ${e.message}`));
-    });
-    child.once('close', (code, sig) => {
-      clearTimeout(timer);
-      const r = parseWrk(out);
-      const stat = /^\d+ \(.*$/m.exec(out);
-      const lat = /latency_us p50=(\d+) p90=(\d+) p99=(\d+) p999=(\d+) max=(\d+)/.exec(out);
-      const sched = /schedule sent=(\d+) late=(\d+)/.exec(out);
-      if (code !== 0 || !r || !stat || !lat)
-        return reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
-      const [p50us, p90us, p99us, p999us, maxUs] = lat.slice(1).map(Number);
-      resolve({
-        ...r,
-        p50us,
-        p90us,
-        p99us,
-        p999us,
-        maxUs,
-        late: sched ? Number(sched[2]) : 0,
-        wrkTicks: parseStat(stat[0], true),
-      });
-    });
-  });
+async function runWrk({ url, seconds, connections, core, script }) {
+  const r = await runWrkOnce({ url, seconds, connections, threads: 1, core, script });
+  const lat = /latency_us p50=(\d+) p90=(\d+) p99=(\d+) p999=(\d+) max=(\d+)/.exec(r.out);
+  if (!lat) throw new BenchError(`wrk printed no latency line:\n${r.out.trim()}`);
+  const sched = /schedule sent=(\d+) late=(\d+)/.exec(r.out);
+  const [p50us, p90us, p99us, p999us, maxUs] = lat.slice(1).map(Number);
+  return { ...r, p50us, p90us, p99us, p999us, maxUs, late: sched ? Number(sched[2]) : 0 };
 }
 
 // ---------------------------------------------------------------------------------------------

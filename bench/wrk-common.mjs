@@ -296,16 +296,18 @@ export function coresBusyTicks() {
 
 /**
  * Runs wrk pinned to `core`: `-t threads -c connections -d seconds --latency`, each of
- * `headers` as -H, then `url`. It runs under sh, which prints its own /proc stat line once wrk
+ * `headers` as -H, `-s script` when given, then `url`; wrk's whole output comes back as `out`
+ * for what a script prints. It runs under sh, which prints its own /proc stat line once wrk
  * has ended: the children's times there are wrk's CPU time (`wrkTicks`). sh and wrk form
  * their own process group, so a time-out or Ctrl-C stops both.
  */
-export function runWrk({ url, seconds, connections, threads, core, headers = [] }) {
-  const script = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
+export function runWrk({ url, seconds, connections, threads, core, headers = [], script }) {
+  const sh = 'core=$1; shift; taskset -c "$core" wrk "$@"; s=$?; echo; cat /proc/$$/stat; exit $s';
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency'];
   for (const h of headers) args.push('-H', h);
+  if (script) args.push('-s', script);
   args.push(url);
-  const child = spawn('sh', ['-c', script, 'sh', String(core), ...args], {
+  const child = spawn('sh', ['-c', sh, 'sh', String(core), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -328,7 +330,7 @@ export function runWrk({ url, seconds, connections, threads, core, headers = [] 
       clearTimeout(timer);
       const r = parseWrk(out);
       const stat = /^\d+ \(.*$/m.exec(out);
-      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true) });
+      if (code === 0 && r && stat) resolve({ ...r, wrkTicks: parseStat(stat[0], true), out });
       else reject(new BenchError(`wrk failed (${sig ?? `code ${code}`}):\n${out.trim()}`));
     });
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { SqliteStore } from '../../src/manager/store/sqlite-store.js';
 import {
@@ -157,18 +157,23 @@ test(
   },
 );
 
+/** A manager whose store thread the test can end with SIGUSR2 (CRASH_HOOK), and its URL once it listens. */
+async function managerWithCrashHook(t: TestContext, dir: string, config: string) {
+  const hook = join(dir, 'crash-hook.mjs');
+  writeFileSync(hook, CRASH_HOOK);
+  const m = startCli(['manager', '--config', config], {
+    NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`,
+  });
+  t.after(() => m.stop());
+  return { m, url: await listening(m) };
+}
+
 test(
   'a store thread that dies is started again and counted; while it cannot be, /healthz answers 503 and store_up is -1',
   T,
   async (t) => {
     const { dir, config, data } = site();
-    const hook = join(dir, 'crash-hook.mjs');
-    writeFileSync(hook, CRASH_HOOK);
-    const m = startCli(['manager', '--config', config], {
-      NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`,
-    });
-    t.after(() => m.stop());
-    const url = await listening(m);
+    const { m, url } = await managerWithCrashHook(t, dir, config);
     assert.deepEqual(await storeMetrics(url), { up: 1, queued: 0, restarts: 0 });
     assert.equal((await healthz(url)).status, 200);
 
@@ -223,13 +228,7 @@ test(
   T,
   async (t) => {
     const { dir, config, db } = site();
-    const hook = join(dir, 'crash-hook.mjs');
-    writeFileSync(hook, CRASH_HOOK);
-    const m = startCli(['manager', '--config', config], {
-      NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`,
-    });
-    t.after(() => m.stop());
-    const url = await listening(m);
+    const { m, url } = await managerWithCrashHook(t, dir, config);
     const lock = openDatabase(db);
     lock.exec('BEGIN EXCLUSIVE');
     let locked = true;
