@@ -8,7 +8,7 @@ import { duration } from './duration.js';
  */
 
 export const PROXY_DEFAULTS = {
-  choice: 'least-request',
+  choice: 'least-delay',
   connections: 32,
   connectTimeout: '5s',
   responseTimeout: '30s',
@@ -16,6 +16,7 @@ export const PROXY_DEFAULTS = {
   retries: 1,
   retryBudget: 0.2,
   serverLimit: 'slots',
+  serverQueue: 1,
   consecutiveFailures: 5,
   ejectFor: '30s',
   maxEjected: 0.5,
@@ -25,14 +26,20 @@ export const PROXY_DEFAULTS = {
 } as const;
 
 /** Ways a gateway picks a server; every one needs completions, so proxy mode only. */
-export const PROXY_CHOICES = ['least-request', 'peak-ewma', 'interval', 'round-robin'] as const;
+export const PROXY_CHOICES = [
+  'least-request',
+  'least-delay',
+  'peak-ewma',
+  'interval',
+  'round-robin',
+] as const;
 export type ProxyChoice = (typeof PROXY_CHOICES)[number];
 
 export const proxySchema = z
   .strictObject({
     choice: z.enum(PROXY_CHOICES).default(PROXY_DEFAULTS.choice).meta({
       description:
-        "How a server is picked: least-request (two random servers, the one with fewer requests in flight for its capacity), peak-ewma (two random servers, the one whose in-flight requests times its recent latency, peak-weighted, is lower), interval (document 002's interval choice on the load metric LM, as redirect applications choose), round-robin (in turn, by capacity).",
+        "How a server is picked: least-delay (the default: the server where a new request would be done soonest, from its whole load, this gateway's requests and what its figures say others have there, over its slots, times its service time; least-request without fresh figures), least-request (two random servers, the one with fewer requests in flight for its capacity, others' requests from its figures counted), peak-ewma (two random servers, the one whose in-flight requests times its recent latency, peak-weighted, is lower), interval (document 002's interval choice on the load metric LM, as redirect applications choose), round-robin (in turn, by capacity).",
     }),
     connections: z
       .number()
@@ -83,6 +90,10 @@ export const proxySchema = z
         description:
           "Requests in flight at one server, at most; more wait in the application's admission queue. slots: the slots its interface reports (no limit until it has), so requests wait here, free to go to whichever server frees a place first, rather than in one server's queue; adaptive: found per server by a gradient controller (the concurrency past which its latency rises more than a quarter over its latency with almost nothing in flight, measured every 30 s or so; core/adaptive-limit.ts); a number: that many; none: no limit. slots is the default: in the lab it took the gateway's p99 from 161 to 116 ms in uneven and from 174 to 140 in degrade (two runs each, D54).",
       }),
+    serverQueue: z.number().min(0).max(100).default(PROXY_DEFAULTS.serverQueue).meta({
+      description:
+        "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 1 lets each server queue about one service time's work, so a fast server never waits for the gateway to hear a slot freed, and keeps a slowed server from holding more than that (D57).",
+    }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
       description: 'Requests that may wait in the admission queue; past it, 503 at once.',
     }),

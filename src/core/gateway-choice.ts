@@ -56,6 +56,32 @@ export function leastRequest(
 }
 
 /**
+ * The eligible server that costs least over all of them, ties drawn at random (the queue
+ * choice's rule, for the least-delay policy: with every server's whole load known from its
+ * figures, looking at two would throw away what the gateway knows). -1 when none.
+ */
+export function leastCost(
+  c: readonly GatewayCandidate[],
+  random: Random,
+  tried?: ReadonlySet<number>,
+): number {
+  let best = -1;
+  let bestCost = Number.POSITIVE_INFINITY;
+  let ties = 0;
+  for (let i = 0; i < c.length; i++) {
+    const x = c[i]!;
+    if (!x.available || tried?.has(i)) continue;
+    const k = costOf(x);
+    if (k < bestCost) {
+      best = i;
+      bestCost = k;
+      ties = 1;
+    } else if (k === bestCost && random() * ++ties < 1) best = i;
+  }
+  return best;
+}
+
+/**
  * Smooth weighted round robin (as NGINX does it): each pick adds every eligible server's
  * capacity to its credit, takes the one with the most, and charges it the total. Over any
  * stretch each server gets its share of capacity, spread out rather than in runs.

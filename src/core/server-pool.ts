@@ -193,6 +193,18 @@ export class ServerPool {
     return this.shortest(now, () => 0.99, { secureOnly });
   }
 
+  /**
+   * Server i's latest figures when fresh (younger than the obsolescence time), with the
+   * queue choice's service time estimate for it (robust, slowness of a stalled server
+   * included), ms: what a gateway folds into its own counts.
+   */
+  freshFigures(i: number, now: number): { queue: ServerQueue; service: number } | undefined {
+    const m = this.members[i]!;
+    const q = m.queue;
+    if (!q || now - q.measuredAt > this.params.obsolescence) return undefined;
+    return { queue: q, service: m.service.value > 0 ? serviceFor(m.service) : this.typicalService() };
+  }
+
   /** Server i's expected delay by the queue choice, ms, when its figures are fresh. */
   private delayOf(i: number, now: number): number | undefined {
     const m = this.members[i]!;

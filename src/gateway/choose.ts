@@ -1,6 +1,6 @@
 import type { ProxyConfig } from '../config/gateway-schema.js';
 import { PROBE_LIMIT } from '../core/adaptive-limit.js';
-import { type GatewayCandidate, leastRequest, RoundRobin } from '../core/gateway-choice.js';
+import { type GatewayCandidate, leastCost, leastRequest, RoundRobin } from '../core/gateway-choice.js';
 import type { Random } from '../core/random.js';
 import { RetryBudget } from '../core/retry-budget.js';
 import {
@@ -15,7 +15,7 @@ import {
 } from '../core/server-watch.js';
 import type { AppState, ServerState } from '../interceptor/site-state.js';
 import { AdmissionQueue } from './admission.js';
-import type { Upstream, Upstreams } from './upstreams.js';
+import type { ServerSide, ServerSides } from './upstreams.js';
 
 /**
  * How the gateway picks a server for one request of an application (issue 30, claims 7-9
@@ -70,23 +70,70 @@ export function appGatewayFor(
   };
 }
 
+/** Figures older than this are not folded into the gateway's own counts, ms. */
+export const FOLD_WITHIN = 1000;
+
 /**
- * Requests in flight a server may have: its interface's slots, what the adaptive limit found
- * (a few, while it measures the server's floor, before its first answers), a number, or no limit.
+ * What the server's own figures say beyond this gateway's counts: the requests it holds from
+ * elsewhere (other gateways and doors, clients that bypass them) as of its latest figures, its
+ * slots, and the queue choice's service time estimate. Undefined without fresh figures.
  */
-export function limitOf(s: ServerState, settings: ProxyConfig, up: Upstream | undefined): number {
+export function serverFigures(
+  app: AppState,
+  index: number,
+  up: ServerSide,
+  now: number,
+): { others: number; slots: number; service: number } | undefined {
+  const f = app.pool.freshFigures(index, now);
+  if (!f || now - f.queue.measuredAt > FOLD_WITHIN) return undefined;
+  const mine = up.history.at(f.queue.measuredAt, up.inFlight);
+  if (mine === undefined) return undefined;
+  const q = f.queue;
+  return {
+    others: Math.max(0, q.queueLength + q.busy - mine),
+    slots: Math.max(1, q.slots),
+    service: f.service,
+  };
+}
+
+/**
+ * Requests in flight this gateway may have at a server: its interface's slots, and as many
+ * again per slot as `serverQueue` says may wait in its own queue, less what its figures say
+ * others hold there; what the adaptive limit found (a few, while it measures the
+ * server's floor, before its first answers), a number, or no limit.
+ */
+export function limitOf(
+  s: ServerState,
+  settings: ProxyConfig,
+  up: ServerSide | undefined,
+  others = 0,
+): number {
   const l = settings.serverLimit;
   if (typeof l === 'number') return l;
   if (l === 'none') return Number.POSITIVE_INFINITY;
   if (l === 'adaptive') return up?.adaptive?.limit ?? PROBE_LIMIT;
   const slots = s.managed?.figures?.slots;
-  return slots !== undefined && slots > 0 ? slots : Number.POSITIVE_INFINITY;
+  return slots !== undefined && slots > 0
+    ? Math.max(0, Math.round(slots * (1 + settings.serverQueue)) - others)
+    : Number.POSITIVE_INFINITY;
+}
+
+/** A server's limit now, others' requests from its fresh figures taken off. */
+export function limitNow(
+  app: AppState,
+  index: number,
+  settings: ProxyConfig,
+  up: ServerSide,
+  now: number,
+): number {
+  const f = settings.serverLimit === 'slots' ? serverFigures(app, index, up, now) : undefined;
+  return limitOf(app.servers[index]!, settings, up, f?.others ?? 0);
 }
 
 export function pickServer(
   app: AppState,
   g: AppGateway,
-  upstreams: Upstreams,
+  upstreams: ServerSides,
   tried: ReadonlySet<number>,
   limits: boolean,
   now: number,
@@ -96,7 +143,8 @@ export function pickServer(
   let atLimit = false;
   let latencySum = 0;
   let measured = 0;
-  const ups: Upstream[] = [];
+  const ups: ServerSide[] = [];
+  const fold = g.settings.choice === 'least-request' || g.settings.choice === 'least-delay';
   for (let i = 0; i < app.servers.length; i++) {
     const s = app.servers[i]!;
     const up = upstreams.get(s.name, originOf(s), g.settings);
@@ -110,20 +158,32 @@ export function pickServer(
     c.inFlight = up.inFlight;
     c.capacity = s.capacity * rampOf(up.watch, now, g.watch);
     c.available = usable && !tried.has(i);
+    c.cost = undefined;
     if (c.available && isEjected(up.watch, now)) {
       // Its time out is up and no probe is out: this request is the probe.
       if (takeProbe(up.watch, now)) return i;
       c.available = false;
     }
-    if (limits && c.available && c.inFlight >= limitOf(s, g.settings, up)) {
+    const f =
+      c.available && (fold || g.settings.serverLimit === 'slots')
+        ? serverFigures(app, i, up, now)
+        : undefined;
+    if (limits && c.available && c.inFlight >= limitOf(s, g.settings, up, f?.others ?? 0)) {
       c.available = false;
       atLimit = true;
+    }
+    if (f && fold) {
+      // The server's whole load, not only this gateway's share of it.
+      const load = f.others + up.inFlight + 1;
+      c.cost =
+        g.settings.choice === 'least-delay'
+          ? ((load / f.slots) * f.service * s.capacity) / c.capacity // slow start: a ramping server costs more
+          : load / c.capacity;
     }
     if (up.watch.latency > 0) {
       latencySum += up.watch.latency;
       measured++;
     }
-    c.cost = undefined;
   }
   let i: number;
   switch (g.settings.choice) {
@@ -146,6 +206,13 @@ export function pickServer(
       i = leastRequest(g.candidates, random, tried);
       break;
     }
+    case 'least-delay': {
+      // Delays in ms need every candidate's figures; without them, least request.
+      const all = g.candidates.every((c) => !c.available || c.cost !== undefined);
+      if (!all) for (const c of g.candidates) c.cost = undefined;
+      i = all ? leastCost(g.candidates, random, tried) : leastRequest(g.candidates, random, tried);
+      break;
+    }
     default:
       i = leastRequest(g.candidates, random, tried);
   }
@@ -158,11 +225,11 @@ export function pickServer(
  */
 export function noteOutcome(
   g: AppGateway,
-  up: Upstream,
+  up: ServerSide,
   ms: number,
   ok: boolean,
   now: number,
-  upstreams: Upstreams,
+  upstreams: ServerSides,
 ): boolean {
   observe(up.watch, ms, ok, now, g.watch);
   if (ok) return false;

@@ -10,12 +10,21 @@ import type { AppState, ServerState } from '../interceptor/site-state.js';
 import type { Logger } from '../log/logger.js';
 import { GATEWAY_HEADER, gatewayToken } from '../protocol/redirect-mark.js';
 import type { Waiter } from './admission.js';
-import { type AppGateway, appGatewayFor, FULL, limitOf, NONE, noteOutcome, pickServer } from './choose.js';
+import {
+  type AppGateway,
+  appGatewayFor,
+  FULL,
+  limitNow,
+  limitOf,
+  NONE,
+  noteOutcome,
+  pickServer,
+} from './choose.js';
 import { Exchange } from './exchange.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import { answerOnSocket, openTunnel, upgradeValue } from './tunnel.js';
 import { type FailureKind, failureOf, neverReached } from './upstream-errors.js';
-import { type Upstream, Upstreams } from './upstreams.js';
+import { ended, sent, type Upstream, Upstreams } from './upstreams.js';
 
 /**
  * The gateway (issue 30, document 004): an application in `mode: proxy` has every request
@@ -106,6 +115,11 @@ export interface Gateway {
   queues(): QueueView[];
   /** After a reload: servers gone from the site file lose their connections. */
   retain(servers: ReadonlySet<string>): void;
+  /**
+   * New figures for these servers: a place others freed there (another door's request ended)
+   * goes to a waiting request now, not when one of this gateway's own ends.
+   */
+  refigured(servers: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -162,7 +176,8 @@ export function createGateway(ctx: GatewayContext): Gateway {
         const g = perApp.get(m.app.name);
         const w = g?.queue.oldest();
         if (!g || !w || (best && best.at <= w.at)) continue;
-        if (!g.app.pool.isAvailable(m.index) || up.inFlight >= limitOf(server, g.settings, up)) continue;
+        if (!g.app.pool.isAvailable(m.index)) continue;
+        if (up.inFlight >= limitNow(g.app, m.index, g.settings, up, ctx.clock())) continue;
         best = { g, index: m.index, at: w.at };
       }
       if (!best) return;
@@ -223,7 +238,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       tried.add(i);
       const server = app.servers[i]!;
       const up = upstreams.get(server.name, originOf(server), s);
-      up.inFlight++;
+      sent(up, ctx.clock());
       const sentWith = up.inFlight;
       const sentAt = ctx.clock();
       const exchange = new Exchange(res, {
@@ -233,7 +248,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
           ctx.count(app.name, server.name, statusCode);
         },
         ended: (err, started) => {
-          up.inFlight--;
+          ended(up, ctx.clock());
           released(up);
           if (!err) return;
           if (clientGone) return; // the client went: nobody to answer
@@ -347,7 +362,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
     }
     const server = app.servers[i]!;
     const up = upstreams.get(server.name, originOf(server), s);
-    up.inFlight++;
+    sent(up, ctx.clock());
     const key = ctx.markKey();
     const requestId = randomUUID();
     openTunnel(
@@ -368,7 +383,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       },
       {
         onFail: (err) => {
-          up.inFlight--;
+          ended(up, ctx.clock());
           released(up);
           const kind = failureOf(err);
           ctx.failed(server.name, kind);
@@ -382,7 +397,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
         },
         onStatus: (status) => ctx.count(app.name, server.name, status),
         onClose: () => {
-          up.inFlight--;
+          ended(up, ctx.clock());
           released(up);
         },
       },
@@ -403,9 +418,9 @@ export function createGateway(ctx: GatewayContext): Gateway {
         timedOut: q.timedOut,
         refused: q.refused,
       },
-      servers: g.app.servers.map((srv) => {
+      servers: g.app.servers.map((srv, i) => {
         const up = upstreams.peek(srv.name);
-        const limit = limitOf(srv, g.settings, up);
+        const limit = up ? limitNow(g.app, i, g.settings, up, now) : limitOf(srv, g.settings, up);
         return {
           ...(Number.isFinite(limit) ? { limit } : {}),
           name: srv.name,
@@ -436,6 +451,12 @@ export function createGateway(ctx: GatewayContext): Gateway {
       }));
     },
     retain: (servers) => upstreams.retain(servers),
+    refigured: (servers) => {
+      for (const name of servers) {
+        const up = upstreams.peek(name);
+        if (up) released(up);
+      }
+    },
     close: () => upstreams.close(),
   };
 }

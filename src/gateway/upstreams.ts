@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import type { ProxyConfig } from '../config/gateway-schema.js';
 import type { AdaptiveLimit } from '../core/adaptive-limit.js';
+import { InFlightHistory } from '../core/in-flight-history.js';
 import { newServerWatch, type ServerWatch } from '../core/server-watch.js';
 import type { ServerState } from '../interceptor/site-state.js';
 
@@ -13,15 +14,16 @@ import type { ServerState } from '../interceptor/site-state.js';
  * @example
  * const ups = new Upstreams();
  * const u = ups.get('web-a', 'http://127.0.0.1:9001', settings);
- * u.inFlight++;
+ * sent(u, Date.now());
  */
 
-export interface Upstream {
+/** What the choice reads and keeps of one server, whatever carries its requests. */
+export interface ServerSide {
   name: string;
-  origin: string;
-  pool: Pool;
-  /** Requests of this gateway at the server now. */
+  /** Requests of this gateway at the server now; changed through sent() and ended(). */
   inFlight: number;
+  /** The count over the last seconds, to tell this gateway's requests in the server's figures. */
+  history: InFlightHistory;
   /** The server as the site file last had it (its memberships, for the admission queue). */
   server?: ServerState;
   /** What the gateway learnt of it: latency, failures, ejection, ramp (core/server-watch.ts). */
@@ -32,7 +34,35 @@ export interface Upstream {
   adaptive?: AdaptiveLimit;
 }
 
-export class Upstreams {
+export interface Upstream extends ServerSide {
+  origin: string;
+  pool: Pool;
+}
+
+/** Where the choice finds each server's side: the gateway's upstreams, or the simulator's. */
+export interface ServerSides {
+  get(name: string, origin: string, s: ProxyConfig): ServerSide;
+  peek(name: string): ServerSide | undefined;
+}
+
+/** A request goes to the server now. */
+export function sent(up: ServerSide, now: number): void {
+  up.history.change(now, up.inFlight);
+  up.inFlight++;
+}
+
+/** A request to the server ended now (answered, failed or abandoned). */
+export function ended(up: ServerSide, now: number): void {
+  up.history.change(now, up.inFlight);
+  up.inFlight--;
+}
+
+/** A server's side with nothing sent yet. */
+export function newServerSide(name: string): ServerSide {
+  return { name, inFlight: 0, history: new InFlightHistory(), watch: newServerWatch() };
+}
+
+export class Upstreams implements ServerSides {
   private readonly byName = new Map<string, Upstream & { key: string; settings: ProxyConfig }>();
 
   /** The server's upstream, made (or made again, after its address or settings changed) now. */
@@ -63,6 +93,7 @@ export class Upstreams {
       origin,
       pool,
       inFlight: known?.inFlight ?? 0,
+      history: known?.history ?? new InFlightHistory(),
       key,
       settings: s,
       watch: known?.watch ?? newServerWatch(),

@@ -121,7 +121,10 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       ca: linkCa,
       operatorToken: () => token,
       log,
-      onLoad: (msg) => state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors),
+      onLoad: (msg) => {
+        state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors);
+        gateway.refigured(msg.servers.map((l) => l.server));
+      },
       onOverrides: (msg) => {
         clearOverrides(overrides);
         for (const [name, o] of Object.entries(msg.applications))

@@ -1,3 +1,4 @@
+import { PROXY_DEFAULTS } from '../config/gateway-schema.js';
 import { mayMove } from '../core/page-rules.js';
 import type { Decider, WeightBreakdown } from '../core/server-pool.js';
 import type { Gateway, GatewayAppView } from '../gateway/gateway.js';
@@ -131,7 +132,7 @@ function overrideViews(o: Overrides): OverrideView[] {
 /** A proxy application that has had no request yet. */
 function idleGateway(a: AppState): GatewayAppView {
   return {
-    choice: a.config.proxy?.choice ?? 'least-request',
+    choice: a.config.proxy?.choice ?? PROXY_DEFAULTS.choice,
     queue: { length: 0, oldestWaitMs: 0, meanWaitMs: 0, timedOut: 0, refused: 0 },
     servers: a.servers.map((s) => ({ name: s.name, inFlight: 0, latencyMs: 0, ejected: false, ramp: 1 })),
   };

@@ -9,8 +9,8 @@
  * - `redir`: HAProxy in redirect mode (`redir` on its server lines, weighted roundrobin);
  * - `nginx-lc`: NGINX least_conn with weights;
  * - `gateway`: Switchyard's gateway mode (issue 30): the interceptor proxying, with the
- *   manager's figures, its shipped default choice and admission queue (the lab only: the
- *   simulator has no model of it).
+ *   manager's figures, its shipped default choice and admission queue (in the simulator: the
+ *   real choice and site state, `GatewayDoor`).
  */
 
 export const CONTENDERS = [

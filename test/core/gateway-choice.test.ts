@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type GatewayCandidate, leastRequest, RoundRobin } from '../../src/core/gateway-choice.js';
+import { type GatewayCandidate, leastCost, leastRequest, RoundRobin } from '../../src/core/gateway-choice.js';
 import { seededRandom } from '../../src/core/random.js';
 import { RetryBudget } from '../../src/core/retry-budget.js';
 
@@ -30,6 +30,21 @@ test('least request leaves out servers not available or already tried, and says 
   assert.equal(leastRequest(c, random, new Set([1])), 2);
   assert.equal(leastRequest(c, random, new Set([1, 2])), -1);
   assert.equal(leastRequest([], random), -1);
+});
+
+test('least cost looks at every server: the cheapest wins, ties are drawn, and none when none is left', () => {
+  const c = [
+    { inFlight: 0, capacity: 1, available: true, cost: 30 },
+    { inFlight: 0, capacity: 1, available: true, cost: 10 },
+    { inFlight: 0, capacity: 1, available: true, cost: 10 },
+    { inFlight: 0, capacity: 1, available: false, cost: 1 },
+  ];
+  const seen = new Set<number>();
+  const r = seededRandom(3);
+  for (let k = 0; k < 50; k++) seen.add(leastCost(c, r));
+  assert.deepEqual([...seen].sort(), [1, 2], 'the two cheapest, both drawn; the unavailable one never');
+  assert.equal(leastCost(c, r, new Set([1, 2])), 0);
+  assert.equal(leastCost(c, r, new Set([0, 1, 2])), -1);
 });
 
 test('round robin gives each server its share of capacity, spread out', () => {

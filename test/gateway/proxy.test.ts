@@ -160,6 +160,7 @@ servers:
 applications:
   - { name: api, match: { host: api.example }, servers: [echo], mode: proxy }
   - { name: pair, match: { host: pair.example }, servers: [fast, slow], mode: proxy }
+  - { name: pair-lr, match: { host: pair-lr.example }, servers: [fast, slow], mode: proxy, proxy: { choice: least-request } }
   - { name: pair-pe, match: { host: pair-pe.example }, servers: [fast, slow], mode: proxy, proxy: { choice: peak-ewma } }
   - { name: pair-iv, match: { host: pair-iv.example }, servers: [fast, slow], mode: proxy, proxy: { choice: interval, serverLimit: 3 } }
   - { name: pair-rr, match: { host: pair-rr.example }, servers: [fast, slow], mode: proxy, proxy: { choice: round-robin, serverLimit: 3 } }
@@ -350,7 +351,8 @@ applications:
   });
 
   for (const [host, policy] of [
-    ['pair.example', 'least-request'],
+    ['pair.example', 'the default, least-delay (no manager here: least request)'],
+    ['pair-lr.example', 'least-request'],
     ['pair-pe.example', 'peak-ewma'],
     ['pair-iv.example', 'interval, a limit of 3'],
     ['pair-rr.example', 'round-robin, a limit of 3'],
@@ -609,7 +611,7 @@ applications:
       assert.equal(text.code, 0, text.stderr);
       assert.match(
         text.stdout,
-        /queued: proxied, least-request choice; queue \d+ waiting \(oldest \d+ ms, mean wait [\d.]+ ms, 2 timed out, 0 refused\); limited \d+ of 2 in flight/,
+        /queued: proxied, least-delay choice; queue \d+ waiting \(oldest \d+ ms, mean wait [\d.]+ ms, 2 timed out, 0 refused\); limited \d+ of 2 in flight/,
       );
     } finally {
       limitedHold = 60;

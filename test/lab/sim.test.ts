@@ -115,7 +115,7 @@ test('a server that joins is out of rotation until it starts, for every contende
     ],
     load: 0.3,
   });
-  for (const name of ['switchyard', 'lc', 'rr-w'] as const) {
+  for (const name of ['switchyard', 'lc', 'rr-w', 'gateway'] as const) {
     const r = simulate(s, { name }, 5);
     assert.deepEqual(
       r.arrivals.map((w) => w[1]! > 0),
@@ -143,7 +143,7 @@ test('every contender meets the same requests; one server answers them all when 
     servers: [{ name: 'only', strength: 2 }],
     load: 0.5,
   });
-  const counts = ['switchyard', 'switchyard-static', 'lc', 'lc-q', 'redir'].map((name) => {
+  const counts = ['switchyard', 'switchyard-static', 'lc', 'lc-q', 'redir', 'gateway'].map((name) => {
     const r = summarize(simulate(s, { name: name as 'lc' }, 3));
     assert.deepEqual(r.shares, [1]);
     assert.equal(r.routed.errors + r.routed.timeouts, 0, name);
@@ -171,5 +171,46 @@ test('at a 20 and a 60 ms round trip the redirect costs its one extra round trip
     const most = (p99('lc-w') + rt) * 1.05;
     const got = p99('switchyard');
     assert.ok(got <= most, `round trip ${rt} ms: p99 ${got.toFixed(1)}, at most ${most.toFixed(1)}`);
+  }
+});
+
+test('a freed slot goes to the next request waiting at the server before the door hears of it: never a slot too many', () => {
+  const q = new EventQueue();
+  const srv = new SimServer(q, 'x', 1, () => 10);
+  let most = 0;
+  const job = (): Job => ({
+    deadline: Infinity,
+    arrived: 0,
+    done: () => {
+      // A proxy with a queue of its own sends its next request the moment it hears.
+      if (sent < 6) {
+        sent++;
+        srv.arrive(job());
+      }
+      most = Math.max(most, srv.busy);
+      last = q.now;
+    },
+  });
+  let sent = 2;
+  let last = 0;
+  q.at(0, () => {
+    srv.arrive(job());
+    srv.arrive(job());
+  });
+  q.run(Infinity);
+  assert.equal(most, 1, 'busy slots never above the one slot');
+  assert.equal(last, 60, 'six requests of 10 ms, one at a time');
+});
+
+test('the gateway beats lc-q where traffic bypasses it and where a server slows, and keeps up in uneven (simulated, 20 ms)', () => {
+  for (const [name, most] of [
+    ['bypass', 0.6],
+    ['degrade', 0.97],
+    ['uneven', 1.03],
+  ] as const) {
+    const s = loadScenario(join(DIR, `${name}.yaml`));
+    const p99 = (c: 'gateway' | 'lc-q') => summarize(simulate(s, { name: c }, 1)).routed.p99;
+    const ratio = p99('gateway') / p99('lc-q');
+    assert.ok(ratio <= most, `${name}: gateway / lc-q = ${ratio.toFixed(2)}`);
   }
 });

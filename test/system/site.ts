@@ -43,6 +43,8 @@ export interface SiteOptions {
   interceptors?: number;
   /** The agent's `batch:` as a YAML flow map; default `{ age: 500ms }`. */
   agentBatch?: string;
+  /** Extra YAML for the application `shop` (indented four spaces), e.g. `    mode: proxy`. */
+  application?: string;
 }
 
 export interface RunningSite {
@@ -103,6 +105,7 @@ applications:
     match: { pathPrefix: / }
     servers: [${names.join(', ')}]
     stateful: ["/cart/*"]
+${o.application ?? ''}
 `;
   const siteFiles: Record<string, string> = {};
   for (let i = 0; i < n; i++) {

@@ -1,5 +1,8 @@
+import { proxySettings } from '../../config/gateway-schema.js';
 import type { LoadedSite } from '../../config/load.js';
 import type { Random } from '../../core/random.js';
+import { type AppGateway, appGatewayFor, FULL, limitNow, pickServer } from '../../gateway/choose.js';
+import { ended, newServerSide, type ServerSide, type ServerSides, sent } from '../../gateway/upstreams.js';
 import { decideForApp, parseTarget } from '../../interceptor/decide.js';
 import { emptyOverrides } from '../../interceptor/overrides.js';
 import { type AppState, SiteState } from '../../interceptor/site-state.js';
@@ -190,5 +193,134 @@ export class SwitchyardDoor implements Door {
     const srv = this.state.servers.get(this.app.servers[i]!.name)!;
     srv.health = { up: present, streak: 0 };
     this.state.updateAvailability(srv, now);
+  }
+}
+
+/**
+ * Switchyard's gateway (issue 30): the real site state, the real choice (`pickServer`: the
+ * application's policy, its limits from the servers' slots less what others hold there, its
+ * outlier watch) and an admission queue, fed by the manager's load messages. It sees its own
+ * requests finish; a request over every limit waits, first come first served, for the first
+ * place to free (its own request ending, or figures showing another door's did).
+ */
+export class GatewayDoor implements Door {
+  readonly kind = 'proxy' as const;
+  private readonly state: SiteState;
+  private readonly app: AppState;
+  private readonly g: AppGateway;
+  private readonly sides = new SimSides();
+  private readonly toSim: number[];
+  private readonly fromSim: number[];
+  private readonly held: Routed[] = [];
+  private heldHead = 0;
+  /** Waiters already answered (their clients gave up) but not yet out of `held`. */
+  private readonly gone = new Set<Routed>();
+
+  constructor(
+    loaded: LoadedSite,
+    serverNames: readonly string[],
+    private readonly random: Random,
+    now: number,
+  ) {
+    this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
+    this.app = this.state.apps[0]!;
+    this.g = appGatewayFor(this.app, undefined, proxySettings(this.app.config.proxy), () => now);
+    this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
+    this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
+  }
+
+  route(now: number, r: Routed): void {
+    if (this.heldHead < this.held.length) {
+      // Others wait already: first come, first served.
+      this.held.push(r);
+      return;
+    }
+    const tried = new Set<number>();
+    if (r.exclude !== undefined && this.fromSim[r.exclude]! >= 0) tried.add(this.fromSim[r.exclude]!);
+    const i = pickServer(this.app, this.g, this.sides, tried, true, now, this.random, () => '');
+    if (i === FULL) {
+      this.held.push(r);
+      return;
+    }
+    this.send(i, r, now);
+  }
+
+  finished(server: number, now: number): void {
+    const i = this.fromSim[server]!;
+    ended(this.sides.get(this.app.servers[i]!.name), now);
+    this.release(i, now);
+  }
+
+  load(msg: LoadMessage, now: number): void {
+    this.state.applyLoad(msg.servers, msg.swamped, now, msg.doors);
+    for (let i = 0; i < this.app.servers.length; i++) this.release(i, now);
+  }
+
+  tick(now: number): void {
+    this.state.refreshManaged(now);
+    for (let i = 0; i < this.app.servers.length; i++) this.release(i, now);
+    // Waiters whose clients gave up leave (the gateway's own time-out is longer than theirs).
+    for (let k = this.heldHead; k < this.held.length; k++) {
+      const r = this.held[k]!;
+      if (r.deadline <= now && !this.gone.has(r)) {
+        this.gone.add(r);
+        r.go(-1);
+      }
+    }
+  }
+
+  setPresent(server: number, present: boolean, now: number): void {
+    const i = this.fromSim[server]!;
+    if (i < 0) return;
+    const srv = this.state.servers.get(this.app.servers[i]!.name)!;
+    srv.health = { up: present, streak: 0 };
+    this.state.updateAvailability(srv, now);
+  }
+
+  private send(i: number, r: Routed, now: number): void {
+    if (i < 0) {
+      r.go(-1);
+      return;
+    }
+    sent(this.sides.get(this.app.servers[i]!.name), now);
+    r.go(this.toSim[i]!);
+  }
+
+  /** Places free at server i go to the oldest waiting requests. */
+  private release(i: number, now: number): void {
+    const side = this.sides.get(this.app.servers[i]!.name);
+    while (this.heldHead < this.held.length) {
+      if (!this.app.pool.isAvailable(i)) return;
+      if (side.inFlight >= limitNow(this.app, i, this.g.settings, side, now)) return;
+      const r = this.held[this.heldHead++]!;
+      if (this.gone.delete(r)) continue;
+      if (r.deadline <= now) {
+        r.go(-1);
+        continue;
+      }
+      this.send(i, r, now);
+    }
+    if (this.heldHead > 1024 && this.heldHead * 2 > this.held.length) {
+      this.held.splice(0, this.heldHead);
+      this.heldHead = 0;
+    }
+  }
+}
+
+/** The gateway's per-server state in the simulator: no connections, only the counts. */
+class SimSides implements ServerSides {
+  private readonly byName = new Map<string, ServerSide>();
+
+  get(name: string): ServerSide {
+    let s = this.byName.get(name);
+    if (!s) {
+      s = newServerSide(name);
+      this.byName.set(name, s);
+    }
+    return s;
+  }
+
+  peek(name: string): ServerSide | undefined {
+    return this.byName.get(name);
   }
 }

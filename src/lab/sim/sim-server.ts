@@ -86,7 +86,8 @@ export class SimServer {
     this.busy--;
     this.finished++;
     this.serviceSum += serviceTime;
-    job.done(this.q.now, ok);
+    // The next waiting request takes the slot before the door hears of the answer: a proxy
+    // that sends another at once must find the slot taken, never a slot too many.
     if (this.head < this.waiting.length) {
       const next = this.waiting[this.head++]!;
       // Drop the consumed prefix now and then so the array does not grow for ever.
@@ -96,6 +97,7 @@ export class SimServer {
       }
       this.start(next);
     }
+    job.done(this.q.now, ok);
   }
 }
 

@@ -14,7 +14,7 @@ import {
   speedFactor,
 } from '../scenario.js';
 import { addRequest, ERROR, newRecords, OK, type RecordColumns, TIMEOUT } from '../summary.js';
-import { type Door, ProxyDoor, type Routed, SwitchyardDoor } from './doors.js';
+import { type Door, GatewayDoor, ProxyDoor, type Routed, SwitchyardDoor } from './doors.js';
 import { EventQueue } from './event-queue.js';
 import { type Job, SimServer, serviceSampler } from './sim-server.js';
 
@@ -98,7 +98,7 @@ export function simulate(s: Scenario, c: ContenderSpec, seed: number): RunRecord
       for (const d of doors) d.setPresent(i, true, q.now);
     });
   });
-  if (c.name === 'switchyard')
+  if (c.name === 'switchyard' || c.name === 'gateway')
     wireManager(s, c, q, servers, present, doors, redirecting, policyRnd, scheduleEvery, stopTicks);
 
   const rec: RunRecord = {
@@ -244,8 +244,14 @@ function makeDoors(s: Scenario, c: ContenderSpec, names: string[], random: Rando
         return new ProxyDoor({ rule: 'roundrobin', weights: strengths, redirect: true }, random);
       case 'nginx-lc':
         return new ProxyDoor({ rule: 'least_conn', weights: strengths }, random);
-      case 'gateway':
-        throw new Error('the gateway runs in the lab only: the simulator has no model of it');
+      case 'gateway': {
+        const urls = names.map((_, i) => `http://127.0.0.1:${20_000 + i}`);
+        // LAB_GATEWAY='{"choice":"least-delay"}': the gateway with other settings, as in the lab.
+        const proxy = process.env.LAB_GATEWAY
+          ? (JSON.parse(process.env.LAB_GATEWAY) as Record<string, unknown>)
+          : true;
+        return new GatewayDoor(labSite(s, { mode: 'dynamic', urls, proxy }), names, random, now);
+      }
     }
   };
   return Array.from({ length: s.doors }, make);
