@@ -194,15 +194,18 @@ export class ServerPool {
   }
 
   /**
-   * Server i's latest figures when fresh (younger than the obsolescence time), with the
-   * queue choice's service time estimate for it (robust, slowness of a stalled server
-   * included), ms: what a gateway folds into its own counts.
+   * Server i's latest figures when fresh (younger than the obsolescence time), else
+   * undefined: what a gateway folds into its own counts. Read per pick, so nothing is made.
    */
-  freshFigures(i: number, now: number): { queue: ServerQueue; service: number } | undefined {
+  freshQueue(i: number, now: number): Readonly<ServerQueue> | undefined {
+    const q = this.members[i]!.queue;
+    return q && now - q.measuredAt <= this.params.obsolescence ? q : undefined;
+  }
+
+  /** The queue choice's service time estimate for server i (robust, a stall's slowness included), ms. */
+  serviceTime(i: number): number {
     const m = this.members[i]!;
-    const q = m.queue;
-    if (!q || now - q.measuredAt > this.params.obsolescence) return undefined;
-    return { queue: q, service: m.service.value > 0 ? serviceFor(m.service) : this.typicalService() };
+    return m.service.value > 0 ? serviceFor(m.service) : this.typicalService();
   }
 
   /** Server i's expected delay by the queue choice, ms, when its figures are fresh. */

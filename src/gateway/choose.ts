@@ -73,27 +73,38 @@ export function appGatewayFor(
 /** Figures older than this are not folded into the gateway's own counts, ms. */
 export const FOLD_WITHIN = 1000;
 
+/** What a server's figures say beyond this gateway's own count (serverFigures). */
+export interface ServerFigures {
+  /** Requests it holds from elsewhere: other gateways and doors, clients that bypass them. */
+  others: number;
+  slots: number;
+  /** The queue choice's service time estimate, ms. */
+  service: number;
+}
+
+/** One answer, filled again by each call: picks read it at once, and make nothing per request. */
+const scratch: ServerFigures = { others: 0, slots: 1, service: 0 };
+
 /**
- * What the server's own figures say beyond this gateway's counts: the requests it holds from
- * elsewhere (other gateways and doors, clients that bypass them) as of its latest figures, its
- * slots, and the queue choice's service time estimate. Undefined without fresh figures.
+ * What the server's own figures say beyond this gateway's counts, as of its latest figures:
+ * the requests it holds from elsewhere, its slots, its service time. Undefined without fresh
+ * figures (or ones older than the gateway's history of its own count). The object returned is
+ * the same each call: read it before the next.
  */
 export function serverFigures(
   app: AppState,
   index: number,
   up: ServerSide,
   now: number,
-): { others: number; slots: number; service: number } | undefined {
-  const f = app.pool.freshFigures(index, now);
-  if (!f || now - f.queue.measuredAt > FOLD_WITHIN) return undefined;
-  const mine = up.history.at(f.queue.measuredAt, up.inFlight);
+): Readonly<ServerFigures> | undefined {
+  const q = app.pool.freshQueue(index, now);
+  if (!q || now - q.measuredAt > FOLD_WITHIN) return undefined;
+  const mine = up.history.at(q.measuredAt, up.inFlight);
   if (mine === undefined) return undefined;
-  const q = f.queue;
-  return {
-    others: Math.max(0, q.queueLength + q.busy - mine),
-    slots: Math.max(1, q.slots),
-    service: f.service,
-  };
+  scratch.others = Math.max(0, q.queueLength + q.busy - mine);
+  scratch.slots = Math.max(1, q.slots);
+  scratch.service = app.pool.serviceTime(index);
+  return scratch;
 }
 
 /**
