@@ -118,27 +118,24 @@ export function limitOf(
   settings: ProxyConfig,
   up: ServerSide | undefined,
   others = 0,
+  ramp = 1,
 ): number {
   const l = settings.serverLimit;
-  if (typeof l === 'number') return l;
   if (l === 'none') return Number.POSITIVE_INFINITY;
-  if (l === 'adaptive') return up?.adaptive?.limit ?? PROBE_LIMIT;
+  // Slow start: a server back in rotation may have its ramp's share of its limit, one at least.
+  const ramped = (n: number) => (ramp < 1 ? Math.max(1, Math.ceil(n * ramp)) : n);
+  if (typeof l === 'number') return ramped(l);
+  if (l === 'adaptive') return ramped(up?.adaptive?.limit ?? PROBE_LIMIT);
   const slots = s.managed?.figures?.slots;
   return slots !== undefined && slots > 0
-    ? Math.max(0, Math.round(slots * (1 + settings.serverQueue)) - others)
+    ? Math.max(0, ramped(Math.round(slots * (1 + settings.serverQueue))) - others)
     : Number.POSITIVE_INFINITY;
 }
 
-/** A server's limit now, others' requests from its fresh figures taken off. */
-export function limitNow(
-  app: AppState,
-  index: number,
-  settings: ProxyConfig,
-  up: ServerSide,
-  now: number,
-): number {
-  const f = settings.serverLimit === 'slots' ? serverFigures(app, index, up, now) : undefined;
-  return limitOf(app.servers[index]!, settings, up, f?.others ?? 0);
+/** A server's limit now: others' requests from its fresh figures taken off, slow start's ramp applied. */
+export function limitNow(g: AppGateway, index: number, up: ServerSide, now: number): number {
+  const f = g.settings.serverLimit === 'slots' ? serverFigures(g.app, index, up, now) : undefined;
+  return limitOf(g.app.servers[index]!, g.settings, up, f?.others ?? 0, rampOf(up.watch, now, g.watch));
 }
 
 export function pickServer(
@@ -167,7 +164,8 @@ export function pickServer(
     up.wasAvailable = usable;
     const c = g.candidates[i]!;
     c.inFlight = up.inFlight;
-    c.capacity = s.capacity * rampOf(up.watch, now, g.watch);
+    const ramp = rampOf(up.watch, now, g.watch);
+    c.capacity = s.capacity * ramp;
     c.available = usable && !tried.has(i);
     c.cost = undefined;
     if (c.available && isEjected(up.watch, now)) {
@@ -179,7 +177,7 @@ export function pickServer(
       c.available && (fold || g.settings.serverLimit === 'slots')
         ? serverFigures(app, i, up, now)
         : undefined;
-    if (limits && c.available && c.inFlight >= limitOf(s, g.settings, up, f?.others ?? 0)) {
+    if (limits && c.available && c.inFlight >= limitOf(s, g.settings, up, f?.others ?? 0, ramp)) {
       c.available = false;
       atLimit = true;
     }
@@ -188,7 +186,7 @@ export function pickServer(
       const load = f.others + up.inFlight + 1;
       c.cost =
         g.settings.choice === 'least-delay'
-          ? ((load / f.slots) * f.service * s.capacity) / c.capacity // slow start: a ramping server costs more
+          ? (load / f.slots) * f.service // slow start through its limit, which a cost would not bound
           : load / c.capacity;
     }
     if (up.watch.latency > 0) {

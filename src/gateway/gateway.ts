@@ -177,7 +177,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
         const w = g?.queue.oldest();
         if (!g || !w || (best && best.at <= w.at)) continue;
         if (!g.app.pool.isAvailable(m.index)) continue;
-        if (up.inFlight >= limitNow(g.app, m.index, g.settings, up, ctx.clock())) continue;
+        if (up.inFlight >= limitNow(g, m.index, up, ctx.clock())) continue;
         best = { g, index: m.index, at: w.at };
       }
       if (!best) return;
@@ -420,7 +420,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       },
       servers: g.app.servers.map((srv, i) => {
         const up = upstreams.peek(srv.name);
-        const limit = up ? limitNow(g.app, i, g.settings, up, now) : limitOf(srv, g.settings, up);
+        const limit = up ? limitNow(g, i, up, now) : limitOf(srv, g.settings, up);
         return {
           ...(Number.isFinite(limit) ? { limit } : {}),
           name: srv.name,

@@ -43,17 +43,12 @@ export function label(c: ContenderSpec): string {
 }
 
 /**
- * The contenders a scenario is run with (`quick`: only Switchyard's default, lc and the
- * gateway). The gateway runs in every scenario of the lab, and lc-q, the best-configured
- * proxy it is held against, in every one-door scenario (issue 30); `simulator` leaves the
- * gateway out.
+ * The contenders a scenario is run with, in the lab and the simulator alike (`quick`: only
+ * Switchyard's default, lc and the gateway). The gateway runs in every scenario, and lc-q, the
+ * best-configured proxy it is held against, in every one-door scenario (issue 30).
  */
-export function contendersFor(
-  scenario: string,
-  quick = false,
-  o: { doors?: number; simulator?: boolean } = {},
-): ContenderSpec[] {
-  const gateway: ContenderSpec[] = o.simulator ? [] : [{ name: 'gateway' }];
+export function contendersFor(scenario: string, quick = false, o: { doors?: number } = {}): ContenderSpec[] {
+  const gateway: ContenderSpec[] = [{ name: 'gateway' }];
   if (quick) return [{ name: 'switchyard' }, { name: 'lc' }, ...gateway];
   const base: ContenderSpec[] = [
     { name: 'switchyard' },
@@ -62,8 +57,7 @@ export function contendersFor(
     { name: 'lc-w' },
     ...gateway,
   ];
-  if (!ALL_CONTENDERS_IN.has(scenario))
-    return o.doors === 1 && !o.simulator ? [...base, { name: 'lc-q' }] : base;
+  if (!ALL_CONTENDERS_IN.has(scenario)) return o.doors === 1 ? [...base, { name: 'lc-q' }] : base;
   return [
     ...base,
     { name: 'lc-q' },

@@ -73,7 +73,7 @@ function run(o: Options): void {
     const s: Scenario = steady ? { ...loaded, duration: loaded.duration * scale } : loaded;
     const contenders = o.contenders
       ? parseList(o.contenders)
-      : contendersFor(s.name, false, { simulator: true });
+      : contendersFor(s.name, false, { doors: s.doors });
     const started = performance.now();
     const rows = contenders.map((c) => {
       const runs: Records[] = [];

@@ -291,7 +291,7 @@ export class GatewayDoor implements Door {
     const side = this.sides.get(this.app.servers[i]!.name);
     while (this.heldHead < this.held.length) {
       if (!this.app.pool.isAvailable(i)) return;
-      if (side.inFlight >= limitNow(this.app, i, this.g.settings, side, now)) return;
+      if (side.inFlight >= limitNow(this.g, i, side, now)) return;
       const r = this.held[this.heldHead++]!;
       if (this.gone.delete(r)) continue;
       if (r.deadline <= now) {
