@@ -72,6 +72,8 @@ export function formatTable(s: Scenario, cells: Cell[], note: string): string {
   const find = (n: string) => cells.find((c) => c.label === n);
   const lc = find('lc');
   const lcw = find('lc-w');
+  // lc-q, the best-configured proxy, is what the gateway is held against (issue 30).
+  const lcq = find('lc-q');
   const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
   const ratio = (c: Cell, ref: Cell | undefined) => {
     if (!ref) return '-';
@@ -91,6 +93,7 @@ export function formatTable(s: Scenario, cells: Cell[], note: string): string {
     'tmo',
     'vs lc',
     'vs lc-w',
+    ...(lcq ? ['vs lc-q'] : []),
     'shares %',
   ];
   if (withCpu) head.push('cpu s');
@@ -107,6 +110,7 @@ export function formatTable(s: Scenario, cells: Cell[], note: string): string {
       String(m.routed.timeouts),
       ratio(c, lc),
       ratio(c, lcw),
+      ...(lcq ? [ratio(c, lcq)] : []),
       m.shares.map((x) => (100 * x).toFixed(0)).join('/'),
     ];
     if (withCpu) cellsOut.push(f(c.cpu, 1));
