@@ -66,6 +66,7 @@
 //          --only LIST      only these proxies (gateway,undici,http-proxy,haproxy,nginx)
 //          --dist DIR       the gateway from another build's dist/ folder
 //          --against DIR    a second gateway, from another build's dist/, in the same rounds
+//          --against-flags "F"  Node flags for that second gateway only (e.g. --max-semi-space-size=64)
 //                           (a change's worth, paired by round, is printed)
 //          --json           one JSON object instead of the tables
 //          --cpu-prof DIR   instead: the gateway (or the one Node proxy --only names) alone
@@ -130,7 +131,7 @@ const PROFILE_WRITE_MS = 15_000;
 function usage() {
   return (
     'usage: node bench/proxy.mjs [--quick] [--rounds N] [--duration S] [--rate-duration S] [--rate R]\n' +
-    '                            [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--json] [--cpu-prof DIR]'
+    '                            [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--against-flags F] [--json] [--cpu-prof DIR]'
   );
 }
 
@@ -194,6 +195,12 @@ function parseArgs(argv) {
       o.against = resolve(value());
       if (!existsSync(join(o.against, 'cli/main.js')))
         throw new BenchError(`--against: no cli/main.js in ${o.against} (give a build's dist/ folder)`);
+    } else if (flag === '--against-flags') {
+      // Node flags for the --against gateway only (e.g. a GC setting tried on the same build).
+      o.againstFlags = value().split(' ').filter(Boolean);
+      for (const f of o.againstFlags)
+        if (!/^--[a-z0-9-]+(=[\w.,-]+)?$/.test(f))
+          throw new BenchError(`--against-flags: not a Node flag: ${f}`);
     } else if (flag === '--cpu-prof') o.cpuProf = resolve(value());
     else if (flag === '--help' || flag === '-h') {
       console.log(usage());
@@ -651,7 +658,8 @@ async function startProxy(key, ctx) {
   const { tmp, backends, opts, bins, nodeFlags = [] } = ctx;
   const origins = backends.map((b) => `http://127.0.0.1:${b.port}`);
   if (key === 'gateway') return startGateway(tmp, opts.dist, backends, nodeFlags);
-  if (key === 'against') return startGateway(tmp, opts.against, backends, nodeFlags);
+  if (key === 'against')
+    return startGateway(tmp, opts.against, backends, [...nodeFlags, ...(opts.againstFlags ?? [])]);
   if (key === 'undici' || key === 'http-proxy') {
     const s = await startNode(
       key,
@@ -762,7 +770,7 @@ async function main() {
   };
   const label = {
     gateway: 'Switchyard gateway',
-    against: `gateway from ${opts.against}`,
+    against: `gateway from ${opts.against}${opts.againstFlags ? ` (${opts.againstFlags.join(' ')})` : ''}`,
     undici: 'bare undici Pool.stream',
     'http-proxy': `node-http-proxy ${versions.httpProxy}`,
     haproxy: `HAProxy ${versions.haproxy ?? ''}`.trim(),
