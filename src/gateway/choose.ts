@@ -217,7 +217,8 @@ export function pickServer(
     }
     case 'least-delay': {
       // Delays in ms need every candidate's figures; without them, least request.
-      const all = g.candidates.every((c) => !c.available || c.cost !== undefined);
+      let all = true;
+      for (const c of g.candidates) if (c.available && c.cost === undefined) all = false;
       if (!all) for (const c of g.candidates) c.cost = undefined;
       i = all ? leastCost(g.candidates, random, tried) : leastRequest(g.candidates, random, tried);
       break;
