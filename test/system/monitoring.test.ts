@@ -99,8 +99,13 @@ describe('monitoring plane', { timeout: 120_000 }, () => {
         await (await fetch(`${metricsAt}/metrics`)).text(),
         'switchyard_agent_report_interval_seconds',
       );
+    // Fast requests go on while we wait: service times measured while the machine was busy
+    // (other test files start whole sites beside this one) must be outweighed by later ones.
     await eventually(
-      async () => (await interval()) <= 0.01,
+      async () => {
+        for (let i = 0; i < 5; i++) await direct('web-b', '/fast');
+        return (await interval()) <= 0.01;
+      },
       'the agent to report every 10 ms or less',
       10_000,
     );
