@@ -146,15 +146,38 @@ export class ProxyDoor implements Door {
 }
 
 /**
+ * A door built on Switchyard's real site state (the lab site's one application), with the
+ * scenario's server indexes mapped to the application's and back.
+ */
+abstract class SiteDoor {
+  protected readonly state: SiteState;
+  protected readonly app: AppState;
+  protected readonly toSim: number[];
+  protected readonly fromSim: number[];
+
+  constructor(loaded: LoadedSite, serverNames: readonly string[], now: number) {
+    this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
+    this.app = this.state.apps[0]!;
+    this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
+    this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
+  }
+
+  /** As the interceptor's own health checks would see it (their rise time left out). */
+  setPresent(server: number, present: boolean, now: number): void {
+    const i = this.fromSim[server]!;
+    if (i < 0) return;
+    const srv = this.state.servers.get(this.app.servers[i]!.name)!;
+    srv.health = { up: present, streak: 0 };
+    this.state.updateAvailability(srv, now);
+  }
+}
+
+/**
  * A Switchyard interceptor: the real site state and the real decision (`decideForApp`), fed
  * by the same load messages the manager sends. Server indexes are the scenario's order.
  */
-export class SwitchyardDoor implements Door {
+export class SwitchyardDoor extends SiteDoor implements Door {
   readonly kind = 'redirect' as const;
-  private readonly state: SiteState;
-  private readonly app: AppState;
-  private readonly toSim: number[];
-  private readonly fromSim: number[];
   private readonly target = parseTarget('/lab', 'lab.example')!;
   private readonly facts = { method: 'GET', url: '/lab', host: 'lab.example', secure: false };
 
@@ -164,10 +187,7 @@ export class SwitchyardDoor implements Door {
     private readonly random: Random,
     now: number,
   ) {
-    this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
-    this.app = this.state.apps[0]!;
-    this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
-    this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
+    super(loaded, serverNames, now);
   }
 
   route(now: number, r: Routed): void {
@@ -185,15 +205,6 @@ export class SwitchyardDoor implements Door {
   tick(now: number): void {
     this.state.refreshManaged(now);
   }
-
-  /** As the interceptor's own health checks would see it (their rise time left out). */
-  setPresent(server: number, present: boolean, now: number): void {
-    const i = this.fromSim[server]!;
-    if (i < 0) return;
-    const srv = this.state.servers.get(this.app.servers[i]!.name)!;
-    srv.health = { up: present, streak: 0 };
-    this.state.updateAvailability(srv, now);
-  }
 }
 
 /**
@@ -203,14 +214,10 @@ export class SwitchyardDoor implements Door {
  * requests finish; a request over every limit waits, first come first served, for the first
  * place to free (its own request ending, or figures showing another door's did).
  */
-export class GatewayDoor implements Door {
+export class GatewayDoor extends SiteDoor implements Door {
   readonly kind = 'proxy' as const;
-  private readonly state: SiteState;
-  private readonly app: AppState;
   private readonly g: AppGateway;
   private readonly sides = new SimSides();
-  private readonly toSim: number[];
-  private readonly fromSim: number[];
   private readonly held: Routed[] = [];
   private heldHead = 0;
   /** Waiters already answered (their clients gave up) but not yet out of `held`. */
@@ -222,11 +229,8 @@ export class GatewayDoor implements Door {
     private readonly random: Random,
     now: number,
   ) {
-    this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
-    this.app = this.state.apps[0]!;
+    super(loaded, serverNames, now);
     this.g = appGatewayFor(this.app, undefined, proxySettings(this.app.config.proxy), () => now);
-    this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
-    this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
   }
 
   route(now: number, r: Routed): void {
@@ -267,14 +271,6 @@ export class GatewayDoor implements Door {
         r.go(-1);
       }
     }
-  }
-
-  setPresent(server: number, present: boolean, now: number): void {
-    const i = this.fromSim[server]!;
-    if (i < 0) return;
-    const srv = this.state.servers.get(this.app.servers[i]!.name)!;
-    srv.health = { up: present, streak: 0 };
-    this.state.updateAvailability(srv, now);
   }
 
   private send(i: number, r: Routed, now: number): void {
