@@ -119,7 +119,7 @@ export interface Gateway {
    * New figures for these servers: a place others freed there (another door's request ended)
    * goes to a waiting request now, not when one of this gateway's own ends.
    */
-  refigured(servers: readonly string[]): void;
+  refigured(servers: readonly { server: string }[]): void;
   close(): Promise<void>;
 }
 
@@ -452,8 +452,8 @@ export function createGateway(ctx: GatewayContext): Gateway {
     },
     retain: (servers) => upstreams.retain(servers),
     refigured: (servers) => {
-      for (const name of servers) {
-        const up = upstreams.peek(name);
+      for (const { server } of servers) {
+        const up = upstreams.peek(server);
         if (up) released(up);
       }
     },

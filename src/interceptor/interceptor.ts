@@ -123,7 +123,7 @@ export async function startInterceptor(opts: InterceptorOptions): Promise<Interc
       log,
       onLoad: (msg) => {
         state.applyLoad(msg.servers, msg.swamped, clock(), msg.doors);
-        gateway.refigured(msg.servers.map((l) => l.server));
+        gateway.refigured(msg.servers);
       },
       onOverrides: (msg) => {
         clearOverrides(overrides);

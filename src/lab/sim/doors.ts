@@ -155,11 +155,26 @@ abstract class SiteDoor {
   protected readonly toSim: number[];
   protected readonly fromSim: number[];
 
-  constructor(loaded: LoadedSite, serverNames: readonly string[], now: number) {
+  constructor(
+    loaded: LoadedSite,
+    serverNames: readonly string[],
+    protected readonly random: Random,
+    now: number,
+  ) {
     this.state = new SiteState(loaded.site, loaded.addresses, new Map(), emptyOverrides(), undefined, now);
     this.app = this.state.apps[0]!;
     this.toSim = this.app.servers.map((s) => serverNames.indexOf(s.name));
     this.fromSim = serverNames.map((n) => this.app.serverIndex.get(n) ?? -1);
+  }
+
+  /** The manager's push (Switchyard's dynamic mode). */
+  load(msg: LoadMessage, now: number): void {
+    this.state.applyLoad(msg.servers, msg.swamped, now, msg.doors);
+  }
+
+  /** The interceptor's own tick: the manager's word ages. */
+  tick(now: number): void {
+    this.state.refreshManaged(now);
   }
 
   /** As the interceptor's own health checks would see it (their rise time left out). */
@@ -181,15 +196,6 @@ export class SwitchyardDoor extends SiteDoor implements Door {
   private readonly target = parseTarget('/lab', 'lab.example')!;
   private readonly facts = { method: 'GET', url: '/lab', host: 'lab.example', secure: false };
 
-  constructor(
-    loaded: LoadedSite,
-    serverNames: readonly string[],
-    private readonly random: Random,
-    now: number,
-  ) {
-    super(loaded, serverNames, now);
-  }
-
   route(now: number, r: Routed): void {
     const exclude = r.exclude === undefined ? undefined : this.fromSim[r.exclude];
     const d = decideForApp(this.app, this.target, this.facts, now, this.random, exclude);
@@ -197,14 +203,6 @@ export class SwitchyardDoor extends SiteDoor implements Door {
   }
 
   finished(): void {}
-
-  load(msg: LoadMessage, now: number): void {
-    this.state.applyLoad(msg.servers, msg.swamped, now, msg.doors);
-  }
-
-  tick(now: number): void {
-    this.state.refreshManaged(now);
-  }
 }
 
 /**
@@ -223,13 +221,8 @@ export class GatewayDoor extends SiteDoor implements Door {
   /** Waiters already answered (their clients gave up) but not yet out of `held`. */
   private readonly gone = new Set<Routed>();
 
-  constructor(
-    loaded: LoadedSite,
-    serverNames: readonly string[],
-    private readonly random: Random,
-    now: number,
-  ) {
-    super(loaded, serverNames, now);
+  constructor(loaded: LoadedSite, serverNames: readonly string[], random: Random, now: number) {
+    super(loaded, serverNames, random, now);
     this.g = appGatewayFor(this.app, undefined, proxySettings(this.app.config.proxy), () => now);
   }
 
@@ -255,13 +248,13 @@ export class GatewayDoor extends SiteDoor implements Door {
     this.release(i, now);
   }
 
-  load(msg: LoadMessage, now: number): void {
-    this.state.applyLoad(msg.servers, msg.swamped, now, msg.doors);
+  override load(msg: LoadMessage, now: number): void {
+    super.load(msg, now);
     for (let i = 0; i < this.app.servers.length; i++) this.release(i, now);
   }
 
-  tick(now: number): void {
-    this.state.refreshManaged(now);
+  override tick(now: number): void {
+    super.tick(now);
     for (let i = 0; i < this.app.servers.length; i++) this.release(i, now);
     // Waiters whose clients gave up leave (the gateway's own time-out is longer than theirs).
     for (let k = this.heldHead; k < this.held.length; k++) {
