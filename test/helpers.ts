@@ -68,8 +68,8 @@ export async function eventually<T>(
 }
 
 /**
- * The temporary directories this test file made, removed when its process ends: a suite run
- * left about 600 behind in /tmp before. SWITCHYARD_KEEP_TEST_DIRS=1 keeps them for a look after
+ * The temporary directories this test file made, removed when its process ends: without it they
+ * built up in /tmp run after run. SWITCHYARD_KEEP_TEST_DIRS=1 keeps them for a look after
  * a failure. The removal runs on 'exit', so it must be synchronous; the files of a database still
  * open are simply unlinked (Linux keeps them until the handle closes).
  */

@@ -21,7 +21,7 @@ export const PROXY_DEFAULTS = {
   ejectFor: '30s',
   maxEjected: 0.5,
   slowStart: '30s',
-  queueLength: 1000,
+  queueLength: 10_000,
   queueTimeout: '5s',
 } as const;
 
@@ -95,7 +95,8 @@ export const proxySchema = z
         "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 1 lets each server queue about one service time's work, so a fast server never waits for the gateway to hear a slot freed, and keeps a slowed server from holding more than that (D57).",
     }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
-      description: 'Requests that may wait in the admission queue; past it, 503 at once.',
+      description:
+        'Requests that may wait in the admission queue at once; past it, 503 at once. A guard for memory and file descriptors, not the bound that matters: queueTimeout is (as HAProxy bounds its queue by `timeout queue` alone). At 1,000 a flash crowd the servers cleared in about a second was refused (D58).',
     }),
     queueTimeout: duration(
       'How long a request may wait in the admission queue before it gets 503 with Retry-After.',

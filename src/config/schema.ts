@@ -46,6 +46,14 @@ export const DEFAULTS = {
   affinityCookie: 'sy_server',
 } as const;
 
+/**
+ * A proxy application's default maxConcurrent: its requests stay in the gateway while their
+ * servers work and while they wait in its admission queue, so 1,000 (the redirect default)
+ * refused a flash crowd the servers cleared within a second (D58). This bounds memory and
+ * file descriptors, far past any queue the servers clear within proxy.queueTimeout.
+ */
+export const PROXY_MAX_CONCURRENT = 20_000;
+
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const name = (what: string) =>
   z
@@ -214,8 +222,10 @@ const application = z
       .number()
       .int()
       .min(1)
-      .default(DEFAULTS.maxConcurrent)
-      .meta({ description: "Requests handled at once (the documents' thread count); past it, 503 at once." }),
+      .optional()
+      .meta({
+        description: `Requests handled at once (the documents' thread count); past it, 503 at once. Default ${DEFAULTS.maxConcurrent} for a redirect application, whose requests take microseconds; ${PROXY_MAX_CONCURRENT} for a proxy application, whose requests stay until their server answers and may wait in its admission queue (proxy.queueLength, proxy.queueTimeout), so that a flash crowd the servers clear in time is not refused here (D58).`,
+      }),
     redirectStatus: z
       .union([z.literal(302), z.literal(303), z.literal(307)])
       .default(DEFAULTS.redirectStatus)
@@ -491,6 +501,11 @@ export type SiteInput = z.input<typeof siteSchema>;
 export type Site = z.output<typeof siteSchema>;
 export type ServerConfig = Site['servers'][number];
 export type ApplicationConfig = Site['applications'][number];
+
+/** Requests an application handles at once: its maxConcurrent, else its mode's default (D58). */
+export function maxConcurrentOf(a: Pick<ApplicationConfig, 'maxConcurrent' | 'mode'>): number {
+  return a.maxConcurrent ?? (a.mode === 'proxy' ? PROXY_MAX_CONCURRENT : DEFAULTS.maxConcurrent);
+}
 export type InterceptorConfig = Site['interceptor'];
 export type {
   AgentConfig,

@@ -2,6 +2,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Counter } from 'prom-client';
+import { maxConcurrentOf } from '../config/schema.js';
 import type { Clock, Random } from '../core/random.js';
 import { ERROR_CODES } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -105,7 +106,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     if (!target) return refuse(res, 'bad-request', 400, '-');
     const app = state.matcher.match(target.host, target.path);
     if (!app) return refuse(res, 'no-application', 404, '-');
-    if (app.inFlight >= app.config.maxConcurrent)
+    if (app.inFlight >= maxConcurrentOf(app.config))
       return refuse(res, 'overloaded', 503, app.name, ic.retryAfter);
 
     const now = ctx.clock();
@@ -186,7 +187,7 @@ export function createUpgradeHandler(
       !target ||
       app.config.mode !== 'proxy' ||
       !app.enabled ||
-      app.inFlight >= app.config.maxConcurrent
+      app.inFlight >= maxConcurrentOf(app.config)
     ) {
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;

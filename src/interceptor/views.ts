@@ -1,4 +1,5 @@
 import { PROXY_DEFAULTS } from '../config/gateway-schema.js';
+import { maxConcurrentOf } from '../config/schema.js';
 import { mayMove } from '../core/page-rules.js';
 import type { Decider, WeightBreakdown } from '../core/server-pool.js';
 import type { Gateway, GatewayAppView } from '../gateway/gateway.js';
@@ -97,7 +98,7 @@ export function statusView(
     name: a.name,
     enabled: a.enabled,
     inFlight: a.inFlight,
-    maxConcurrent: a.config.maxConcurrent,
+    maxConcurrent: maxConcurrentOf(a.config),
     ...choiceOf(state, a, now),
     roundTripMs: a.pool.clientRoundTrip,
     servers: a.servers.map((s, i) => memberView(s.name, a.pool.breakdown(i, now))),

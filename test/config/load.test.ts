@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSite } from '../../src/config/load.js';
 import { managerLinkUrl, managerSpeaksTls } from '../../src/config/monitoring-schema.js';
+import { maxConcurrentOf } from '../../src/config/schema.js';
 import { SwitchyardError } from '../../src/errors.js';
 
 const GOOD = `
@@ -36,6 +37,24 @@ test('the example site file loads with its defaults filled in', () => {
     publicHttps: undefined,
     internal: 'http://127.0.0.1:9002',
   });
+});
+
+test("maxConcurrent's default follows the mode: 1,000 redirecting, 20,000 proxying, where waiting requests stay (D58)", () => {
+  const l = parseSite(
+    `${GOOD}  - { name: api, match: { pathPrefix: /api }, servers: [web-a], mode: proxy }
+  - { name: capped, match: { pathPrefix: /capped }, servers: [web-a], mode: proxy, maxConcurrent: 50 }
+`,
+    'site.yaml',
+    '.',
+  );
+  assert.deepEqual(
+    l.site.applications.map((a) => [a.name, maxConcurrentOf(a)]),
+    [
+      ['shop', 1000],
+      ['api', 20_000],
+      ['capped', 50],
+    ],
+  );
 });
 
 test('an unknown key is an error naming its path', () => {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { StatusView } from '../../src/interceptor/views.js';
 import {
+  type Answer,
   eventually,
   httpRequest,
   metricValue,
@@ -78,6 +79,9 @@ let limitedHold = 60;
 /** The slotted server: requests in it now (served or waiting), and the most since `slottedPeak` was reset. */
 let slottedNow = 0;
 let slottedPeak = 0;
+/** The gated server holds every request while the gate is shut and answers them all when it opens. */
+let gateShut = false;
+const gateHeld: Array<() => void> = [];
 
 describe('the gateway', { timeout: 120_000 }, () => {
   const b: Record<string, Backend> = {};
@@ -117,6 +121,11 @@ describe('the gateway', { timeout: 120_000 }, () => {
       if (slotBusy < 4) serve();
       else slotWaiting.push(serve);
     });
+    b.gated = await backend((_req, res) => {
+      const answer = () => setTimeout(() => res.end('through'), 1);
+      if (gateShut) gateHeld.push(answer);
+      else answer();
+    });
     // Answers 500 while sick, else 200.
     b.sick = await backend((_req, res) => {
       res.writeHead(sick ? 500 : 200);
@@ -155,6 +164,8 @@ servers:
   - { name: wsb, url: ${url('ws')} }
   - { name: limited, url: ${url('limited')} }
   - { name: slotted, url: ${url('slotted')} }
+  - { name: gated, url: ${url('gated')} }
+  - { name: gated2, url: ${url('gated')} }
   - { name: sick, url: ${url('sick')} }
   - { name: gone, url: http://127.0.0.1:${gonePort} }
 applications:
@@ -189,6 +200,8 @@ applications:
     mode: proxy
     proxy: { serverLimit: 2, queueTimeout: 400ms }
   - { name: pages, match: { pathPrefix: /pages }, servers: [wsb] }
+  - { name: burst, match: { host: burst.example }, servers: [gated], mode: proxy, proxy: { serverLimit: 10, queueTimeout: 20s } }
+  - { name: tight, match: { host: tight.example }, servers: [gated2], mode: proxy, proxy: { serverLimit: 1, queueLength: 2 } }
   - { name: adaptive, match: { host: adaptive.example }, servers: [slotted], mode: proxy, proxy: { serverLimit: adaptive, queueTimeout: 5s } }
 `,
     });
@@ -616,6 +629,60 @@ applications:
     } finally {
       limitedHold = 60;
     }
+  });
+
+  test('a burst of 1,500 waiting at once, which the server clears inside the time-out, loses none (the queue is bounded by time)', async () => {
+    gateShut = true;
+    let answers: Promise<Answer[]> | undefined;
+    try {
+      // 1,500 clients at once; the server takes 10 and holds them, so 1,490 wait at the gateway.
+      answers = Promise.all(Array.from({ length: 1500 }, (_, i) => get('burst.example', `/b${i}`)));
+      await eventually(
+        async () =>
+          metricValue(await ic.metrics(), 'switchyard_interceptor_queue_length', { application: 'burst' }) >=
+          1490,
+        '1,490 requests waiting at the gateway',
+        30_000,
+      );
+    } finally {
+      gateShut = false;
+      for (const go of gateHeld.splice(0)) go();
+    }
+    const statuses = new Map<number, number>();
+    for (const a of await answers!) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+    assert.deepEqual([...statuses], [[200, 1500]], 'every request of the burst answered by the server');
+    const m = await ic.metrics();
+    assert.equal(metricValue(m, 'switchyard_interceptor_queue_refused', { application: 'burst' }), 0);
+    assert.equal(metricValue(m, 'switchyard_interceptor_queue_timeouts', { application: 'burst' }), 0);
+  });
+
+  test('past queueLength the next request gets 503 at once, saying how many wait', async () => {
+    gateShut = true;
+    let answers: Promise<Answer[]> | undefined;
+    let refused: Answer | undefined;
+    try {
+      // One in flight at the server, two waiting; the fourth is refused without waiting.
+      answers = Promise.all(Array.from({ length: 3 }, (_, i) => get('tight.example', `/t${i}`)));
+      await eventually(
+        async () =>
+          metricValue(await ic.metrics(), 'switchyard_interceptor_queue_length', { application: 'tight' }) ===
+          2,
+        'two waiting at the gateway',
+      );
+      refused = await get('tight.example', '/t3');
+    } finally {
+      gateShut = false;
+      for (const go of gateHeld.splice(0)) go();
+    }
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.match(refused.body, /2 requests are waiting already/);
+    assert.deepEqual(
+      (await answers!).map((a) => a.status),
+      [200, 200, 200],
+    );
+    const m = await ic.metrics();
+    assert.equal(metricValue(m, 'switchyard_interceptor_queue_refused', { application: 'tight' }), 1);
   });
 
   test("an adaptive limit finds the server's knee: 40 clients, a server of 4 slots holding a few more, the rest waiting at the gateway", async () => {
