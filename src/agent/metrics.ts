@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectNodeMetrics } from '../node-metrics.js';
 
 /** What the agent's /metrics reads at each scrape (the agent's own state, no copies kept). */
 export interface AgentReadings {
@@ -28,7 +29,7 @@ export interface AgentReadings {
  */
 export function createAgentMetrics(r: AgentReadings) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectNodeMetrics(registry);
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,

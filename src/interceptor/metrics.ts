@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectNodeMetrics } from '../node-metrics.js';
 import type { ServerState } from './site-state.js';
 import { Tally } from './tally.js';
 
@@ -31,9 +32,7 @@ export function createInterceptorMetrics(figures?: FiguresSource, gateway?: () =
   // The two per-request counters are tallied as plain numbers and folded in when read.
   const requestTally = new Tally<'application' | 'server' | 'status'>();
   const pickTally = new Tally<'server'>();
-  // Node's own metrics under their stock names (process_cpu_seconds_total, nodejs_heap_size_total_bytes...),
-  // so stock Node dashboards work; each process serves its own /metrics, so they never clash.
-  collectDefaultMetrics({ register: registry });
+  collectNodeMetrics(registry);
   const requests = new Counter({
     name: 'switchyard_interceptor_requests_total',
     help: 'Requests answered, by application, server chosen ("-" when none) and status.',

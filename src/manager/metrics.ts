@@ -1,10 +1,10 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectNodeMetrics } from '../node-metrics.js';
 
 /** The manager's Prometheus metrics, served at /metrics. */
 export function createManagerMetrics() {
   const registry = new Registry();
-  // Node's own metrics under their stock names (see interceptor/metrics.ts).
-  collectDefaultMetrics({ register: registry });
+  collectNodeMetrics(registry);
   const g = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
   const c = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
