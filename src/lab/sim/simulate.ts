@@ -292,8 +292,6 @@ function wireManager(
   // The agent reports as src/agent/agent.ts does: every reportEvery(...) ms, faster for fast
   // servers (core/report-interval.ts).
   const followed = servers.map(() => 0);
-  let pushArmed = false;
-  let lastPush = Number.NEGATIVE_INFINITY;
   const report = () => {
     const now = q.now;
     servers.forEach((srv, i) => {
@@ -303,21 +301,8 @@ function wireManager(
       board.report(srv.name, f, now, {}, now);
     });
     // The manager passes new figures on at once (src/manager/manager.ts, onFigures).
-    const gap = Number(process.env.SIM_PUSH_GAP ?? 0);
-    if (gap > 0) {
-      if (!pushArmed) {
-        pushArmed = true;
-        q.at(Math.max(now, lastPush + gap), () => {
-          pushArmed = false;
-          lastPush = q.now;
-          const m2 = { ...board.loads(q.now), doors: doors.length };
-          for (const d of doors) d.load(m2, q.now);
-        });
-      }
-    } else {
-      const msg = { ...board.loads(now), doors: doors.length };
-      for (const d of doors) d.load(msg, now);
-    }
+    const msg = { ...board.loads(now), doors: doors.length };
+    for (const d of doors) d.load(msg, now);
     const next = reportEvery(I, followed);
     if (q.now + next < stopTicks) q.after(next, report);
   };
