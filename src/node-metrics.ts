@@ -5,8 +5,8 @@ import { collectDefaultMetrics, type Registry } from 'prom-client';
  * that wakes every process 100 times a second even when it has nothing to do (an idle
  * gateway: 1,972 wake-ups in 20 s, 414 at 50 ms). The wake-up is cheap (no JavaScript runs),
  * but on a host shared by many processes (the lab's eight gateways, the manager and the agent
- * on two cores) each is one more turn of the scheduler. Every 50 ms still catches any stall
- * an operator would act on: a loop blocked 50 ms or more shows in full.
+ * on two cores) each is one more turn of the scheduler. A stall an operator would act on
+ * (tens of ms and more) still lands in a sample at 50 ms.
  */
 export const LAG_SAMPLE_MS = 50;
 
