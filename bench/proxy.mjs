@@ -69,6 +69,8 @@
 //          --against-flags "F"  Node flags for that second gateway only (e.g. --max-semi-space-size=64)
 //                           (a change's worth, paired by round, is printed)
 //          --json           one JSON object instead of the tables
+//          --pictures DIR   where the pictures go (bench/proxy-charts.mjs; default
+//                           bench/results/proxy; none with --quick unless given)
 //          --cpu-prof DIR   instead: the gateway (or the one Node proxy --only names) alone
 //                           under the closed-loop load with `node --cpu-prof`, its profile
 //                           written to DIR and the measured run's samples summarised
@@ -83,6 +85,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../dist/lab/free-ports.js';
 import { siteKeys } from './common.mjs';
+import { writeProxyCharts } from './proxy-charts.mjs';
 import { formatProfile, summariseProfile } from './proxy-profile.mjs';
 import {
   alive,
@@ -131,7 +134,7 @@ const PROFILE_WRITE_MS = 15_000;
 function usage() {
   return (
     'usage: node bench/proxy.mjs [--quick] [--rounds N] [--duration S] [--rate-duration S] [--rate R]\n' +
-    '                            [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--against-flags F] [--json] [--cpu-prof DIR]'
+    '                            [--warmup S] [--prewarm S] [--retries N] [--wait-quiet S] [--only a,b] [--dist DIR] [--against DIR] [--against-flags F] [--json] [--pictures DIR] [--cpu-prof DIR]'
   );
 }
 
@@ -148,6 +151,7 @@ function parseArgs(argv) {
     only: PROXIES,
     dist: join(ROOT, 'dist'),
     json: false,
+    pictures: undefined,
     cpuProf: undefined,
     quick: false,
   };
@@ -201,7 +205,8 @@ function parseArgs(argv) {
       for (const f of o.againstFlags)
         if (!/^--[a-z0-9-]+(=[\w.,-]+)?$/.test(f))
           throw new BenchError(`--against-flags: not a Node flag: ${f}`);
-    } else if (flag === '--cpu-prof') o.cpuProf = resolve(value());
+    } else if (flag === '--pictures') o.pictures = resolve(value());
+    else if (flag === '--cpu-prof') o.cpuProf = resolve(value());
     else if (flag === '--help' || flag === '-h') {
       console.log(usage());
       process.exit(0);
@@ -917,6 +922,8 @@ async function main() {
     otherLoad,
     errors,
   };
+  const picturesDir = opts.pictures ?? (opts.quick ? undefined : join(ROOT, 'bench/results/proxy'));
+  const pictures = picturesDir ? await writeProxyCharts(all, label, summary.machine, picturesDir) : [];
   if (opts.json) {
     console.log(JSON.stringify(summary, null, 2));
     return;
@@ -981,6 +988,7 @@ async function main() {
       '"rate not kept" = under 97 % of the offered rate was served. Late sends: requests wrk sent over 1 ms behind ' +
       'their schedule (every connection busy: the proxy had fallen behind).',
   );
+  if (pictures.length) console.log(`pictures: ${pictures.map((f) => f.replace(`${ROOT}/`, '')).join(', ')}`);
   if (skipped.length) console.log(`skipped (not installed): ${skipped.join(', ')}`);
   if (errors > 0)
     console.log(
