@@ -16,7 +16,7 @@ export const PROXY_DEFAULTS = {
   retries: 1,
   retryBudget: 0.2,
   serverLimit: 'slots',
-  serverQueue: 1,
+  serverQueue: 3,
   consecutiveFailures: 5,
   ejectFor: '30s',
   maxEjected: 0.5,
@@ -92,7 +92,7 @@ export const proxySchema = z
       }),
     serverQueue: z.number().min(0).max(100).default(PROXY_DEFAULTS.serverQueue).meta({
       description:
-        "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 1 lets each server queue about one service time's work, so a fast server never waits for the gateway to hear a slot freed, and keeps a slowed server from holding more than that (D57).",
+        "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 3 lets each server queue about three service times' work, so a server never waits for the gateway to hear a slot freed, not even in an overload, and keeps a slowed server from holding more than that (D57, D60).",
     }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
       description:
