@@ -92,7 +92,7 @@ export const proxySchema = z
       }),
     serverQueue: z.number().min(0).max(100).default(PROXY_DEFAULTS.serverQueue).meta({
       description:
-        "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 3 lets each server queue about three service times' work, so a server never waits for the gateway to hear a slot freed, not even in an overload, and keeps a slowed server from holding more than that (D57, D60).",
+        "With serverLimit: slots, requests a server may also have waiting in its own queue, per slot: its limit is its slots times one plus this, less the requests its figures say others (other gateways and doors, clients that go around them) have there. 0 keeps every request the servers cannot start at once here; the default 3 lets each server queue about three service times' work, so a server seldom waits for the gateway to hear a slot freed, even in an overload, and keeps a slowed server from holding more than that (D57, D60).",
     }),
     queueLength: z.number().int().min(0).max(1_000_000).default(PROXY_DEFAULTS.queueLength).meta({
       description:
