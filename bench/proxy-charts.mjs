@@ -1,12 +1,11 @@
-// The pictures of bench/proxy.mjs, rendered to SVG with vega (no browser), as the lab's are:
+// The pictures of bench/proxy.mjs, rendered to SVG as the lab's are (bench/lab/charts.mjs):
 // each proxy's rounds as dots and their median as a tick, so the spread is in the picture.
 //   proxy-throughput.svg  closed-loop requests/s
 //   proxy-cpu.svg         CPU µs a request, closed loop and each fixed rate (log scale)
 //   proxy-p99.svg         p99 latency µs, closed loop and each fixed rate (log scale)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as vega from 'vega';
-import { compile } from 'vega-lite';
+import { renderSvg } from './lab/charts.mjs';
 
 /** The same colour for a proxy in every picture; the gateway in the lab's gateway orange. */
 const COLOUR = {
@@ -108,10 +107,8 @@ export async function writeProxyCharts(results, labels, machine, dir) {
   ];
   const files = [];
   for (const c of charts) {
-    const view = new vega.View(vega.parse(compile(c.spec).spec), { renderer: 'none' });
     const file = join(dir, `proxy-${c.name}.svg`);
-    writeFileSync(file, await view.toSVG());
-    view.finalize();
+    writeFileSync(file, await renderSvg(c.spec));
     files.push(file);
   }
   return files;
